@@ -1,0 +1,301 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.c
+ *	  Decoding a batch of events into SessEvents, one pass over the input.
+ *
+ * The JSON form: a jsonb array of objects, each with the stream's key,
+ * ts and isLast fields.  Payloads are not copied: each event points at its
+ * object inside the batch's jsonb, which lives until the call ends.
+ *
+ * Every error caused by one element names the element's index (counted
+ * from 0, as jsonb's -> operator counts) and the field.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include <math.h>
+
+#include "access/nbtree.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+
+/*
+ * The longest key, in bytes, that is accepted: any key up to this size
+ * fits in a btree index tuple of the state table's primary key.
+ */
+#define MAX_KEY_BYTES \
+	(MAXALIGN_DOWN((BLCKSZ - MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData)) \
+					- MAXALIGN(sizeof(BTPageOpaqueData))) / 3) \
+	 - MAXALIGN(sizeof(IndexTupleData)))
+
+/* Epoch seconds that timestamptz can hold: [MIN_EPOCH_SECS, END_EPOCH_SECS). */
+#define MIN_EPOCH_SECS \
+	((float8) SECS_PER_DAY * (DATETIME_MIN_JULIAN - UNIX_EPOCH_JDATE))
+#define END_EPOCH_SECS \
+	((float8) SECS_PER_DAY * (TIMESTAMP_END_JULIAN - UNIX_EPOCH_JDATE))
+
+/*
+ * Where decoding is, for errors raised by the type input functions we
+ * call: they are caught and raised again naming the element and field.
+ */
+typedef struct DecodePosition
+{
+	int			index;
+	const char *field;			/* non-NULL while converting a field */
+} DecodePosition;
+
+/*
+ * json_type_name: the JSON type of v, for messages.
+ */
+static const char *
+json_type_name(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "string";
+		case jbvNumeric:
+			return "number";
+		case jbvBool:
+			return "boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "array" : "object";
+		default:
+			return "value";
+	}
+}
+
+/*
+ * get_field: the value of field name in object obj, or NULL if absent.
+ */
+static JsonbValue *
+get_field(JsonbContainer *obj, const char *name, JsonbValue *result)
+{
+	return getKeyJsonValueFromContainer(obj, name, strlen(name), result);
+}
+
+/*
+ * decode_key: the key field of element i in the stream's key type.  A
+ * JSON string is read with the type's input function; a number, boolean,
+ * object or array is read from its JSON text.
+ */
+static Datum
+decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
+{
+	JsonbValue	vbuf;
+	JsonbValue *v = get_field(obj, stream->key_field, &vbuf);
+	char	   *text;
+	Datum		key;
+
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
+				 errmsg("event %d of the batch has no \"%s\" field", i, stream->key_field),
+				 errhint("Each event needs a key; the stream reads it from the field named by key_field.")));
+
+	switch (v->type)
+	{
+		case jbvNull:
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("event %d of the batch has a null \"%s\"", i, stream->key_field)));
+			pg_unreachable();
+		case jbvString:
+			text = pnstrdup(v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			text = DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+			break;
+		case jbvBool:
+			text = v->val.boolean ? "true" : "false";
+			break;
+		default:
+			text = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+			break;
+	}
+
+	pos->field = stream->key_field;
+	key = InputFunctionCall(&stream->key_input, text, stream->key_ioparam, -1);
+	pos->field = NULL;
+
+	if (stream->key_typlen == -1 && VARSIZE_ANY(DatumGetPointer(key)) > MAX_KEY_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event %d of the batch has a \"%s\" of %zu bytes, longer than the %zu bytes a key may have",
+						i, stream->key_field, (Size) VARSIZE_ANY(DatumGetPointer(key)),
+						(Size) MAX_KEY_BYTES),
+				 errhint("Keys are indexed; use a shorter key, or a hash of it.")));
+	return key;
+}
+
+/*
+ * decode_ts: the ts field of element i: an ISO 8601 string (without a
+ * zone, the session's TimeZone applies) or epoch seconds.
+ */
+static TimestampTz
+decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
+{
+	JsonbValue	vbuf;
+	JsonbValue *v = get_field(obj, stream->ts_field, &vbuf);
+	TimestampTz ts;
+
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
+				 errmsg("event %d of the batch has no \"%s\" field", i, stream->ts_field),
+				 errhint("Each event needs a timestamp, ISO 8601 or epoch seconds.")));
+
+	if (v->type == jbvString)
+	{
+		char	   *text = pnstrdup(v->val.string.val, v->val.string.len);
+
+		pos->field = stream->ts_field;
+		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+													 CStringGetDatum(text),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)));
+		pos->field = NULL;
+	}
+	else if (v->type == jbvNumeric)
+	{
+		float8		secs;
+
+		pos->field = stream->ts_field;
+		secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+												  NumericGetDatum(v->val.numeric)));
+		pos->field = NULL;
+		if (isnan(secs) || secs < MIN_EPOCH_SECS || secs >= END_EPOCH_SECS)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("event %d of the batch has a \"%s\" of epoch seconds out of range",
+							i, stream->ts_field)));
+		secs -= (float8) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+		ts = (TimestampTz) rint(secs * USECS_PER_SEC);
+	}
+	else if (v->type == jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event %d of the batch has a null \"%s\"", i, stream->ts_field)));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("event %d of the batch has a \"%s\" that is a JSON %s",
+						i, stream->ts_field, json_type_name(v)),
+				 errhint("A timestamp is an ISO 8601 string or a number of epoch seconds.")));
+
+	if (TIMESTAMP_NOT_FINITE(ts) || !IS_VALID_TIMESTAMP(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("event %d of the batch has a \"%s\" that is not a finite instant",
+						i, stream->ts_field)));
+	return ts;
+}
+
+/*
+ * decode_is_last: the isLast field of element i; absent or null is false.
+ */
+static bool
+decode_is_last(Stream *stream, JsonbContainer *obj, int i)
+{
+	JsonbValue	vbuf;
+	JsonbValue *v = get_field(obj, stream->last_field, &vbuf);
+
+	if (v == NULL || v->type == jbvNull)
+		return false;
+	if (v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event %d of the batch has a \"%s\" that is a JSON %s, not a boolean",
+						i, stream->last_field, json_type_name(v))));
+	return v->val.boolean;
+}
+
+/*
+ * decode_elements: the loop of batch_decode_json, under its PG_TRY.
+ */
+static void
+decode_elements(Stream *stream, Jsonb *batch, SessEvent *events, int n,
+				DecodePosition *pos)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(&batch->root, i);
+		SessEvent  *e = &events[i];
+		JsonbContainer *obj;
+
+		pos->index = i;
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
+					 errmsg("event %d of the batch is a JSON %s, not an object",
+							i, json_type_name(v))));
+		obj = v->val.binary.data;
+		e->key = decode_key(stream, obj, i, pos);
+		e->ts = decode_ts(stream, obj, i, pos);
+		e->is_last = decode_is_last(stream, obj, i);
+		e->ordinal = i;
+		e->payload = obj;
+		e->payload_len = v->val.binary.len;
+		pfree(v);
+	}
+}
+
+/*
+ * batch_decode_json: the events of a JSON batch, in batch order, in
+ * CurrentMemoryContext.
+ */
+SessEvent *
+batch_decode_json(Stream *stream, Jsonb *batch, int *nevents)
+{
+	int			n;
+	SessEvent  *events;
+	DecodePosition *pos = palloc0(sizeof(DecodePosition));
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!JB_ROOT_IS_ARRAY(batch) || JB_ROOT_IS_SCALAR(batch))
+		ereport(ERROR,
+				(errcode(ERRCODE_SQL_JSON_ARRAY_NOT_FOUND),
+				 errmsg("the batch is a JSON %s, not an array",
+						JB_ROOT_IS_OBJECT(batch) ? "object" : "scalar"),
+				 errhint("Pass the events as a JSON array of objects, e.g. '[{\"id\": 7, \"ts\": \"2026-01-01T10:00:00Z\"}]'.")));
+
+	n = JB_ROOT_COUNT(batch);
+	events = palloc(sizeof(SessEvent) * Max(n, 1));
+
+	PG_TRY();
+	{
+		decode_elements(stream, batch, events, n, pos);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		if (pos->field == NULL)
+			PG_RE_THROW();
+
+		/* A type's input function failed: say which element and field. */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("event %d of the batch has an invalid \"%s\": %s",
+						pos->index, pos->field, edata->message),
+				 edata->detail ? errdetail("%s", edata->detail) : 0,
+				 pos->field == stream->key_field ?
+				 errhint("The key is read as the stream's key type, %s.",
+						 format_type_be(stream->key_type)) :
+				 errhint("A timestamp is an ISO 8601 string or a number of epoch seconds.")));
+	}
+	PG_END_TRY();
+
+	*nevents = n;
+	return events;
+}

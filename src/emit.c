@@ -1,0 +1,181 @@
+/*-------------------------------------------------------------------------
+ *
+ * emit.c
+ *	  The finished sessions of a call: the jsonb array of their events, the
+ *	  result rows, and the rows appended to the stream's sink.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
+
+/* The result columns of sessionize_batch, expire and flush. */
+enum
+{
+	RES_KEY, RES_SESSION_START, RES_SESSION_END, RES_EVENT_COUNT,
+	RES_END_REASON, RES_EVENTS, RES_NATTS
+};
+
+/*
+ * session_events_jsonb: the session's payloads as one jsonb array, in
+ * session order.
+ *
+ * The payloads are jsonb containers already, so the array is assembled in
+ * jsonb's binary format directly (see utils/jsonb.h): the array header,
+ * one JEntry per element (every JB_OFFSET_STRIDE'th an end offset, the
+ * others lengths), then each container, 4-byte aligned, the padding
+ * counted in the element before it.  No payload is parsed or re-encoded.
+ */
+Jsonb *
+session_events_jsonb(const Session *s)
+{
+	int			n = s->nevents;
+	Size		data_start = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * n;
+	Size		size = data_start;
+	Size		pos;
+	uint32		totallen = 0;
+	char	   *buf;
+	JEntry	   *entries;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		size = INTALIGN(size) + s->payload_len[i];
+	if (size - data_start > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a session's events total %zu bytes, more than a jsonb array can hold",
+						size - data_start),
+				 errhint("Set max_events or max_duration on the stream to bound sessions.")));
+
+	buf = palloc0(size);
+	*(uint32 *) (buf + VARHDRSZ) = (uint32) n | JB_FARRAY;
+	entries = (JEntry *) (buf + VARHDRSZ + sizeof(uint32));
+	pos = data_start;
+	for (i = 0; i < n; i++)
+	{
+		Size		start = INTALIGN(pos);
+		uint32		len = (start - pos) + s->payload_len[i];
+
+		memcpy(buf + start, s->payload[i], s->payload_len[i]);
+		pos = start + s->payload_len[i];
+		totallen += len;
+		if (i % JB_OFFSET_STRIDE == 0)
+			entries[i] = JENTRY_ISCONTAINER | JENTRY_HAS_OFF | totallen;
+		else
+			entries[i] = JENTRY_ISCONTAINER | len;
+	}
+	Assert(pos == size);
+	SET_VARSIZE(buf, size);
+	return (Jsonb *) buf;
+}
+
+/*
+ * sink_insert: append the finished sessions to the stream's sink, by
+ * column name, in one statement.  Runs as the caller; needs SPI.
+ */
+static void
+sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
+{
+	char	   *relname = get_rel_name(stream->sink);
+	Oid			argtypes[RES_NATTS];
+	Datum		values[RES_NATTS];
+	char	   *sql;
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the sink of stream \"%s\" no longer exists", stream->name),
+				 errhint("Create the table again, or drop the stream and create it with another sink.")));
+
+	argtypes[RES_KEY] = get_array_type(stream->key_type);
+	argtypes[RES_SESSION_START] = TIMESTAMPTZARRAYOID;
+	argtypes[RES_SESSION_END] = TIMESTAMPTZARRAYOID;
+	argtypes[RES_EVENT_COUNT] = INT4ARRAYOID;
+	argtypes[RES_END_REASON] = TEXTARRAYOID;
+	argtypes[RES_EVENTS] = JSONBARRAYOID;
+
+	values[RES_KEY] = PointerGetDatum(construct_array(columns[RES_KEY], n, stream->key_type,
+													  stream->key_typlen,
+													  stream->key_typbyval,
+													  stream->key_typalign));
+	values[RES_SESSION_START] =
+		PointerGetDatum(construct_array(columns[RES_SESSION_START], n, TIMESTAMPTZOID,
+										sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[RES_SESSION_END] =
+		PointerGetDatum(construct_array(columns[RES_SESSION_END], n, TIMESTAMPTZOID,
+										sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[RES_EVENT_COUNT] =
+		PointerGetDatum(construct_array(columns[RES_EVENT_COUNT], n, INT4OID,
+										sizeof(int32), true, TYPALIGN_INT));
+	values[RES_END_REASON] =
+		PointerGetDatum(construct_array(columns[RES_END_REASON], n, TEXTOID,
+										-1, false, TYPALIGN_INT));
+	values[RES_EVENTS] =
+		PointerGetDatum(construct_array(columns[RES_EVENTS], n, JSONBOID,
+										-1, false, TYPALIGN_INT));
+
+	sql = psprintf("INSERT INTO %s (key, session_start, session_end, event_count, end_reason, events) "
+				   "SELECT * FROM pg_catalog.unnest($1, $2, $3, $4, $5, $6)",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(stream->sink)),
+											  relname));
+	if (SPI_execute_with_args(sql, RES_NATTS, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_with_args failed");
+}
+
+/*
+ * emit_finished: return the finished sessions as the call's result rows
+ * and, when the stream has a sink, append them to it.  Needs SPI, and runs
+ * as the caller.
+ */
+void
+emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n = finished->count;
+	Datum	   *columns[RES_NATTS];
+	Datum		reasons[END_NREASONS];
+	int			i;
+	int			c;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (n == 0)
+		return;
+
+	for (i = 0; i < END_NREASONS; i++)
+		reasons[i] = CStringGetTextDatum(end_reason_names[i]);
+	for (c = 0; c < RES_NATTS; c++)
+		columns[c] = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		Finished   *f = &finished->items[i];
+
+		columns[RES_KEY][i] = f->key;
+		columns[RES_SESSION_START][i] = TimestampTzGetDatum(SESSION_FIRST_TS(f->session));
+		columns[RES_SESSION_END][i] = TimestampTzGetDatum(SESSION_LAST_TS(f->session));
+		columns[RES_EVENT_COUNT][i] = Int32GetDatum(f->session->nevents);
+		columns[RES_END_REASON][i] = reasons[f->reason];
+		columns[RES_EVENTS][i] = JsonbPGetDatum(session_events_jsonb(f->session));
+	}
+
+	if (OidIsValid(stream->sink))
+		sink_insert(stream, n, columns);
+
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[RES_NATTS];
+		bool		nulls[RES_NATTS] = {0};
+
+		for (c = 0; c < RES_NATTS; c++)
+			values[c] = columns[c][i];
+		values[RES_KEY] = CStringGetTextDatum(OutputFunctionCall(&stream->key_output,
+																  columns[RES_KEY][i]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}

@@ -1,0 +1,190 @@
+/*-------------------------------------------------------------------------
+ *
+ * rules.c
+ *	  The session rules of SPEC section 4, over one key's events.
+ *
+ * Nothing here reads or writes a table: the callers hand in a key's open
+ * session (or none) and its new events in (ts, arrival) order, and get
+ * back the sessions that finished and the session left open.  Every entry
+ * point (batches of any form, the clock, flush) goes through here.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include "common/int.h"
+#include "utils/timestamp.h"
+
+const char *const end_reason_names[END_NREASONS] = {
+	"gap", "max_duration", "max_events", "last", "flush"
+};
+
+#define SESSION_INITIAL_CAPACITY 8
+
+/*
+ * session_new: an empty session in CurrentMemoryContext.
+ */
+Session *
+session_new(void)
+{
+	Session    *s = palloc(sizeof(Session));
+
+	s->nevents = 0;
+	s->capacity = SESSION_INITIAL_CAPACITY;
+	s->ts = palloc(sizeof(TimestampTz) * s->capacity);
+	s->payload = palloc(sizeof(JsonbContainer *) * s->capacity);
+	s->payload_len = palloc(sizeof(int32) * s->capacity);
+	return s;
+}
+
+/*
+ * session_add: put an event into a session in ts order.  An event goes
+ * after every event whose ts is not later than its own, so equal ts keep
+ * arrival order.  Events mostly arrive in order, so the search starts at
+ * the end.
+ */
+void
+session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
+			int32 payload_len)
+{
+	int			pos;
+
+	if (s->nevents == s->capacity)
+	{
+		s->capacity *= 2;
+		s->ts = repalloc(s->ts, sizeof(TimestampTz) * s->capacity);
+		s->payload = repalloc(s->payload, sizeof(JsonbContainer *) * s->capacity);
+		s->payload_len = repalloc(s->payload_len, sizeof(int32) * s->capacity);
+	}
+
+	pos = s->nevents;
+	while (pos > 0 && s->ts[pos - 1] > ts)
+		pos--;
+
+	if (pos < s->nevents)
+	{
+		int			tail = s->nevents - pos;
+
+		memmove(&s->ts[pos + 1], &s->ts[pos], sizeof(TimestampTz) * tail);
+		memmove(&s->payload[pos + 1], &s->payload[pos],
+				sizeof(JsonbContainer *) * tail);
+		memmove(&s->payload_len[pos + 1], &s->payload_len[pos],
+				sizeof(int32) * tail);
+	}
+	s->ts[pos] = ts;
+	s->payload[pos] = payload;
+	s->payload_len[pos] = payload_len;
+	s->nevents++;
+}
+
+/*
+ * ts_add_usecs: ts plus a non-negative duration; a sum past the last
+ * representable instant is +infinity (a deadline that never comes).  The
+ * rules compare e.ts >= first_ts + d rather than e.ts - first_ts >= d:
+ * the difference of two valid timestamps can overflow int64.
+ */
+TimestampTz
+ts_add_usecs(TimestampTz ts, int64 usecs)
+{
+	TimestampTz result;
+
+	Assert(usecs >= 0);
+	if (TIMESTAMP_NOT_FINITE(ts) ||
+		pg_add_s64_overflow(ts, usecs, &result) ||
+		result >= END_TIMESTAMP)
+		TIMESTAMP_NOEND(result);
+	return result;
+}
+
+/*
+ * finished_add: record that session s of key finished for reason.
+ */
+void
+finished_add(FinishedList *list, Datum key, Session *s, EndReason reason,
+			 StreamDelta *delta)
+{
+	if (list->count == list->capacity)
+	{
+		list->capacity = list->capacity ? list->capacity * 2 : 16;
+		if (list->items)
+			list->items = repalloc(list->items, sizeof(Finished) * list->capacity);
+		else
+			list->items = palloc(sizeof(Finished) * list->capacity);
+	}
+	list->items[list->count].key = key;
+	list->items[list->count].session = s;
+	list->items[list->count].reason = reason;
+	list->count++;
+	delta->closed[reason]++;
+}
+
+/*
+ * rules_apply: fold one key's new events into its open session.
+ *
+ * *open is the key's open session or NULL; on return it is the session
+ * left open, or NULL.  events must be in ts order, ties in arrival order.
+ * Sessions that finish are added to finished; opened sessions are counted
+ * in delta.
+ */
+void
+rules_apply(const SessRules *rules, Datum key, Session **open,
+			const SessEvent *events, int nevents,
+			FinishedList *finished, StreamDelta *delta)
+{
+	Session    *s = *open;
+	int			i;
+
+	for (i = 0; i < nevents; i++)
+	{
+		const SessEvent *e = &events[i];
+
+		/* Rules 1 and 2: the new event is too late for the open session. */
+		if (s != NULL)
+		{
+			if (rules->gap > 0 &&
+				e->ts >= ts_add_usecs(SESSION_LAST_TS(s), rules->gap))
+			{
+				finished_add(finished, key, s, END_GAP, delta);
+				s = NULL;
+			}
+			else if (rules->max_duration > 0 &&
+					 e->ts >= ts_add_usecs(SESSION_FIRST_TS(s), rules->max_duration))
+			{
+				finished_add(finished, key, s, END_MAX_DURATION, delta);
+				s = NULL;
+			}
+		}
+
+		/* Rules 3 and 4: open a session if need be, and join it. */
+		if (s == NULL)
+		{
+			s = session_new();
+			delta->opened++;
+		}
+		session_add(s, e->ts, e->payload, e->payload_len);
+
+		/* Rule 5: the event ends the session. */
+		if (e->is_last)
+		{
+			finished_add(finished, key, s, END_LAST, delta);
+			s = NULL;
+		}
+		else if (rules->max_events > 0 && s->nevents >= rules->max_events)
+		{
+			finished_add(finished, key, s, END_MAX_EVENTS, delta);
+			s = NULL;
+		}
+	}
+	*open = s;
+}
+
+/*
+ * rules_timed_out: whether the clock closes session s, that is whether a
+ * gap is set and last_ts + gap <= watermark.
+ */
+bool
+rules_timed_out(const SessRules *rules, const Session *s, TimestampTz watermark)
+{
+	return rules->gap > 0 &&
+		ts_add_usecs(SESSION_LAST_TS(s), rules->gap) <= watermark;
+}

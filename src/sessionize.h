@@ -1,0 +1,198 @@
+/*-------------------------------------------------------------------------
+ *
+ * sessionize.h
+ *	  Types shared by the parts of sessionize: a stream's settings, the
+ *	  events of a batch, sessions, and the finished sessions a call returns.
+ *
+ * The session rules (rules.c) work on these types alone and do no I/O, so
+ * every entry point (the JSON batch, expire, flush, and later forms) runs
+ * the same code.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SESSIONIZE_H
+#define SESSIONIZE_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "storage/itemptr.h"
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/sortsupport.h"
+
+/* Why a session ended; the order is that of the stats columns. */
+typedef enum EndReason
+{
+	END_GAP,
+	END_MAX_DURATION,
+	END_MAX_EVENTS,
+	END_LAST,
+	END_FLUSH
+} EndReason;
+
+#define END_NREASONS (END_FLUSH + 1)
+
+extern const char *const end_reason_names[END_NREASONS];
+
+/* The session rules of a stream, durations in microseconds (0: unset). */
+typedef struct SessRules
+{
+	int64		gap;
+	int64		max_duration;
+	int32		max_events;
+} SessRules;
+
+/* One event of a batch, decoded. */
+typedef struct SessEvent
+{
+	Datum		key;			/* in the stream's key type */
+	TimestampTz ts;
+	bool		is_last;
+	int32		ordinal;		/* position in the batch: ties in ts keep it */
+	JsonbContainer *payload;	/* the whole event, an object */
+	int32		payload_len;	/* bytes of *payload */
+} SessEvent;
+
+/*
+ * A session: its events kept in ts order (ties in arrival order), each as
+ * its timestamp and its payload (a jsonb container, not copied).
+ */
+typedef struct Session
+{
+	int32		nevents;
+	int32		capacity;
+	TimestampTz *ts;
+	JsonbContainer **payload;
+	int32	   *payload_len;
+} Session;
+
+#define SESSION_FIRST_TS(s) ((s)->ts[0])
+#define SESSION_LAST_TS(s)	((s)->ts[(s)->nevents - 1])
+
+/* A session some call finished, waiting to be returned and sunk. */
+typedef struct Finished
+{
+	Datum		key;
+	Session    *session;
+	EndReason	reason;
+} Finished;
+
+/* The finished sessions of one call, in the order they finished. */
+typedef struct FinishedList
+{
+	int			count;
+	int			capacity;
+	Finished   *items;
+} FinishedList;
+
+/*
+ * A stream as the C code sees it: its catalog row, decoded, and what is
+ * needed to handle its keys.  Built by stream_lock() per call.
+ */
+typedef struct Stream
+{
+	int64		id;
+	char	   *name;
+	Oid			owner;
+	Oid			key_type;
+	SessRules	rules;
+	int64		lateness;		/* microseconds */
+	char	   *key_field;
+	char	   *ts_field;
+	char	   *last_field;
+	Oid			sink;			/* InvalidOid: none */
+	Oid			state_relid;
+	bool		has_watermark;
+	TimestampTz watermark;
+
+	/* key type support, looked up once per call */
+	int16		key_typlen;
+	bool		key_typbyval;
+	char		key_typalign;
+	Oid			key_collation;
+	FmgrInfo	key_input;
+	Oid			key_ioparam;
+	FmgrInfo	key_output;
+	SortSupportData key_sort;
+} Stream;
+
+/* What a call did, added to the stream's counters at its end. */
+typedef struct StreamDelta
+{
+	int64		events_in;
+	int64		late_events;
+	int64		batches;
+	int64		opened;
+	int64		closed[END_NREASONS];
+} StreamDelta;
+
+/*
+ * A call that changes a stream (a batch, expire, flush): its memory, the
+ * stream locked for it, and what it finished.  See call_begin().
+ */
+typedef struct Call
+{
+	MemoryContext cxt;
+	MemoryContext caller_cxt;
+	Oid			saved_user;
+	int			saved_context;
+	Stream	   *stream;
+	FinishedList finished;
+	StreamDelta delta;
+} Call;
+
+/* sessionize.c */
+extern void call_begin(Call *call, FunctionCallInfo fcinfo);
+extern void call_end(Call *call, FunctionCallInfo fcinfo, bool changed);
+extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);
+extern void advance_watermark(Stream *stream, TimestampTz ts);
+
+/* rules.c */
+extern Session *session_new(void);
+extern void session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
+						int32 payload_len);
+extern void rules_apply(const SessRules *rules, Datum key, Session **open,
+						const SessEvent *events, int nevents,
+						FinishedList *finished, StreamDelta *delta);
+extern bool rules_timed_out(const SessRules *rules, const Session *s,
+							TimestampTz watermark);
+extern TimestampTz ts_add_usecs(TimestampTz ts, int64 usecs);
+extern void finished_add(FinishedList *list, Datum key, Session *s,
+						 EndReason reason, StreamDelta *delta);
+
+/* stream.c */
+extern Stream *stream_lock(const char *name, bool for_update, Oid caller);
+extern void stream_save(Stream *stream, const StreamDelta *delta);
+extern int	stream_key_cmp(Stream *stream, Datum a, Datum b);
+extern int64 interval_usecs(Interval *span, const char *setting);
+extern void owner_switch_begin(Oid *saved_user, int *saved_context);
+extern void owner_switch_end(Oid saved_user, int saved_context);
+extern Oid	extension_owner(void);
+
+/* batch.c */
+extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events, int *nevents);
+
+/* state.c */
+typedef struct StateTable StateTable;
+extern StateTable *state_open(Stream *stream);
+extern void state_close(StateTable *st);
+extern Session *state_fetch(StateTable *st, Datum key, ItemPointer tid);
+extern void state_store(StateTable *st, Datum key, ItemPointer tid,
+						Session *s);
+extern void state_expire(StateTable *st, TimestampTz watermark,
+						 FinishedList *finished, StreamDelta *delta);
+extern void state_flush(StateTable *st, FinishedList *finished,
+						StreamDelta *delta);
+
+/* emit.c */
+extern Jsonb *session_events_jsonb(const Session *s);
+extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
+						  FinishedList *finished);
+
+/* offsets.c */
+extern bool offset_check(Stream *stream, const char *source, int64 offset);
+extern void offset_record(Stream *stream, const char *source, int64 offset);
+
+#endif							/* SESSIONIZE_H */

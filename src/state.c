@@ -1,0 +1,406 @@
+/*-------------------------------------------------------------------------
+ *
+ * state.c
+ *	  Reading and writing a stream's state table: one row per open session.
+ *
+ * A row holds the key, first_ts, last_ts, the timeout deadline
+ * (last_ts + gap), the event count, the events' timestamps (timestamptz[])
+ * and their payloads (a jsonb array), both in session order.
+ *
+ * This is the hot path, so it uses the heap and index access methods
+ * directly rather than SPI: a key's session is one primary-key probe, and
+ * the sessions the clock times out come from an index range scan on the
+ * deadline.  The caller holds the stream's row lock, so nothing else
+ * writes the table meanwhile; the snapshot is taken after that lock, so it
+ * sees everything committed before.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+/* The columns of a state table (see _create_stream). */
+enum
+{
+	ST_KEY = 1, ST_FIRST_TS, ST_LAST_TS, ST_DEADLINE, ST_EVENT_COUNT,
+	ST_EVENT_TS, ST_EVENTS, ST_NATTS = ST_EVENTS
+};
+
+struct StateTable
+{
+	Stream	   *stream;
+	Relation	rel;
+	int			nindexes;
+	Relation   *indexes;
+	IndexInfo **index_info;
+	Relation	key_index;		/* the primary key */
+	Relation	deadline_index;
+	Snapshot	snapshot;
+	IndexScanDesc key_scan;
+	ScanKeyData key_skey;
+	TupleTableSlot *slot;		/* for reading */
+	TupleTableSlot *hslot;		/* for index entries of written tuples */
+};
+
+/*
+ * take_snapshot: a snapshot that sees everything committed and everything
+ * this transaction wrote so far.
+ */
+static Snapshot
+take_snapshot(void)
+{
+	CommandCounterIncrement();
+	return RegisterSnapshot(GetLatestSnapshot());
+}
+
+/*
+ * state_open: open a stream's state table and its indexes for a call.
+ */
+StateTable *
+state_open(Stream *stream)
+{
+	StateTable *st = palloc0(sizeof(StateTable));
+	List	   *index_oids;
+	ListCell   *lc;
+	int			i = 0;
+	Oid			eq_opr;
+
+	st->stream = stream;
+	st->rel = table_open(stream->state_relid, RowExclusiveLock);
+	if (RelationGetDescr(st->rel)->natts != ST_NATTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the state table of stream \"%s\" has been altered", stream->name)));
+
+	index_oids = RelationGetIndexList(st->rel);
+	st->nindexes = list_length(index_oids);
+	st->indexes = palloc(sizeof(Relation) * st->nindexes);
+	st->index_info = palloc(sizeof(IndexInfo *) * st->nindexes);
+	foreach(lc, index_oids)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *ii = BuildIndexInfo(index);
+
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the state table of stream \"%s\" has an expression or partial index",
+							stream->name)));
+		if (index->rd_index->indisprimary)
+			st->key_index = index;
+		else if (ii->ii_NumIndexAttrs == 1 &&
+				 ii->ii_IndexAttrNumbers[0] == ST_DEADLINE)
+			st->deadline_index = index;
+		st->indexes[i] = index;
+		st->index_info[i] = ii;
+		i++;
+	}
+	if (st->key_index == NULL || st->deadline_index == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the state table of stream \"%s\" lacks its indexes", stream->name)));
+
+	st->snapshot = take_snapshot();
+	st->slot = table_slot_create(st->rel, NULL);
+	st->hslot = MakeSingleTupleTableSlot(RelationGetDescr(st->rel), &TTSOpsHeapTuple);
+
+	eq_opr = get_opfamily_member(st->key_index->rd_opfamily[0],
+								 st->key_index->rd_opcintype[0],
+								 st->key_index->rd_opcintype[0],
+								 BTEqualStrategyNumber);
+	ScanKeyInit(&st->key_skey, 1, BTEqualStrategyNumber, get_opcode(eq_opr), (Datum) 0);
+	st->key_skey.sk_collation = st->key_index->rd_indcollation[0];
+	st->key_scan = index_beginscan(st->rel, st->key_index, st->snapshot, 1, 0);
+	return st;
+}
+
+/*
+ * state_close: end a call's use of the state table; the lock is kept to
+ * the end of the transaction.
+ */
+void
+state_close(StateTable *st)
+{
+	int			i;
+
+	index_endscan(st->key_scan);
+	ExecDropSingleTupleTableSlot(st->slot);
+	ExecDropSingleTupleTableSlot(st->hslot);
+	for (i = 0; i < st->nindexes; i++)
+		index_close(st->indexes[i], NoLock);
+	UnregisterSnapshot(st->snapshot);
+	table_close(st->rel, NoLock);
+}
+
+/*
+ * decode_row: the session in the row in st->slot, copied into
+ * CurrentMemoryContext with room for more events.
+ */
+static Session *
+decode_row(StateTable *st, TupleTableSlot *slot)
+{
+	bool		isnull;
+	int32		count;
+	ArrayType  *ts_array;
+	Jsonb	   *events;
+	Session    *s;
+	int			i;
+
+	slot_getallattrs(slot);
+	count = DatumGetInt32(slot->tts_values[ST_EVENT_COUNT - 1]);
+	ts_array = DatumGetArrayTypeP(slot->tts_values[ST_EVENT_TS - 1]);
+	events = DatumGetJsonbPCopy(slot->tts_values[ST_EVENTS - 1]);
+	isnull = slot->tts_isnull[ST_EVENT_TS - 1] || slot->tts_isnull[ST_EVENTS - 1];
+
+	if (isnull || count < 1 ||
+		ARR_NDIM(ts_array) != 1 || ARR_HASNULL(ts_array) ||
+		ARR_ELEMTYPE(ts_array) != TIMESTAMPTZOID ||
+		ArrayGetNItems(1, ARR_DIMS(ts_array)) != count ||
+		!JB_ROOT_IS_ARRAY(events) || JB_ROOT_COUNT(events) != count)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", st->stream->name)));
+
+	s = palloc(sizeof(Session));
+	s->nevents = count;
+	s->capacity = count * 2;
+	s->ts = palloc(sizeof(TimestampTz) * s->capacity);
+	s->payload = palloc(sizeof(JsonbContainer *) * s->capacity);
+	s->payload_len = palloc(sizeof(int32) * s->capacity);
+	memcpy(s->ts, ARR_DATA_PTR(ts_array), sizeof(TimestampTz) * count);
+	for (i = 0; i < count; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(&events->root, i);
+
+		if (v->type != jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("an open session of stream \"%s\" is corrupt", st->stream->name)));
+		s->payload[i] = v->val.binary.data;
+		s->payload_len[i] = v->val.binary.len;
+		pfree(v);
+	}
+	if ((Pointer) ts_array != DatumGetPointer(slot->tts_values[ST_EVENT_TS - 1]))
+		pfree(ts_array);
+	return s;
+}
+
+/*
+ * state_fetch: the open session of key, or NULL; *tid is set to its row,
+ * or to invalid when there is none.
+ */
+Session *
+state_fetch(StateTable *st, Datum key, ItemPointer tid)
+{
+	st->key_skey.sk_argument = key;
+	index_rescan(st->key_scan, &st->key_skey, 1, NULL, 0);
+	if (!index_getnext_slot(st->key_scan, ForwardScanDirection, st->slot))
+	{
+		ItemPointerSetInvalid(tid);
+		return NULL;
+	}
+	*tid = st->slot->tts_tid;
+	return decode_row(st, st->slot);
+}
+
+/*
+ * insert_index_entries: index a tuple just written to the state table.
+ */
+static void
+insert_index_entries(StateTable *st, HeapTuple tup)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	int			i;
+
+	ExecStoreHeapTuple(tup, st->hslot, false);
+	for (i = 0; i < st->nindexes; i++)
+	{
+		Relation	index = st->indexes[i];
+
+		FormIndexDatum(st->index_info[i], st->hslot, NULL, values, isnull);
+		index_insert(index, values, isnull, &tup->t_self, st->rel,
+					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, st->index_info[i]);
+	}
+	ExecClearTuple(st->hslot);
+}
+
+/*
+ * state_store: make key's row hold session s; s NULL removes the row.
+ * tid is the row state_fetch found, or invalid for a new key.
+ */
+void
+state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
+{
+	Datum		values[ST_NATTS];
+	bool		nulls[ST_NATTS];
+	Datum	   *ts_datums;
+	HeapTuple	tup;
+	int			i;
+
+	if (s == NULL)
+	{
+		if (ItemPointerIsValid(tid))
+			simple_heap_delete(st->rel, tid);
+		return;
+	}
+
+	ts_datums = palloc(sizeof(Datum) * s->nevents);
+	for (i = 0; i < s->nevents; i++)
+		ts_datums[i] = TimestampTzGetDatum(s->ts[i]);
+
+	memset(nulls, false, sizeof(nulls));
+	values[ST_KEY - 1] = key;
+	values[ST_FIRST_TS - 1] = TimestampTzGetDatum(SESSION_FIRST_TS(s));
+	values[ST_LAST_TS - 1] = TimestampTzGetDatum(SESSION_LAST_TS(s));
+	if (st->stream->rules.gap > 0)
+		values[ST_DEADLINE - 1] =
+			TimestampTzGetDatum(ts_add_usecs(SESSION_LAST_TS(s), st->stream->rules.gap));
+	else
+		nulls[ST_DEADLINE - 1] = true;
+	values[ST_EVENT_COUNT - 1] = Int32GetDatum(s->nevents);
+	values[ST_EVENT_TS - 1] =
+		PointerGetDatum(construct_array(ts_datums, s->nevents, TIMESTAMPTZOID,
+										sizeof(TimestampTz), FLOAT8PASSBYVAL,
+										TYPALIGN_DOUBLE));
+	values[ST_EVENTS - 1] = JsonbPGetDatum(session_events_jsonb(s));
+
+	tup = heap_form_tuple(RelationGetDescr(st->rel), values, nulls);
+	if (ItemPointerIsValid(tid))
+	{
+		simple_heap_update(st->rel, tid, tup);
+		if (!HeapTupleIsHeapOnly(tup))
+			insert_index_entries(st, tup);
+	}
+	else
+	{
+		simple_heap_insert(st->rel, tup);
+		insert_index_entries(st, tup);
+	}
+	heap_freetuple(tup);
+	pfree(DatumGetPointer(values[ST_EVENT_TS - 1]));
+	pfree(DatumGetPointer(values[ST_EVENTS - 1]));
+	pfree(ts_datums);
+}
+
+/*
+ * finish_row: finish the session in the row in slot for reason, and
+ * delete the row.
+ */
+static void
+finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
+		   FinishedList *finished, StreamDelta *delta)
+{
+	Stream	   *stream = st->stream;
+	bool		isnull;
+	Datum		key = slot_getattr(slot, ST_KEY, &isnull);
+
+	key = datumCopy(key, stream->key_typbyval, stream->key_typlen);
+	finished_add(finished, key, decode_row(st, slot), reason, delta);
+	simple_heap_delete(st->rel, &slot->tts_tid);
+}
+
+/*
+ * state_expire: finish, with reason gap, every session whose deadline is
+ * at or before watermark.  An index range scan on the deadline: the cost
+ * is in the sessions that time out, not in the sessions that stay open.
+ */
+void
+state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
+			 StreamDelta *delta)
+{
+	Snapshot	snapshot = take_snapshot();
+	ScanKeyData skey;
+	IndexScanDesc scan;
+
+	ScanKeyInit(&skey, 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+				TimestampTzGetDatum(watermark));
+	scan = index_beginscan(st->rel, st->deadline_index, snapshot, 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
+		finish_row(st, st->slot, END_GAP, finished, delta);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+}
+
+/*
+ * state_flush: finish every open session with reason flush.
+ */
+void
+state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
+{
+	Snapshot	snapshot = take_snapshot();
+	TableScanDesc scan;
+
+	scan = table_beginscan(st->rel, snapshot, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, st->slot))
+		finish_row(st, st->slot, END_FLUSH, finished, delta);
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+}
+
+PG_FUNCTION_INFO_V1(sessionize_open_sessions);
+
+/*
+ * sessionize_open_sessions: open_sessions(stream): the stream's open
+ * sessions by key, as Spark's stateSnapshots() shows them.  Takes no lock:
+ * it shows what was committed when it started.
+ */
+Datum
+sessionize_open_sessions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			caller = GetUserId();
+	Oid			saved_user;
+	int			saved_context;
+	Stream	   *stream;
+	uint64		i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be NULL")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	owner_switch_begin(&saved_user, &saved_context);
+	SPI_connect();
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, caller);
+	if (SPI_execute(psprintf("SELECT key::pg_catalog.text, first_ts, last_ts, event_count, events "
+							 "FROM sessionize.%s ORDER BY key",
+							 quote_identifier(get_rel_name(stream->state_relid))),
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	owner_switch_end(saved_user, saved_context);
+	return (Datum) 0;
+}
