@@ -3,6 +3,14 @@
 \echo Use "CREATE EXTENSION sessionize" to load this file. \quit
 
 /*
+ * Everything lives in schema sessionize, created here (not by the control
+ * file) so that it belongs to the extension: DROP EXTENSION then refuses
+ * to drop the streams' state tables unless told CASCADE.
+ */
+CREATE SCHEMA sessionize;
+GRANT USAGE ON SCHEMA sessionize TO PUBLIC;
+
+/*
  * The catalog of streams: settings, the watermark and the counters behind
  * the stats view.  One row per stream; its open sessions live in the
  * table named by state_table (see _create_stream below).

@@ -23,12 +23,15 @@
 
 /*
  * The longest key, in bytes, that is accepted: any key up to this size
- * fits in a btree index tuple of the state table's primary key.
+ * fits in a btree index tuple of the state table's primary key, even
+ * uncompressed (BTMaxItemSize of nbtree.h, less the index tuple header).
  */
 #define MAX_KEY_BYTES \
-	(MAXALIGN_DOWN((BLCKSZ - MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData)) \
-					- MAXALIGN(sizeof(BTPageOpaqueData))) / 3) \
-	 - MAXALIGN(sizeof(IndexTupleData)))
+	(MAXALIGN_DOWN((BLCKSZ - \
+					MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData) + \
+							 3 * sizeof(ItemPointerData)) - \
+					MAXALIGN(sizeof(BTPageOpaqueData))) / 3) - \
+	 MAXALIGN(sizeof(IndexTupleData)))
 
 /* Epoch seconds that timestamptz can hold: [MIN_EPOCH_SECS, END_EPOCH_SECS). */
 #define MIN_EPOCH_SECS \
@@ -102,7 +105,7 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 		case jbvNull:
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("event %d of the batch has a null \"%s\"", i, stream->key_field)));
+					 errmsg("event %d of the batch: \"%s\" is null", i, stream->key_field)));
 			pg_unreachable();
 		case jbvString:
 			text = pnstrdup(v->val.string.val, v->val.string.len);
@@ -126,7 +129,7 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 	if (stream->key_typlen == -1 && VARSIZE_ANY(DatumGetPointer(key)) > MAX_KEY_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("event %d of the batch has a \"%s\" of %zu bytes, longer than the %zu bytes a key may have",
+				 errmsg("event %d of the batch: \"%s\" is %zu bytes long, more than the %zu bytes a key may have",
 						i, stream->key_field, (Size) VARSIZE_ANY(DatumGetPointer(key)),
 						(Size) MAX_KEY_BYTES),
 				 errhint("Keys are indexed; use a shorter key, or a hash of it.")));
@@ -172,7 +175,7 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 		if (isnan(secs) || secs < MIN_EPOCH_SECS || secs >= END_EPOCH_SECS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("event %d of the batch has a \"%s\" of epoch seconds out of range",
+					 errmsg("event %d of the batch: \"%s\" is epoch seconds out of range",
 							i, stream->ts_field)));
 		secs -= (float8) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 		ts = (TimestampTz) rint(secs * USECS_PER_SEC);
@@ -180,18 +183,18 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 	else if (v->type == jbvNull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("event %d of the batch has a null \"%s\"", i, stream->ts_field)));
+				 errmsg("event %d of the batch: \"%s\" is null", i, stream->ts_field)));
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-				 errmsg("event %d of the batch has a \"%s\" that is a JSON %s",
+				 errmsg("event %d of the batch: \"%s\" is a JSON %s, not a timestamp",
 						i, stream->ts_field, json_type_name(v)),
 				 errhint("A timestamp is an ISO 8601 string or a number of epoch seconds.")));
 
 	if (TIMESTAMP_NOT_FINITE(ts) || !IS_VALID_TIMESTAMP(ts))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("event %d of the batch has a \"%s\" that is not a finite instant",
+				 errmsg("event %d of the batch: \"%s\" is not a finite instant",
 						i, stream->ts_field)));
 	return ts;
 }
@@ -210,7 +213,7 @@ decode_is_last(Stream *stream, JsonbContainer *obj, int i)
 	if (v->type != jbvBool)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("event %d of the batch has a \"%s\" that is a JSON %s, not a boolean",
+				 errmsg("event %d of the batch: \"%s\" is a JSON %s, not a boolean",
 						i, stream->last_field, json_type_name(v))));
 	return v->val.boolean;
 }
@@ -286,7 +289,7 @@ batch_decode_json(Stream *stream, Jsonb *batch, int *nevents)
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(edata->sqlerrcode),
-				 errmsg("event %d of the batch has an invalid \"%s\": %s",
+				 errmsg("event %d of the batch: \"%s\" is invalid: %s",
 						pos->index, pos->field, edata->message),
 				 edata->detail ? errdetail("%s", edata->detail) : 0,
 				 pos->field == stream->key_field ?

@@ -1,0 +1,63 @@
+-- clock: the watermark (newest ts seen minus lateness, never going back)
+-- times out open sessions after each batch; expire() moves it by wall
+-- clock; flush() ends every open session.
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+-- A key is timed out by another key's event: b at 10:29:59 leaves a open;
+-- b at exactly 10:30 (a's last_ts + gap) closes it, in that batch's result.
+SELECT sessionize.create_stream('clock', gap => '30 minutes');
+SELECT * FROM feed('clock', '[{"id": "a", "n": 1, "ts": "2026-01-01T10:00:00Z"}]');
+SELECT * FROM feed('clock', '[{"id": "b", "n": 1, "ts": "2026-01-01T10:29:59Z"}]');
+SELECT * FROM feed('clock', '[{"id": "b", "n": 2, "ts": "2026-01-01T10:30:00Z"}]');
+SELECT * FROM still_open('clock');
+
+-- The watermark never goes back: a batch of older events leaves it at
+-- 10:30, and those events are late (counted, not dropped).  c at 09:00 is
+-- late and its session is timed out at once; d at 10:10 stays open.
+SELECT * FROM feed('clock', '[
+  {"id": "c", "n": 1, "ts": "2026-01-01T09:00:00Z"},
+  {"id": "d", "n": 1, "ts": "2026-01-01T10:10:00Z"}]');
+SELECT * FROM still_open('clock');
+SELECT * FROM counters('clock');
+
+-- An empty batch changes nothing but the batch count.
+SELECT * FROM feed('clock', '[]');
+SELECT * FROM counters('clock');
+
+-- Lateness holds the clock back: with 10 minutes, an event at 10:35 sets
+-- the watermark to 10:25 and a (deadline 10:30) stays open; 10:40 closes it.
+SELECT sessionize.create_stream('late', gap => '30 minutes', lateness => '10 minutes');
+SELECT * FROM feed('late', '[{"id": "a", "n": 1, "ts": "2026-01-01T10:00:00Z"}]');
+SELECT * FROM feed('late', '[{"id": "b", "n": 1, "ts": "2026-01-01T10:35:00Z"}]');
+SELECT * FROM feed('late', '[{"id": "b", "n": 2, "ts": "2026-01-01T10:40:00Z"}]');
+SELECT watermark FROM counters('late');
+
+-- expire(): the clock by wall time, less lateness.  now = 11:19:59 gives a
+-- watermark of 11:09:59, short of b's deadline 11:10; 11:20 reaches it.
+-- An earlier now does not move the watermark back.
+SELECT * FROM expire_at('late', '2026-01-01T11:19:59Z');
+SELECT * FROM expire_at('late', '2026-01-01T11:20:00Z');
+SELECT * FROM expire_at('late', '2026-01-01T08:00:00Z');
+SELECT watermark, open, gap FROM counters('late');
+
+-- expire() on a stream without gap closes nothing: only gap times out.
+SELECT sessionize.create_stream('nogap', max_events => 10);
+SELECT * FROM feed('nogap', '[{"id": "a", "n": 1, "ts": "2026-01-01T10:00:00Z"}]');
+SELECT * FROM expire_at('nogap', '2027-01-01T00:00:00Z');
+SELECT * FROM still_open('nogap');
+
+-- flush(): every open session ends with reason flush; the watermark stays
+-- (at 2027, where expire() put it, so these 2026 events count as late).
+SELECT * FROM feed('nogap', '[
+  {"id": "b", "n": 1, "ts": "2026-01-01T10:00:00Z"},
+  {"id": "b", "n": 2, "ts": "2026-01-01T10:01:00Z"}]');
+SELECT * FROM flush_all('nogap');
+SELECT * FROM still_open('nogap');
+SELECT * FROM flush_all('nogap');
+SELECT * FROM counters('nogap');
+
+-- expire() and flush() check their arguments.
+SELECT * FROM sessionize.expire('nogap', NULL);
+SELECT * FROM sessionize.expire('nogap', 'infinity');
+SELECT * FROM sessionize.flush('no such stream');

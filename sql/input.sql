@@ -1,0 +1,113 @@
+-- input: decoding of the JSON form, and every malformed case of SPEC
+-- section 6.  Each error names the element (counted from 0, as jsonb's ->
+-- operator counts) and the field, and leaves the stream exactly as before.
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+SELECT sessionize.create_stream('typed', key_type => 'bigint', gap => '30 minutes');
+SELECT * FROM feed('typed', '[{"id": 1, "n": 0, "ts": "2026-01-01T10:00:00Z"}]');
+
+-- What a stream looks like before the errors; it must look the same after.
+CREATE TABLE before AS
+SELECT (SELECT row_to_json(c)::text FROM counters('typed') c) AS counters,
+       (SELECT json_agg(o)::text FROM sessionize.open_sessions('typed') o) AS open;
+
+-- The batch is not an array; SQL NULL is refused too.
+SELECT * FROM sessionize.sessionize_batch('typed', '{"id": 1}');
+SELECT * FROM sessionize.sessionize_batch('typed', '"text"');
+SELECT * FROM sessionize.sessionize_batch('typed', 'null');
+SELECT * FROM sessionize.sessionize_batch('typed', NULL);
+
+-- An element is not an object.  The good element 0 is not applied either.
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "2026-01-01T10:01:00Z"}, [1, 2]]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "2026-01-01T10:01:00Z"}, null]');
+
+-- Missing, null and uncastable keys.
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "2026-01-01T10:01:00Z"}, {"ts": "2026-01-01T10:01:00Z"}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": null, "ts": "2026-01-01T10:01:00Z"}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": "seven", "ts": "2026-01-01T10:01:00Z"}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 1.5, "ts": "2026-01-01T10:01:00Z"}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 99999999999999999999, "ts": "2026-01-01T10:01:00Z"}]');
+
+-- Missing, null, unparsable and infinite timestamps; epoch seconds out of
+-- range; a timestamp of the wrong JSON type; an unknown time zone.
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": null}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "yesterday-ish"}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "infinity"}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "-infinity"}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": 1e300}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": -1e12}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": true}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "2026-01-01T10:00:00 Mars/Olympus"}]');
+
+-- isLast must be a boolean when present.
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "2026-01-01T10:01:00Z", "isLast": "true"}]');
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 2, "ts": "2026-01-01T10:01:00Z", "isLast": 1}]');
+
+-- Nothing of the above changed the stream.
+SELECT b.counters = (SELECT row_to_json(c)::text FROM counters('typed') c) AS counters_same,
+       b.open = (SELECT json_agg(o)::text FROM sessionize.open_sessions('typed') o) AS open_same
+  FROM before b;
+
+-- Keys: a JSON number or a numeric string reach the same bigint key.
+SELECT * FROM feed('typed', '[
+  {"id": "1", "n": 1, "ts": "2026-01-01T10:02:00Z"},
+  {"id": 1, "n": 2, "ts": "2026-01-01T10:03:00Z", "isLast": true}]');
+
+-- Timestamps: epoch seconds, integer or fractional; ISO 8601 with an
+-- offset; without a zone, read in the session's TimeZone.
+SELECT * FROM feed('typed', '[
+  {"id": 2, "n": 1, "ts": 1767261600},
+  {"id": 2, "n": 2, "ts": 1767261660.5},
+  {"id": 2, "n": 3, "ts": "2026-01-01T11:02:00+01:00"},
+  {"id": 2, "n": 4, "ts": "2026-01-01 10:03:00", "isLast": null},
+  {"id": 2, "n": 5, "ts": "2026-01-01T10:04:00.25Z", "isLast": true}]');
+SELECT s.session_start, s.session_end
+  FROM sessionize.flush('typed') s;
+SET TimeZone = 'America/New_York';
+SELECT * FROM sessionize.sessionize_batch('typed', '[{"id": 3, "ts": "2026-01-01 05:00:00", "isLast": true}]');
+SET TimeZone = 'UTC';
+
+-- Text keys: numbers, booleans and objects are keyed by their JSON text;
+-- the empty string is a key like any other.  A key longer than a btree
+-- index entry can hold is refused, naming the element.
+SELECT sessionize.create_stream('texty', gap => '1 hour');
+SELECT key, event_count FROM sessionize.sessionize_batch('texty', '[
+  {"id": 7, "ts": "2026-01-01T10:00:00Z"},
+  {"id": "7", "ts": "2026-01-01T10:00:01Z"},
+  {"id": true, "ts": "2026-01-01T10:00:02Z"},
+  {"id": {"user": 1}, "ts": "2026-01-01T10:00:03Z"},
+  {"id": "", "ts": "2026-01-01T10:00:04Z"}]');
+SELECT key, event_count FROM sessionize.open_sessions('texty');
+CREATE TABLE long_keys AS
+SELECT substr(string_agg(md5(i::text), ''), 1, 2692) AS longest,
+       substr(string_agg(md5(i::text), ''), 1, 2693) AS too_long
+  FROM generate_series(1, 90) i;
+SELECT * FROM sessionize.sessionize_batch('texty',
+  (SELECT jsonb_build_array(jsonb_build_object('id', longest, 'ts', '2026-01-01T10:00:00Z'),
+                            jsonb_build_object('id', too_long, 'ts', '2026-01-01T10:00:00Z'))
+     FROM long_keys));
+SELECT count(*) FROM sessionize.open_sessions('texty');
+SELECT * FROM sessionize.sessionize_batch('texty',
+  (SELECT jsonb_build_array(jsonb_build_object('id', longest, 'ts', '2026-01-01T10:00:00Z'))
+     FROM long_keys));
+SELECT length(key), event_count FROM sessionize.open_sessions('texty') ORDER BY 1;
+
+-- Other key types: uuid keys are compared as uuids (case does not matter).
+SELECT sessionize.create_stream('uuids', key_type => 'uuid');
+SELECT key, event_count FROM sessionize.sessionize_batch('uuids', '[
+  {"id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "ts": "2026-01-01T10:00:00Z"},
+  {"id": "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "ts": "2026-01-01T10:01:00Z", "isLast": true}]');
+
+-- Field names come from the stream's settings.
+SELECT sessionize.create_stream('fields', key_field => 'user', ts_field => 'at', last_field => 'end');
+SELECT key, event_count, end_reason FROM sessionize.sessionize_batch('fields', '[
+  {"user": "u", "at": "2026-01-01T10:00:00Z", "end": false, "id": "ignored"},
+  {"user": "u", "at": "2026-01-01T10:01:00Z", "end": true}]');
+SELECT * FROM sessionize.sessionize_batch('fields', '[{"id": "u", "ts": "2026-01-01T10:00:00Z"}]');
+
+-- Payloads are returned whole, with duplicate fields resolved as jsonb
+-- does (the last wins) and nesting kept.
+SELECT events FROM sessionize.sessionize_batch('fields', '[
+  {"user": "v", "at": "2026-01-01T10:00:00Z", "x": 1, "x": 2, "deep": {"a": [1, {"b": null}]}, "end": true}]');
