@@ -74,7 +74,8 @@ GRANT SELECT ON sessionize.streams, sessionize.offsets TO PUBLIC;
 /*
  * _create_stream: the catalog half of create_stream(), run as the
  * extension owner by the C function, which has already checked every
- * setting (intervals, max_events, field names, the key type, the sink).
+ * setting (intervals, max_events, field names, the key type, the sink,
+ * that the name is free).
  * Inserts the stream and creates its state table: one row per open
  * session, the key unique, the timeout deadline indexed.
  */
@@ -90,12 +91,6 @@ DECLARE
     v_id      bigint;
     v_table   name;
 BEGIN
-    IF EXISTS (SELECT 1 FROM sessionize.streams WHERE name = p_stream) THEN
-        RAISE EXCEPTION 'stream "%" already exists', p_stream
-            USING ERRCODE = 'duplicate_object',
-                  HINT = 'Drop it first with sessionize.drop_stream(), or choose another name.';
-    END IF;
-
     v_id := nextval('sessionize.streams_stream_id_seq');
     v_table := 'state_' || v_id;
     INSERT INTO sessionize.streams

@@ -67,3 +67,14 @@ LANGUAGE sql AS $$
            watermark, offsets
       FROM sessionize.stats WHERE stats.stream = counters.stream
 $$;
+
+-- try: run a statement and show its SQLSTATE and message, or ok.  Each
+-- call runs in a subtransaction, rolled back on error.
+CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;

@@ -301,6 +301,14 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 
 	owner_switch_begin(&saved_user, &saved_context);
 	SPI_connect();
+	if (SPI_execute_with_args("SELECT FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1",
+							  1, &argtypes[1], &values[1], NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("stream \"%s\" already exists", text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errhint("Drop it first with sessionize.drop_stream(), or choose another name.")));
 	if (SPI_execute_with_args("SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
 							  11, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");

@@ -1,0 +1,135 @@
+-- streams: create_stream and drop_stream, their checks, names that need
+-- quoting, ownership, and the isolation level calls need.
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+-- Settings are stored as given; defaults fill the rest.
+SELECT sessionize.create_stream('s1', 'bigint', '30 min', '2 hours', 100, '5 min',
+                                'user_id', 'at', 'done');
+SELECT sessionize.create_stream('s2');
+SELECT name, key_type, gap, max_duration, max_events, lateness, key_field,
+       ts_field, last_field, sink, watermark, owner = current_user::regrole AS mine
+  FROM sessionize.streams WHERE name IN ('s1', 's2') ORDER BY name;
+
+-- Each stream's open sessions live in a table of its own: the key (of the
+-- stream's key type) is the primary key, the timeout deadline is indexed.
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+  FROM pg_attribute a
+ WHERE a.attrelid = (SELECT format('sessionize.%I', state_table)::regclass
+                       FROM sessionize.streams WHERE name = 's1')
+   AND a.attnum > 0
+ ORDER BY a.attnum;
+SELECT replace(indexdef, s.state_table, 'STATE') AS index
+  FROM pg_indexes i JOIN sessionize.streams s ON i.tablename = s.state_table
+ WHERE s.name = 's1' ORDER BY 1;
+
+-- Bad settings: each is refused with an SQLSTATE, and creates nothing.
+CREATE TABLE not_a_sink (id int);
+CREATE TABLE sink_bad_type (key text, session_start text, session_end timestamptz,
+                            event_count point, end_reason text, events jsonb);
+CREATE TABLE sink_notnull (key text, session_start timestamptz, session_end timestamptz,
+                           event_count int, end_reason text, events jsonb,
+                           tenant int NOT NULL);
+CREATE VIEW sink_view AS SELECT * FROM sink_notnull;
+SELECT label, try(sql) FROM (VALUES
+  ('existing name',     $$SELECT sessionize.create_stream('s1')$$),
+  ('NULL name',         $$SELECT sessionize.create_stream(NULL)$$),
+  ('empty name',        $$SELECT sessionize.create_stream('')$$),
+  ('gap zero',          $$SELECT sessionize.create_stream('x', gap => '0')$$),
+  ('gap negative',      $$SELECT sessionize.create_stream('x', gap => '-1 minute')$$),
+  ('gap huge',          $$SELECT sessionize.create_stream('x', gap => '300000 years')$$),
+  ('max_duration zero', $$SELECT sessionize.create_stream('x', max_duration => '0')$$),
+  ('max_events zero',   $$SELECT sessionize.create_stream('x', max_events => 0)$$),
+  ('lateness negative', $$SELECT sessionize.create_stream('x', lateness => '-1 second')$$),
+  ('lateness NULL',     $$SELECT sessionize.create_stream('x', lateness => NULL)$$),
+  ('lateness huge',     $$SELECT sessionize.create_stream('x', lateness => '300000 years')$$),
+  ('key type point',    $$SELECT sessionize.create_stream('x', key_type => 'point')$$),
+  ('key type xml',      $$SELECT sessionize.create_stream('x', key_type => 'xml')$$),
+  ('key type record',   $$SELECT sessionize.create_stream('x', key_type => 'record')$$),
+  ('key type NULL',     $$SELECT sessionize.create_stream('x', key_type => NULL)$$),
+  ('empty key_field',   $$SELECT sessionize.create_stream('x', key_field => '')$$),
+  ('NULL ts_field',     $$SELECT sessionize.create_stream('x', ts_field => NULL)$$),
+  ('sink no columns',   $$SELECT sessionize.create_stream('x', sink => 'not_a_sink')$$),
+  ('sink bad type',     $$SELECT sessionize.create_stream('x', sink => 'sink_bad_type')$$),
+  ('sink NOT NULL col', $$SELECT sessionize.create_stream('x', sink => 'sink_notnull')$$),
+  ('sink is a view',    $$SELECT sessionize.create_stream('x', sink => 'sink_view')$$)
+) AS t(label, sql);
+SELECT count(*) AS streams, count(*) FILTER (WHERE name = 'x') AS named_x
+  FROM sessionize.streams;
+
+-- Hints say what to do.
+SELECT sessionize.create_stream('s1');
+SELECT sessionize.create_stream('x', gap => '0');
+
+-- Calls on a stream that does not exist.
+SELECT label, try(sql) FROM (VALUES
+  ('batch', $$SELECT sessionize.sessionize_batch('nope', '[]')$$),
+  ('expire', $$SELECT sessionize.expire('nope')$$),
+  ('flush', $$SELECT sessionize.flush('nope')$$),
+  ('open_sessions', $$SELECT sessionize.open_sessions('nope')$$),
+  ('drop', $$SELECT sessionize.drop_stream('nope')$$),
+  ('NULL stream', $$SELECT sessionize.sessionize_batch(NULL, '[]')$$)
+) AS t(label, sql);
+SELECT sessionize.committed_offset('nope', 'src') IS NULL AS no_offset;
+
+-- A name that would break any SQL it was spliced into works everywhere.
+SELECT sessionize.create_stream($$we'ird "stream"; DROP TABLE x; --$$, gap => '1 hour');
+SELECT * FROM feed($$we'ird "stream"; DROP TABLE x; --$$,
+                   '[{"id": "a", "n": 1, "ts": "2026-01-01T10:00:00Z"}]', $$so'urce$$, 1);
+SELECT * FROM still_open($$we'ird "stream"; DROP TABLE x; --$$);
+SELECT sessionize.committed_offset($$we'ird "stream"; DROP TABLE x; --$$, $$so'urce$$);
+SELECT * FROM counters($$we'ird "stream"; DROP TABLE x; --$$);
+SELECT * FROM expire_at($$we'ird "stream"; DROP TABLE x; --$$, '2026-01-01T11:00:00Z');
+SELECT * FROM flush_all($$we'ird "stream"; DROP TABLE x; --$$);
+SELECT sessionize.drop_stream($$we'ird "stream"; DROP TABLE x; --$$);
+
+-- drop_stream removes the stream, its state table and its offsets.
+SELECT * FROM feed('s2', '[{"id": "a", "n": 1, "ts": "2026-01-01T10:00:00Z"}]', 'src', 1);
+CREATE TEMP TABLE s2_table AS SELECT state_table FROM sessionize.streams WHERE name = 's2';
+SELECT sessionize.drop_stream('s2');
+SELECT count(*) AS streams FROM sessionize.streams WHERE name = 's2';
+SELECT count(*) AS tables FROM pg_class c JOIN s2_table t ON c.relname = t.state_table;
+SELECT count(*) AS offsets FROM sessionize.offsets o
+ WHERE NOT EXISTS (SELECT 1 FROM sessionize.streams s WHERE s.stream_id = o.stream_id);
+SELECT sessionize.sessionize_batch('s2', '[]');
+
+-- A stream belongs to its creator.  Another role can neither use it nor
+-- see it; the owner can, without any grant on the extension's tables.
+CREATE ROLE regress_sessionize_alice;
+CREATE ROLE regress_sessionize_bob;
+SET ROLE regress_sessionize_alice;
+SELECT sessionize.create_stream('alices', gap => '1 hour');
+SELECT * FROM feed('alices', '[{"id": "a", "n": 1, "ts": "2026-01-01T10:00:00Z"}]', 'src', 1);
+SELECT * FROM still_open('alices');
+SELECT stream, events_in FROM sessionize.stats;
+SELECT sessionize.committed_offset('alices', 'src');
+SELECT state_table AS alices_table FROM sessionize.streams WHERE name = 'alices' \gset
+SET ROLE regress_sessionize_bob;
+SELECT label, regexp_replace(try(sql), 'state_\d+', 'state_N') FROM (VALUES
+  ('batch', $$SELECT sessionize.sessionize_batch('alices', '[]')$$),
+  ('expire', $$SELECT sessionize.expire('alices')$$),
+  ('flush', $$SELECT sessionize.flush('alices')$$),
+  ('open_sessions', $$SELECT sessionize.open_sessions('alices')$$),
+  ('drop', $$SELECT sessionize.drop_stream('alices')$$),
+  ('write streams', $$UPDATE sessionize.streams SET gap = '1 second'$$),
+  ('read a state table', format('SELECT * FROM sessionize.%I', :'alices_table'))
+) AS t(label, sql);
+SELECT count(*) AS visible_streams FROM sessionize.stats;
+SELECT sessionize.committed_offset('alices', 'src') AS offset_seen_by_bob;
+RESET ROLE;
+SELECT sessionize.drop_stream('alices');
+DROP ROLE regress_sessionize_alice;
+DROP ROLE regress_sessionize_bob;
+
+-- Calls on a stream wait for each other and must see what the one before
+-- committed, so they need READ COMMITTED.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM sessionize.sessionize_batch('s1', '[]');
+ROLLBACK;
+
+-- DROP EXTENSION does not silently drop the streams' state.
+\set VERBOSITY terse
+BEGIN;
+DROP EXTENSION sessionize;
+ROLLBACK;
+\set VERBOSITY default
