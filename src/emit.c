@@ -122,7 +122,9 @@ sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
 										-1, false, TYPALIGN_INT));
 
 	sql = psprintf("INSERT INTO %s (key, session_start, session_end, event_count, end_reason, events) "
-				   "SELECT * FROM pg_catalog.unnest($1, $2, $3, $4, $5, $6)",
+				   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+				   "pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+				   "pg_catalog.unnest($6))",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(stream->sink)),
 											  relname));
 	if (SPI_execute_with_args(sql, RES_NATTS, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)

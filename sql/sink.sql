@@ -1,0 +1,66 @@
+-- sink: every finished session is appended to the stream's sink, by
+-- column name, in the transaction that finished it, whichever call did:
+-- a batch, its clock, expire() or flush().
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+-- Extra columns take their defaults; the key column may be of another
+-- type the key can be assigned to (here the key is bigint, the column text).
+CREATE TABLE sessions (
+    id            bigserial PRIMARY KEY,
+    events        jsonb NOT NULL,
+    end_reason    text NOT NULL,
+    event_count   bigint,
+    session_end   timestamptz,
+    session_start timestamptz,
+    key           text,
+    stored_at     timestamptz DEFAULT now()
+);
+SELECT sessionize.create_stream('sunk', key_type => 'bigint', gap => '30 minutes',
+                                sink => 'sessions');
+
+SELECT * FROM feed('sunk', '[
+  {"id": 1, "n": 1, "ts": "2026-01-01T10:00:00Z"},
+  {"id": 1, "n": 2, "ts": "2026-01-01T10:01:00Z", "isLast": true},
+  {"id": 2, "n": 1, "ts": "2026-01-01T10:02:00Z"},
+  {"id": 3, "n": 1, "ts": "2026-01-01T10:03:00Z"}]');
+SELECT * FROM feed('sunk', '[{"id": 3, "n": 2, "ts": "2026-01-01T10:40:00Z"}]');
+SELECT * FROM expire_at('sunk', '2026-01-01T11:10:00Z');
+SELECT * FROM feed('sunk', '[{"id": 4, "n": 1, "ts": "2026-01-01T11:15:00Z"}]');
+SELECT * FROM flush_all('sunk');
+
+SELECT id, key, session_start, session_end, event_count, end_reason,
+       jsonb_path_query_array(events, '$[*].n') AS labels, stored_at IS NOT NULL AS stamped
+  FROM sessions ORDER BY id;
+
+-- A batch rolled back takes its sink rows with it.
+BEGIN;
+SELECT * FROM feed('sunk', '[{"id": 5, "n": 1, "ts": "2026-01-01T12:00:00Z", "isLast": true}]');
+SELECT count(*) FROM sessions;
+ROLLBACK;
+SELECT count(*) FROM sessions;
+
+-- The sink's constraints and triggers apply.  A trigger that raises an
+-- error fails the batch, and the stream is left as it was.
+CREATE FUNCTION refuse_key_13() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.key = '13' THEN
+        RAISE EXCEPTION 'the sink refuses key %', NEW.key;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER refuse_key_13 BEFORE INSERT ON sessions
+    FOR EACH ROW EXECUTE FUNCTION refuse_key_13();
+SELECT * FROM feed('sunk', '[{"id": 12, "n": 1, "ts": "2026-01-01T12:00:00Z"}]');
+SELECT * FROM feed('sunk', '[
+  {"id": 12, "n": 2, "ts": "2026-01-01T12:01:00Z", "isLast": true},
+  {"id": 13, "n": 1, "ts": "2026-01-01T12:01:00Z", "isLast": true}]');
+SELECT * FROM still_open('sunk');
+SELECT events_in, open, last FROM counters('sunk');
+
+-- A sink that was dropped is an error that names the stream.
+DROP TABLE sessions;
+SELECT * FROM sessionize.sessionize_batch('sunk', '[{"id": 12, "ts": "2026-01-01T12:01:00Z", "isLast": true}]');
+SELECT * FROM still_open('sunk');
+SELECT sessionize.drop_stream('sunk');
