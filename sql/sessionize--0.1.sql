@@ -93,12 +93,19 @@ DECLARE
 BEGIN
     v_id := nextval('sessionize.streams_stream_id_seq');
     v_table := 'state_' || v_id;
-    INSERT INTO sessionize.streams
-           (stream_id, name, owner, key_type, gap, max_duration, max_events,
-            lateness, key_field, ts_field, last_field, sink, state_table)
-    VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
-            p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
-            p_sink, v_table);
+    BEGIN
+        INSERT INTO sessionize.streams
+               (stream_id, name, owner, key_type, gap, max_duration, max_events,
+                lateness, key_field, ts_field, last_field, sink, state_table)
+        VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
+                p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
+                p_sink, v_table);
+    EXCEPTION WHEN unique_violation THEN
+        /* created by a concurrent create_stream since the caller looked */
+        RAISE EXCEPTION 'stream "%" already exists', p_stream
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Drop it first with sessionize.drop_stream(), or choose another name.';
+    END;
 
     EXECUTE format(
         'CREATE TABLE sessionize.%I (
