@@ -7,8 +7,12 @@
  * ts and isLast fields.  Payloads are not copied: each event points at its
  * object inside the batch's jsonb, which lives until the call ends.
  *
- * Every error caused by one element names the element's index (counted
- * from 0, as jsonb's -> operator counts) and the field.
+ * The typed form: parallel arrays of keys (of the stream's key type),
+ * timestamps, isLast flags and payloads, decoded with deconstruct_array.
+ *
+ * Every error caused by one element names the element: in the JSON form
+ * by its index counted from 0, as jsonb's -> operator counts; in the typed
+ * form by its array subscript, as SQL arrays count.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,8 +21,11 @@
 #include <math.h>
 
 #include "access/nbtree.h"
+#include "catalog/pg_type.h"
+#include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 /*
@@ -38,6 +45,18 @@
 	((float8) SECS_PER_DAY * (DATETIME_MIN_JULIAN - UNIX_EPOCH_JDATE))
 #define END_EPOCH_SECS \
 	((float8) SECS_PER_DAY * (TIMESTAMP_END_JULIAN - UNIX_EPOCH_JDATE))
+
+#define KEY_TOO_LONG_HINT "Keys are indexed; use a shorter key, or a hash of it."
+
+/*
+ * key_too_long: whether a key is over MAX_KEY_BYTES.
+ */
+static inline bool
+key_too_long(Stream *stream, Datum key)
+{
+	return stream->key_typlen == -1 &&
+		VARSIZE_ANY(DatumGetPointer(key)) > MAX_KEY_BYTES;
+}
 
 /*
  * Where decoding is, for errors raised by the type input functions we
@@ -126,13 +145,13 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 	key = InputFunctionCall(&stream->key_input, text, stream->key_ioparam, -1);
 	pos->field = NULL;
 
-	if (stream->key_typlen == -1 && VARSIZE_ANY(DatumGetPointer(key)) > MAX_KEY_BYTES)
+	if (key_too_long(stream, key))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("event %d of the batch: \"%s\" is %zu bytes long, more than the %zu bytes a key may have",
 						i, stream->key_field, (Size) VARSIZE_ANY(DatumGetPointer(key)),
 						(Size) MAX_KEY_BYTES),
-				 errhint("Keys are indexed; use a shorter key, or a hash of it.")));
+				 errhint(KEY_TOO_LONG_HINT)));
 	return key;
 }
 
@@ -298,6 +317,114 @@ batch_decode_json(Stream *stream, Jsonb *batch, int *nevents)
 				 errhint("A timestamp is an ISO 8601 string or a number of epoch seconds.")));
 	}
 	PG_END_TRY();
+
+	*nevents = n;
+	return events;
+}
+
+/*
+ * deconstruct_no_nulls: the elements of a one-dimensional array argument,
+ * which must have count elements (count < 0: any) and no NULL.
+ */
+static Datum *
+deconstruct_no_nulls(ArrayType *array, const char *name, Oid elemtype,
+					 int count, int *nelems)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			i;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", name)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign,
+					  &elems, &nulls, nelems);
+	if (count >= 0 && *nelems != count)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg_plural("%s has %d element, keys has %d",
+							   "%s has %d elements, keys has %d",
+							   *nelems, name, *nelems, count),
+				 errhint("The arrays are the columns of one batch: element i of each is event i.")));
+	for (i = 0; i < *nelems; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s[%d] is NULL", name, ARR_LBOUND(array)[0] + i)));
+	return elems;
+}
+
+/*
+ * batch_decode_arrays: the events of a typed batch.  keys must be an
+ * array of the stream's key type (or one binary-coercible to it);
+ * is_last may be NULL (no event is last); payloads must be jsonb objects
+ * or arrays.
+ */
+SessEvent *
+batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,
+					ArrayType *is_last, ArrayType *payloads, int *nevents)
+{
+	Oid			key_elemtype = ARR_ELEMTYPE(keys);
+	Datum	   *key_elems;
+	Datum	   *ts_elems;
+	Datum	   *last_elems = NULL;
+	Datum	   *payload_elems;
+	SessEvent  *events;
+	int			lbound;
+	int			n;
+	int			m;
+	int			i;
+
+	if (key_elemtype != stream->key_type &&
+		!IsBinaryCoercible(key_elemtype, stream->key_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("keys is an array of %s, but stream \"%s\" has keys of type %s",
+						format_type_be(key_elemtype), stream->name,
+						format_type_be(stream->key_type)),
+				 errhint("Cast the keys, e.g. keys::%s[].", format_type_be(stream->key_type))));
+
+	key_elems = deconstruct_no_nulls(keys, "keys", key_elemtype, -1, &n);
+	lbound = n > 0 ? ARR_LBOUND(keys)[0] : 1;
+	ts_elems = deconstruct_no_nulls(ts, "ts", TIMESTAMPTZOID, n, &m);
+	if (is_last != NULL)
+		last_elems = deconstruct_no_nulls(is_last, "is_last", BOOLOID, n, &m);
+	payload_elems = deconstruct_no_nulls(payloads, "payloads", JSONBOID, n, &m);
+
+	events = palloc(sizeof(SessEvent) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		SessEvent  *e = &events[i];
+		Jsonb	   *payload = DatumGetJsonbP(payload_elems[i]);
+
+		if (key_too_long(stream, key_elems[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("keys[%d] is %zu bytes long, more than the %zu bytes a key may have",
+							lbound + i, (Size) VARSIZE_ANY(DatumGetPointer(key_elems[i])),
+							(Size) MAX_KEY_BYTES),
+					 errhint(KEY_TOO_LONG_HINT)));
+		e->key = key_elems[i];
+		e->ts = DatumGetTimestampTz(ts_elems[i]);
+		if (TIMESTAMP_NOT_FINITE(e->ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("ts[%d] is not a finite instant", lbound + i)));
+		e->is_last = last_elems != NULL && DatumGetBool(last_elems[i]);
+		if (JB_ROOT_IS_SCALAR(payload))
+			ereport(ERROR,
+					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
+					 errmsg("payloads[%d] is a JSON scalar, not an object", lbound + i),
+					 errhint("Each payload is the whole event, a JSON object.")));
+		e->ordinal = i;
+		e->payload = &payload->root;
+		e->payload_len = VARSIZE(payload) - VARHDRSZ;
+	}
 
 	*nevents = n;
 	return events;

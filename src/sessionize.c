@@ -13,6 +13,7 @@
 #include "common/int.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -20,6 +21,7 @@
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(sessionize_batch_json);
+PG_FUNCTION_INFO_V1(sessionize_batch_arrays);
 
 /*
  * call_begin: start a call that changes the stream named by argument 0:
@@ -172,13 +174,21 @@ apply_events(Call *call, SessEvent *events, int n)
 }
 
 /*
- * sessionize_batch_json: sessionize_batch(stream, events jsonb, source,
- * batch_offset): apply a JSON batch and return the sessions it finished.
- * With source and batch_offset, a batch at or before the offset committed
- * for source is skipped whole.
+ * Decoders of the batch forms: the events of a call's batch arguments, in
+ * batch order, in CurrentMemoryContext.
  */
-Datum
-sessionize_batch_json(PG_FUNCTION_ARGS)
+typedef SessEvent *(*BatchDecoder) (Stream *stream, FunctionCallInfo fcinfo,
+									int *nevents);
+
+/*
+ * run_batch: the frame of every batch form.  Arguments source_arg and
+ * source_arg + 1 are source and batch_offset: with both, a batch at or
+ * before the offset committed for source is skipped whole (before it is
+ * even decoded), and a batch applied records its offset in the same
+ * transaction.
+ */
+static Datum
+run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 {
 	Call		call;
 	char	   *source = NULL;
@@ -186,22 +196,17 @@ sessionize_batch_json(PG_FUNCTION_ARGS)
 	SessEvent  *events;
 	int			n;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("events must not be NULL"),
-				 errhint("Pass '[]' for a batch with no events.")));
-	if (PG_ARGISNULL(2) != PG_ARGISNULL(3))
+	if (PG_ARGISNULL(source_arg) != PG_ARGISNULL(source_arg + 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source and batch_offset must be given together"),
 				 errhint("Give both for exactly-once delivery, or neither.")));
 
 	call_begin(&call, fcinfo);
-	if (!PG_ARGISNULL(2))
+	if (!PG_ARGISNULL(source_arg))
 	{
-		source = text_to_cstring(PG_GETARG_TEXT_PP(2));
-		offset = PG_GETARG_INT64(3);
+		source = text_to_cstring(PG_GETARG_TEXT_PP(source_arg));
+		offset = PG_GETARG_INT64(source_arg + 1);
 		if (!offset_check(call.stream, source, offset))
 		{
 			call_end(&call, fcinfo, false);
@@ -209,10 +214,69 @@ sessionize_batch_json(PG_FUNCTION_ARGS)
 		}
 	}
 
-	events = batch_decode_json(call.stream, PG_GETARG_JSONB_P(1), &n);
+	events = decode(call.stream, fcinfo, &n);
 	apply_events(&call, events, n);
 	if (source != NULL)
 		offset_record(call.stream, source, offset);
 	call_end(&call, fcinfo, true);
 	return (Datum) 0;
+}
+
+/*
+ * decode_json_arg: the JSON form's decoder (argument 1, events jsonb).
+ */
+static SessEvent *
+decode_json_arg(Stream *stream, FunctionCallInfo fcinfo, int *nevents)
+{
+	return batch_decode_json(stream, PG_GETARG_JSONB_P(1), nevents);
+}
+
+/*
+ * sessionize_batch_json: sessionize_batch(stream, events jsonb, source,
+ * batch_offset): apply a JSON batch and return the sessions it finished.
+ */
+Datum
+sessionize_batch_json(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("events must not be NULL"),
+				 errhint("Pass '[]' for a batch with no events.")));
+	return run_batch(fcinfo, 2, decode_json_arg);
+}
+
+/*
+ * decode_arrays_arg: the typed form's decoder (arguments 1-4).
+ */
+static SessEvent *
+decode_arrays_arg(Stream *stream, FunctionCallInfo fcinfo, int *nevents)
+{
+	return batch_decode_arrays(stream,
+							   PG_GETARG_ARRAYTYPE_P(1),
+							   PG_GETARG_ARRAYTYPE_P(2),
+							   PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
+							   PG_GETARG_ARRAYTYPE_P(4),
+							   nevents);
+}
+
+/*
+ * sessionize_batch_arrays: sessionize_batch(stream, keys anyarray,
+ * ts timestamptz[], is_last boolean[], payloads jsonb[], source,
+ * batch_offset): the typed form, for drivers that bind arrays.  The same
+ * rules, offsets and results as the JSON form; nothing is parsed.
+ */
+Datum
+sessionize_batch_arrays(PG_FUNCTION_ARGS)
+{
+	static const char *const required[] = {NULL, "keys", "ts", NULL, "payloads"};
+	int			i;
+
+	for (i = 1; i < lengthof(required); i++)
+		if (required[i] != NULL && PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", required[i]),
+					 errhint("Pass empty arrays for a batch with no events.")));
+	return run_batch(fcinfo, 5, decode_arrays_arg);
 }

@@ -17,6 +17,7 @@
 
 #include "fmgr.h"
 #include "storage/itemptr.h"
+#include "utils/array.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -173,6 +174,9 @@ extern Oid	extension_owner(void);
 
 /* batch.c */
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events, int *nevents);
+extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
+									  ArrayType *ts, ArrayType *is_last,
+									  ArrayType *payloads, int *nevents);
 
 /* state.c */
 typedef struct StateTable StateTable;

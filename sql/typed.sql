@@ -1,0 +1,82 @@
+-- typed: the typed (columnar) batch form for drivers that bind arrays:
+-- keys of the stream's key type, ts, is_last and payloads as parallel
+-- arrays.  The same rules, results, offsets and atomicity as the JSON
+-- form; errors name the array and the subscript.
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+SELECT sessionize.create_stream('typed_form', key_type => 'bigint', gap => '30 minutes');
+
+-- The JSON form's batch and the same batch as arrays give the same
+-- sessions: compare with a twin stream fed the JSON form.
+SELECT sessionize.create_stream('json_twin', key_type => 'bigint', gap => '30 minutes');
+CREATE TABLE batch (i int, k bigint, ts timestamptz, last boolean, payload jsonb);
+INSERT INTO batch VALUES
+  (1, 7, '2026-01-01 10:00:00+00', false, '{"id": 7, "n": 1, "data": "click"}'),
+  (2, 8, '2026-01-01 10:00:05+00', false, '{"id": 8, "n": 1, "data": "view"}'),
+  (3, 7, '2026-01-01 10:00:00+00', false, '{"id": 7, "n": 2, "data": "tie"}'),
+  (4, 7, '2026-01-01 10:01:00+00', true,  '{"id": 7, "n": 3, "data": "buy"}'),
+  (5, 9, '2026-01-01 09:00:00+00', false, '{"id": 9, "n": 1, "data": "old"}');
+SELECT key, (session_start AT TIME ZONE 'UTC')::time AS first_ts,
+       (session_end AT TIME ZONE 'UTC')::time AS last_ts, event_count, end_reason, events
+  FROM sessionize.sessionize_batch('typed_form',
+         (SELECT array_agg(k ORDER BY i) FROM batch),
+         (SELECT array_agg(ts ORDER BY i) FROM batch),
+         (SELECT array_agg(last ORDER BY i) FROM batch),
+         (SELECT array_agg(payload ORDER BY i) FROM batch),
+         'src', 1)
+ ORDER BY key, session_start;
+SELECT key, (session_start AT TIME ZONE 'UTC')::time AS first_ts,
+       (session_end AT TIME ZONE 'UTC')::time AS last_ts, event_count, end_reason
+  FROM sessionize.sessionize_batch('json_twin',
+         (SELECT jsonb_agg(payload || jsonb_build_object('ts', ts, 'isLast', last) ORDER BY i)
+            FROM batch))
+ ORDER BY key, session_start;
+SELECT * FROM still_open('typed_form');
+SELECT (SELECT json_agg(o ORDER BY key)::text FROM still_open('typed_form') o)
+     = (SELECT json_agg(o ORDER BY key)::text FROM still_open('json_twin') o) AS same_open;
+
+-- Offsets work as in the JSON form.
+SELECT count(*) FROM sessionize.sessionize_batch('typed_form', ARRAY[7]::bigint[],
+         ARRAY['2026-01-01 10:02:00+00']::timestamptz[], NULL, ARRAY['{}']::jsonb[], 'src', 1);
+SELECT sessionize.committed_offset('typed_form', 'src');
+
+-- is_last may be NULL: no event is last.  Keys of a binary-coercible type
+-- (varchar for text) are taken as they are.
+SELECT sessionize.create_stream('typed_text');
+SELECT count(*) FROM sessionize.sessionize_batch('typed_text', ARRAY['a', 'b']::varchar[],
+         ARRAY['2026-01-01 10:00:00+00', '2026-01-01 10:01:00+00']::timestamptz[],
+         NULL, ARRAY['{"n": 1}', '[2]']::jsonb[]);
+SELECT key, event_count, events FROM sessionize.open_sessions('typed_text');
+
+-- Errors: each names the array and the subscript, and changes nothing.
+CREATE TABLE before AS
+SELECT (SELECT row_to_json(c)::text FROM counters('typed_form') c) AS counters,
+       (SELECT json_agg(o)::text FROM sessionize.open_sessions('typed_form') o) AS open;
+SELECT label, try(sql) FROM (VALUES
+  ('keys of another type', $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
+  ('keys NULL',            $$SELECT sessionize.sessionize_batch('typed_form', NULL::bigint[], ARRAY[now()], NULL, ARRAY['{}']::jsonb[])$$),
+  ('ts NULL',              $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1]::bigint[], NULL, NULL, ARRAY['{}']::jsonb[])$$),
+  ('payloads NULL',        $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1]::bigint[], ARRAY[now()], NULL, NULL)$$),
+  ('ts too short',         $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
+  ('is_last too long',     $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1]::bigint[], ARRAY[now()], ARRAY[true, false], ARRAY['{}']::jsonb[])$$),
+  ('payloads too short',   $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}']::jsonb[])$$),
+  ('NULL key',             $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, NULL]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
+  ('NULL ts',              $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), NULL], NULL, ARRAY['{}', '{}']::jsonb[])$$),
+  ('NULL is_last',         $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), now()], ARRAY[NULL, true]::boolean[], ARRAY['{}', '{}']::jsonb[])$$),
+  ('NULL payload',         $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', NULL]::jsonb[])$$),
+  ('infinite ts',          $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), 'infinity'], NULL, ARRAY['{}', '{}']::jsonb[])$$),
+  ('scalar payload',       $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', '3']::jsonb[])$$),
+  ('2-D keys',             $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[[1, 2]]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
+  ('subscripts from 0',    $$SELECT sessionize.sessionize_batch('typed_form', '[0:1]={1,NULL}'::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
+  ('source alone',         $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1]::bigint[], ARRAY[now()], NULL, ARRAY['{}']::jsonb[], 'src')$$)
+) AS t(label, sql);
+SELECT sessionize.sessionize_batch('typed_text', ARRAY[repeat('k', 3000)], ARRAY[now()], NULL, ARRAY['{}']::jsonb[]);
+SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[]);
+SELECT b.counters = (SELECT row_to_json(c)::text FROM counters('typed_form') c) AS counters_same,
+       b.open = (SELECT json_agg(o)::text FROM sessionize.open_sessions('typed_form') o) AS open_same
+  FROM before b;
+
+-- Empty arrays are an empty batch.
+SELECT count(*) FROM sessionize.sessionize_batch('typed_form', '{}'::bigint[], '{}', '{}', '{}');
+SELECT batches FROM counters('typed_form');
