@@ -50,7 +50,7 @@ SELECT count(*) FROM sessionize.sessionize_batch('typed_text', ARRAY['a', 'b']::
 SELECT key, event_count, events FROM sessionize.open_sessions('typed_text');
 
 -- Errors: each names the array and the subscript, and changes nothing.
-CREATE TABLE before AS
+CREATE TABLE typed_before AS
 SELECT (SELECT row_to_json(c)::text FROM counters('typed_form') c) AS counters,
        (SELECT json_agg(o)::text FROM sessionize.open_sessions('typed_form') o) AS open;
 SELECT label, try(sql) FROM (VALUES
@@ -75,7 +75,7 @@ SELECT sessionize.sessionize_batch('typed_text', ARRAY[repeat('k', 3000)], ARRAY
 SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[]);
 SELECT b.counters = (SELECT row_to_json(c)::text FROM counters('typed_form') c) AS counters_same,
        b.open = (SELECT json_agg(o)::text FROM sessionize.open_sessions('typed_form') o) AS open_same
-  FROM before b;
+  FROM typed_before b;
 
 -- Empty arrays are an empty batch.
 SELECT count(*) FROM sessionize.sessionize_batch('typed_form', '{}'::bigint[], '{}', '{}', '{}');
