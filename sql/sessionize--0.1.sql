@@ -209,14 +209,8 @@ LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 1000;
 /* The offset last committed for source, NULL if none (a consumer resumes after it). */
 CREATE FUNCTION sessionize.committed_offset(stream text, source text)
 RETURNS bigint
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT o.committed_offset
-      FROM sessionize.offsets o
-      JOIN sessionize.streams s ON s.stream_id = o.stream_id
-     WHERE s.name = $1 AND o.source = $2
-$$;
+AS 'MODULE_PATHNAME', 'sessionize_committed_offset'
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
 
 /* Per stream: traffic, open and closed sessions by reason, the clock, offsets. */
 CREATE VIEW sessionize.stats WITH (security_invoker = true) AS

@@ -68,9 +68,9 @@ SELECT label, try(sql) FROM (VALUES
   ('flush', $$SELECT sessionize.flush('nope')$$),
   ('open_sessions', $$SELECT sessionize.open_sessions('nope')$$),
   ('drop', $$SELECT sessionize.drop_stream('nope')$$),
+  ('committed_offset', $$SELECT sessionize.committed_offset('nope', 'src')$$),
   ('NULL stream', $$SELECT sessionize.sessionize_batch(NULL, '[]')$$)
 ) AS t(label, sql);
-SELECT sessionize.committed_offset('nope', 'src') IS NULL AS no_offset;
 
 -- A name that would break any SQL it was spliced into works everywhere.
 SELECT sessionize.create_stream($$we'ird "stream"; DROP TABLE x; --$$, gap => '1 hour');
@@ -111,11 +111,11 @@ SELECT label, regexp_replace(try(sql), 'state_\d+', 'state_N') FROM (VALUES
   ('flush', $$SELECT sessionize.flush('alices')$$),
   ('open_sessions', $$SELECT sessionize.open_sessions('alices')$$),
   ('drop', $$SELECT sessionize.drop_stream('alices')$$),
+  ('committed_offset', $$SELECT sessionize.committed_offset('alices', 'src')$$),
   ('write streams', $$UPDATE sessionize.streams SET gap = '1 second'$$),
   ('read a state table', format('SELECT * FROM sessionize.%I', :'alices_table'))
 ) AS t(label, sql);
 SELECT count(*) AS visible_streams FROM sessionize.stats;
-SELECT sessionize.committed_offset('alices', 'src') AS offset_seen_by_bob;
 RESET ROLE;
 SELECT sessionize.drop_stream('alices');
 DROP ROLE regress_sessionize_alice;

@@ -80,3 +80,9 @@ SELECT b.counters = (SELECT row_to_json(c)::text FROM counters('typed_form') c) 
 -- Empty arrays are an empty batch.
 SELECT count(*) FROM sessionize.sessionize_batch('typed_form', '{}'::bigint[], '{}', '{}', '{}');
 SELECT batches FROM counters('typed_form');
+
+-- open_sessions() lists sessions in the key type's order (numeric here).
+SELECT count(*) FROM sessionize.sessionize_batch('typed_form', ARRAY[100, 10, 9]::bigint[],
+         ARRAY['2026-01-01 10:03:00+00', '2026-01-01 10:03:00+00', '2026-01-01 10:03:00+00']::timestamptz[],
+         NULL, ARRAY['{}', '{}', '{}']::jsonb[]);
+SELECT key FROM sessionize.open_sessions('typed_form');

@@ -13,20 +13,21 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
+PG_FUNCTION_INFO_V1(sessionize_committed_offset);
+
 /*
- * offset_check: whether a batch at offset from source is new, that is
- * later than the offset committed for source.  Needs SPI and the stream's
- * row lock.
+ * committed_offset_of: the offset committed for source, or false if none.
+ * Needs SPI.
  */
-bool
-offset_check(Stream *stream, const char *source, int64 offset)
+static bool
+committed_offset_of(Stream *stream, const char *source, int64 *offset)
 {
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	bool		isnull;
-	int64		committed;
 
 	values[0] = Int64GetDatum(stream->id);
 	values[1] = CStringGetTextDatum(source);
@@ -36,11 +37,50 @@ offset_check(Stream *stream, const char *source, int64 offset)
 							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	if (SPI_processed == 0)
-		return true;
+		return false;
+	*offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}
 
-	committed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1, &isnull));
-	if (offset > committed)
+/*
+ * sessionize_committed_offset: committed_offset(stream, source): the
+ * offset last committed for source, NULL for a source never seen; a
+ * consumer resumes after it.  Takes no lock.
+ */
+Datum
+sessionize_committed_offset(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetUserId();
+	Oid			saved_user;
+	int			saved_context;
+	Stream	   *stream;
+	int64		offset;
+	bool		found;
+
+	owner_switch_begin(&saved_user, &saved_context);
+	SPI_connect();
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, caller);
+	found = committed_offset_of(stream, text_to_cstring(PG_GETARG_TEXT_PP(1)), &offset);
+	SPI_finish();
+	owner_switch_end(saved_user, saved_context);
+
+	if (!found)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(offset);
+}
+
+/*
+ * offset_check: whether a batch at offset from source is new, that is
+ * later than the offset committed for source.  Needs SPI and the stream's
+ * row lock.
+ */
+bool
+offset_check(Stream *stream, const char *source, int64 offset)
+{
+	int64		committed;
+
+	if (!committed_offset_of(stream, source, &committed) || offset > committed)
 		return true;
 
 	ereport(NOTICE,

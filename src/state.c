@@ -365,7 +365,7 @@ PG_FUNCTION_INFO_V1(sessionize_open_sessions);
 
 /*
  * sessionize_open_sessions: open_sessions(stream): the stream's open
- * sessions by key, as Spark's stateSnapshots() shows them.  Takes no lock:
+ * sessions in the key type's order, as Spark's stateSnapshots() shows them.  Takes no lock:
  * it shows what was committed when it started.
  */
 Datum
@@ -387,8 +387,8 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 	owner_switch_begin(&saved_user, &saved_context);
 	SPI_connect();
 	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, caller);
-	if (SPI_execute(psprintf("SELECT key::pg_catalog.text, first_ts, last_ts, event_count, events "
-							 "FROM sessionize.%s ORDER BY key",
+	if (SPI_execute(psprintf("SELECT s.key::pg_catalog.text, s.first_ts, s.last_ts, s.event_count, s.events "
+							 "FROM sessionize.%s s ORDER BY s.key",
 							 quote_identifier(get_rel_name(stream->state_relid))),
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed");
