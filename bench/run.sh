@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# bench/run.sh: the sessionize benchmark, on one throwaway cluster.
+#
+#   bench/run.sh                 throughput: plain SQL, COPY, sessionize (JSON,
+#                                typed) on the same generated events, per batch
+#                                size; checks that plain SQL and sessionize
+#                                find the same sessions (exits 1 if not)
+#   bench/run.sh --scale         latency of 1,000-event batches with 10,000 and
+#                                with --open N (10,000,000) open sessions
+#
+# Options (throughput):  --events N (200000)  --keys N (20000)  --seed N (42)
+#                        --reps N (5)  --sizes "1000 10000"
+# Options (scale):       --open N (10000000)  --small N (10000)  --batches N (300)
+# Either:                --pg-option guc=value (repeatable; given to
+#                        pg_virtualenv -o, e.g. shared_buffers=2GB; fsync is
+#                        on by default, fsync=off turns it off)
+#                        --keep-files  keep the generated files
+#                        --no-typed    leave out the typed form (shown as n/a)
+#
+# Needs the extension installed (make && make install), postgresql-common
+# (pg_virtualenv) and python3.  Run as root or as a user pg_virtualenv
+# accepts: it re-runs itself under `pg_virtualenv -t -v 15`, which makes a
+# temporary cluster (its server runs as postgres), and drops it at the end.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PG_MAJOR=15
+
+EVENTS=200000
+KEYS=20000
+SEED=42
+REPS=5
+SIZES="1000 10000"
+MODE=throughput
+OPEN=10000000
+SMALL=10000
+SCALE_BATCHES=300
+KEEP=
+NO_TYPED=
+# pg_virtualenv turns fsync off; sessionize is about durability, so measure
+# with it on (a later --pg-option fsync=off overrides).
+PGOPTS=(-o fsync=on)
+
+usage () { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+    case $1 in
+        --events) EVENTS=$2; shift 2 ;;
+        --keys) KEYS=$2; shift 2 ;;
+        --seed) SEED=$2; shift 2 ;;
+        --reps) REPS=$2; shift 2 ;;
+        --sizes) SIZES=$2; shift 2 ;;
+        --scale) MODE=scale; shift ;;
+        --open) OPEN=$2; shift 2 ;;
+        --small) SMALL=$2; shift 2 ;;
+        --batches) SCALE_BATCHES=$2; shift 2 ;;
+        --pg-option) PGOPTS+=(-o "$2"); shift 2 ;;
+        --keep-files) KEEP=1; shift ;;
+        --no-typed) NO_TYPED=1; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "run.sh: unknown argument: $1" >&2; usage 2 ;;
+    esac
+done
+for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES"; do
+    case $v in ''|*[!0-9]*) echo "run.sh: not a number: $v" >&2; exit 2 ;; esac
+done
+for s in $SIZES; do
+    case $s in ''|*[!0-9]*|0) echo "run.sh: not a batch size: $s" >&2; exit 2 ;; esac
+done
+
+# ---------------------------------------------------------------- outside
+# Re-run this script inside a throwaway cluster.
+if [ -z "${SESSIONIZE_BENCH_INSIDE:-}" ]; then
+    command -v pg_virtualenv >/dev/null || { echo "run.sh: pg_virtualenv not found (postgresql-common)" >&2; exit 2; }
+    command -v python3 >/dev/null || { echo "run.sh: python3 not found" >&2; exit 2; }
+    # the same locale wherever it runs: the cluster takes it from here
+    export LANG=C.UTF-8
+    unset LC_ALL LANGUAGE
+    unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGSERVICEFILE PGSYSCONFDIR
+    export SESSIONIZE_BENCH_INSIDE=1
+    # -t: the cluster in a temporary directory even as root, so it never
+    # collides with another pg_virtualenv run nor touches /etc/postgresql
+    exec pg_virtualenv -t -v "$PG_MAJOR" "${PGOPTS[@]}" bash "$HERE/run.sh" "${ARGS[@]}" </dev/null
+fi
+
+# ---------------------------------------------------------------- inside
+START=$(date +%s)
+WORK=$(mktemp -d -t sessionize-bench.XXXXXX)
+cleanup () { if [ -z "$KEEP" ]; then rm -rf "$WORK"; else echo "files kept in $WORK"; fi; }
+trap cleanup EXIT
+
+# q: run SQL, quiet, tuples only, stop on error
+q () { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+now () { date +%s.%N; }
+
+machine () {
+    local cpu mem
+    cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+    mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+    echo "machine:  $(nproc) CPUs (nproc), ${cpu:-unknown CPU}, $mem RAM, $(uname -sr)"
+    echo "server:   $(q -c 'SELECT version()')"
+    echo "settings: $(q -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name)
+                              FROM pg_settings
+                             WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers',
+                                            'wal_level', 'max_wal_size', 'autovacuum', 'jit')")"
+    echo "          (fsync is on unless --pg-option fsync=off was given)"
+}
+
+q -c "CREATE EXTENSION sessionize"
+
+# ================================================================ scale
+if [ "$MODE" = scale ]; then
+    echo "== sessionize scale run: per-batch latency, 1,000-event JSON batches"
+    machine
+    q -f "$HERE/scale.sql"
+    STATES=$SMALL
+    if [ "$OPEN" != "$SMALL" ]; then STATES="$SMALL $OPEN"; fi
+    t0=$(now)
+    for n in $STATES; do
+        q -c "SELECT setseed(0.42)" -c "CALL scale_build($n, $SCALE_BATCHES)" >/dev/null
+    done
+    printf 'built %s batches of 1,000 events for each state size in %.1f s (not timed)\n' \
+        "$SCALE_BATCHES" "$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')"
+    for n in $STATES; do
+        stream="open_$n"
+        q -c "SELECT sessionize.create_stream('$stream', 'text', gap => '30 minutes')" >/dev/null
+        load=$(q -c "CALL scale_load('$stream', $n, 100000)")
+        state=$(q -c "SELECT 'sessionize.' || quote_ident(state_table) FROM sessionize.streams WHERE name = '$stream'")
+        t0=$(now)
+        q -c "VACUUM (ANALYZE) $state" -c "CHECKPOINT"
+        t1=$(now)
+        size=$(q -c "SELECT pg_size_pretty(pg_total_relation_size('$state'))")
+        printf 'loaded %s open sessions in %.1f s (%.0f sessions/s, 100,000-key batches); VACUUM + CHECKPOINT %.1f s; state table %s\n' \
+            "$n" "$load" "$(awk -v n="$n" -v s="$load" 'BEGIN { print n / s }')" \
+            "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$size"
+        lsn=$(q -c "SELECT pg_current_wal_insert_lsn()")
+        finished=$(q -c "CALL scale_measure('$stream', $n)")
+        wal=$(q -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn') / 1024 / $SCALE_BATCHES)")
+        open_after=$(q -c "SELECT sessions_open FROM sessionize.stats WHERE stream = '$stream'")
+        echo "  $SCALE_BATCHES timed batches: $finished sessions finished, $open_after open after (expected $((SCALE_BATCHES * 500)) and $n); WAL $wal kB per batch"
+        if [ "$finished" != "$((SCALE_BATCHES * 500))" ] || [ "$open_after" != "$n" ]; then
+            echo "run.sh: unexpected counts in the scale run" >&2
+            exit 1
+        fi
+    done
+    echo
+    q -F ' ' -c "
+        SELECT format('%-16s %8s %10s %10s %10s %10s %14s', 'open sessions', 'batches',
+                      'median ms', 'p99 ms', 'max ms', 'mean ms', 'events/s (med)')
+        UNION ALL
+        SELECT * FROM (
+            SELECT format('%-16s %8s %10s %10s %10s %10s %14s',
+                          to_char(open, 'FM999,999,999,999'), count(*),
+                          round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2),
+                          round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2),
+                          round(max(ms)::numeric, 2), round(avg(ms)::numeric, 2),
+                          to_char(1000 * 1000 / percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),
+                                  'FM999,999,999'))
+              FROM scale_lat GROUP BY open ORDER BY open) t"
+    echo
+    echo "each batch: 250 events end an open session (isLast), 250 join one, 250 open a new"
+    echo "session that stays open, 250 are new keys' single-event sessions (isLast);"
+    echo "latency is the batch and its COMMIT, measured inside the server (no client)."
+    echo "total run time: $(( $(date +%s) - START )) s"
+    exit 0
+fi
+
+# ================================================================ throughput
+echo "== sessionize benchmark: events/s per contender, same events, one transaction per batch"
+machine
+
+q -f "$HERE/plain.sql" -f "$HERE/driver.sql"
+
+# The typed form is optional: skipped (n/a) while it does not exist.
+TYPED=$(q -c "SELECT to_regprocedure('sessionize.sessionize_batch(text,anyarray,timestamptz[],boolean[],jsonb[],text,bigint)') IS NOT NULL")
+CONTENDERS="plain copy json"
+if [ -n "$NO_TYPED" ]; then
+    TYPED=f
+fi
+if [ "$TYPED" = t ]; then
+    CONTENDERS="$CONTENDERS typed"
+fi
+
+python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" -o "$WORK/events.csv" 2> "$WORK/gen.log"
+sed 's/^/          /' "$WORK/gen.log"
+q -c "\\copy staging (key, ts, is_last, payload) FROM '$WORK/events.csv' (FORMAT csv)"
+for size in $SIZES; do
+    q -c "CALL build_batches($size)"
+    # COPY's batches: the same events, pre-split, one \copy (one transaction) each
+    mkdir "$WORK/copy_$size"
+    split -l "$size" -d -a 6 "$WORK/events.csv" "$WORK/copy_$size/b"
+    # timed from after psql has connected to after the last COPY returned
+    {
+        echo "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset"
+        for f in "$WORK/copy_$size"/b*; do
+            printf "\\\\copy copy_target FROM '%s' (FORMAT csv)\n" "$f"
+        done
+        echo "SELECT extract(epoch FROM clock_timestamp()) - :t0;"
+    } > "$WORK/copy_$size.sql"
+done
+q -c "VACUUM ANALYZE staging, batches" -c "CHECKPOINT"
+echo "events:   $EVENTS, $KEYS keys, seed $SEED; batch sizes $SIZES; $REPS repetitions"
+
+# run_one CONTENDER SIZE REP: one timed pass over all batches of SIZE, from
+# an empty state; its seconds go into results.
+run_one () {
+    local c=$1 size=$2 rep=$3 t0 t1 secs out n
+    q -c "CALL reset_contender('$c')" -c "CHECKPOINT"
+    if [ "$c" = copy ]; then
+        secs=$(q -f "$WORK/copy_$size.sql")
+        n=$(q -c "SELECT count(*) FROM copy_target")
+        if [ "$n" != "$EVENTS" ]; then
+            echo "run.sh: COPY stored $n rows, not $EVENTS" >&2
+            exit 1
+        fi
+        out="$secs|0"
+    else
+        out=$(q -c "CALL bench_run('$c', $size)")
+    fi
+    q -c "INSERT INTO results VALUES ($size, '$c', $rep, ${out%%|*}, ${out##*|})"
+}
+
+q -c "CREATE TABLE results (size integer, contender text, rep integer,
+                            secs double precision, sessions bigint)"
+
+FAILED=
+CHECKS=()
+for size in $SIZES; do
+    # Check pass, also the warm-up: untimed, every finished session kept.
+    for c in $CONTENDERS; do
+        if [ "$c" = copy ]; then
+            q -c "CALL reset_contender('copy')"
+            q -f "$WORK/copy_$size.sql" >/dev/null
+        else
+            q -c "CALL reset_contender('$c')" -c "CALL bench_check('$c', $size)"
+        fi
+    done
+    for c in $CONTENDERS; do
+        case $c in plain|copy) continue ;; esac
+        line=$(q -c "SELECT check_line('plain', '$c', $size)")
+        CHECKS+=("$line")
+        case $line in *DIFFER*) FAILED=1 ;; esac
+    done
+    # Timed passes, the contenders taking turns.
+    for rep in $(seq 1 "$REPS"); do
+        for c in $CONTENDERS; do
+            run_one "$c" "$size" "$rep"
+        done
+        printf '          batch %s: repetition %s of %s done (%s s)\n' "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
+    done
+    # The driver alone, for scale: fetching each batch and nothing else.
+    out=$(q -c "CALL bench_run('fetch', $size)")
+    q -c "INSERT INTO results VALUES ($size, 'fetch', 1, ${out%%|*}, 0)"
+done
+# The same stream cut differently gives the same sessions.
+set -- $SIZES
+if [ $# -ge 2 ]; then
+    line=$(q -c "SELECT check_line('json', 'json', $1, $2)")
+    CHECKS+=("$line")
+    case $line in *DIFFER*) FAILED=1 ;; esac
+fi
+
+echo
+echo "checks (multisets of (key, session_start, session_end, event_count, end_reason), and with"
+echo "the events array too, after flushing both at the end of the stream):"
+for line in "${CHECKS[@]}"; do echo "  $line"; done
+echo
+q -v events="$EVENTS" -v typed="$TYPED" -f - <<'EOF'
+WITH rates AS (
+    SELECT size, contender, :events / secs AS rate, sessions FROM results
+),
+agg AS (
+    SELECT size, contender,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY rate) AS med,
+           min(rate) AS lo, max(rate) AS hi, count(*) AS n, max(sessions) AS sessions
+      FROM rates GROUP BY size, contender
+),
+sizes AS (SELECT DISTINCT size FROM results),
+names (contender, label, ord) AS (
+    VALUES ('plain', 'plain SQL', 1), ('copy', 'COPY', 2),
+           ('json', 'sessionize (JSON)', 3), ('typed', 'sessionize (typed)', 4)
+),
+lines AS (
+    SELECT s.size, n.ord,
+           CASE WHEN a.med IS NULL THEN
+               format('%-6s %-20s %12s', s.size, n.label, 'n/a')
+           ELSE
+               format('%-6s %-20s %12s %10s %10s %13s %8s', s.size, n.label,
+                      to_char(a.med, 'FM999,999,999'), to_char(a.lo, 'FM999,999,999'),
+                      to_char(a.hi, 'FM999,999,999'),
+                      to_char(a.med / p.med, 'FM990.00') || 'x',
+                      to_char(a.med / c.med, 'FM990.00') || 'x')
+           END AS line
+      FROM sizes s CROSS JOIN names n
+      LEFT JOIN agg a ON a.size = s.size AND a.contender = n.contender
+      LEFT JOIN agg p ON p.size = s.size AND p.contender = 'plain'
+      LEFT JOIN agg c ON c.size = s.size AND c.contender = 'copy'
+)
+SELECT format('%-6s %-20s %12s %10s %10s %13s %8s', 'batch', 'contender',
+              'events/s med', 'min', 'max', 'vs plain-SQL', 'vs COPY')
+UNION ALL
+SELECT line FROM (SELECT line FROM lines ORDER BY size, ord) l;
+\echo
+SELECT format('%s repetitions each; ratios are median events/s over median events/s (>1: faster).', max(rep))
+  FROM results WHERE contender <> 'fetch';
+SELECT format('driver overhead (fetching each batch, no work): batch %s: %s ms for all %s batches',
+              size, round((secs * 1000)::numeric, 1),
+              (SELECT count(*) FROM batches b WHERE b.size = r.size))
+  FROM results r WHERE contender = 'fetch' ORDER BY size;
+SELECT 'sessions per pass: ' || string_agg(DISTINCT sessions::text, ', ')
+       || ' (rows returned by the batches; the rest are flushed at the end)'
+  FROM results WHERE contender IN ('plain', 'json', 'typed');
+EOF
+echo "total run time: $(( $(date +%s) - START )) s"
+if [ -n "$FAILED" ]; then
+    echo "run.sh: plain SQL and sessionize do not find the same sessions" >&2
+    exit 1
+fi
