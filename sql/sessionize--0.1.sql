@@ -117,6 +117,13 @@ BEGIN
              event_ts     pg_catalog.timestamptz[] NOT NULL,
              events       pg_catalog.jsonb NOT NULL)',
         v_table, format_type(p_key_type, NULL));
+    /* lz4 where the server has it: sessions are rewritten as they grow */
+    BEGIN
+        EXECUTE format('ALTER TABLE sessionize.%I ALTER events SET COMPRESSION lz4, '
+                       'ALTER event_ts SET COMPRESSION lz4', v_table);
+    EXCEPTION WHEN feature_not_supported THEN
+        NULL;
+    END;
     EXECUTE format('CREATE INDEX %I ON sessionize.%I (deadline)',
                    v_table || '_deadline', v_table);
     EXECUTE format('COMMENT ON TABLE sessionize.%I IS %L',
