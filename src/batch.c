@@ -22,6 +22,7 @@
 
 #include "access/nbtree.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -252,6 +253,7 @@ decode_elements(Stream *stream, Jsonb *batch, SessEvent *events, int n,
 		SessEvent  *e = &events[i];
 		JsonbContainer *obj;
 
+		CHECK_FOR_INTERRUPTS();
 		pos->index = i;
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 			ereport(ERROR,

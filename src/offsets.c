@@ -28,14 +28,14 @@ committed_offset_of(Stream *stream, const char *source, int64 *offset)
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	bool		isnull;
+	static void *plan = NULL;
 
 	values[0] = Int64GetDatum(stream->id);
 	values[1] = CStringGetTextDatum(source);
-	if (SPI_execute_with_args("SELECT committed_offset FROM sessionize.offsets "
-							  "WHERE stream_id OPERATOR(pg_catalog.=) $1 "
-							  "AND source OPERATOR(pg_catalog.=) $2",
-							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed");
+	spi_run(&plan, "SELECT committed_offset FROM sessionize.offsets "
+			"WHERE stream_id OPERATOR(pg_catalog.=) $1 "
+			"AND source OPERATOR(pg_catalog.=) $2",
+			2, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	*offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -99,14 +99,14 @@ offset_record(Stream *stream, const char *source, int64 offset)
 {
 	Oid			argtypes[3] = {INT8OID, TEXTOID, INT8OID};
 	Datum		values[3];
+	static void *plan = NULL;
 
 	values[0] = Int64GetDatum(stream->id);
 	values[1] = CStringGetTextDatum(source);
 	values[2] = Int64GetDatum(offset);
-	if (SPI_execute_with_args("INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset) "
-							  "VALUES ($1, $2, $3) ON CONFLICT (stream_id, source) DO UPDATE "
-							  "SET committed_offset = EXCLUDED.committed_offset, "
-							  "committed_at = pg_catalog.now()",
-							  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_with_args failed");
+	spi_run(&plan, "INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset) "
+			"VALUES ($1, $2, $3) ON CONFLICT (stream_id, source) DO UPDATE "
+			"SET committed_offset = EXCLUDED.committed_offset, "
+			"committed_at = pg_catalog.now()",
+			3, argtypes, values, NULL, SPI_OK_INSERT);
 }

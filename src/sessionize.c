@@ -24,6 +24,33 @@ PG_FUNCTION_INFO_V1(sessionize_batch_json);
 PG_FUNCTION_INFO_V1(sessionize_batch_arrays);
 
 /*
+ * spi_run: run one of sessionize's own statements through SPI, with its
+ * plan prepared on first use and kept for the backend's life in *plan
+ * (the plan cache replans it when a table it uses changes).  The
+ * statement must be schema-qualified throughout; its result must be of
+ * SPI code expected.  Needs SPI.
+ */
+void
+spi_run(void **plan, const char *sql, int nargs, Oid *argtypes,
+		Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
+
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		*plan = prepared;
+	}
+	rc = SPI_execute_plan((SPIPlanPtr) *plan, values, nulls, false, 0);
+	if (rc != expected)
+		elog(ERROR, "\"%s\" failed: %s", sql, SPI_result_code_string(rc));
+}
+
+/*
  * call_begin: start a call that changes the stream named by argument 0:
  * check the transaction, make the call's memory context, switch to the
  * extension owner, connect to SPI and lock the stream.
@@ -74,6 +101,11 @@ call_end(Call *call, FunctionCallInfo fcinfo, bool changed)
 	emit_finished(fcinfo, call->stream, &call->finished);
 	SPI_finish();
 	MemoryContextSwitchTo(call->caller_cxt);
+	ereport(DEBUG1,
+			(errmsg_internal("sessionize: call on stream \"%s\": %lld events, %d sessions finished, %zu kB of call memory",
+							 call->stream->name, (long long) call->delta.events_in,
+							 call->finished.count,
+							 MemoryContextMemAllocated(call->cxt, true) / 1024)));
 	MemoryContextDelete(call->cxt);
 }
 
@@ -156,6 +188,7 @@ apply_events(Call *call, SessEvent *events, int n)
 		ItemPointerData tid;
 		Session    *s;
 
+		CHECK_FOR_INTERRUPTS();
 		for (j = i + 1; j < n && stream_key_cmp(stream, key, events[j].key) == 0; j++)
 			;
 		s = state_fetch(st, key, &tid);

@@ -145,6 +145,8 @@ typedef struct Call
 } Call;
 
 /* sessionize.c */
+extern void spi_run(void **plan, const char *sql, int nargs, Oid *argtypes,
+					Datum *values, const char *nulls, int expected);
 extern void call_begin(Call *call, FunctionCallInfo fcinfo);
 extern void call_end(Call *call, FunctionCallInfo fcinfo, bool changed);
 extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);

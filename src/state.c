@@ -340,7 +340,10 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 	scan = index_beginscan(st->rel, st->deadline_index, snapshot, 1, 0);
 	index_rescan(scan, &skey, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
+	{
+		CHECK_FOR_INTERRUPTS();
 		finish_row(st, st->slot, END_GAP, finished, delta);
+	}
 	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
 }
@@ -356,7 +359,10 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 
 	scan = table_beginscan(st->rel, snapshot, 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, st->slot))
+	{
+		CHECK_FOR_INTERRUPTS();
 		finish_row(st, st->slot, END_FLUSH, finished, delta);
+	}
 	table_endscan(scan);
 	UnregisterSnapshot(snapshot);
 }

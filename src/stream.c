@@ -350,6 +350,12 @@ sessionize_drop_stream(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The catalog row of a stream, as stream_lock reads it. */
+#define STREAM_SELECT \
+	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
+	"key_field, ts_field, last_field, sink, state_table, watermark " \
+	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
+
 /* The columns stream_lock reads, by number. */
 enum
 {
@@ -406,12 +412,15 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	bool		varlena;
 	MemoryContext cxt = CurrentMemoryContext;
 
+	static void *plan_locking = NULL;
+	static void *plan_reading = NULL;
+
 	values[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args(for_update ?
-							  "SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, state_table, watermark FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE" :
-							  "SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, state_table, watermark FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, false, 1) < 0)
-		elog(ERROR, "SPI_execute_with_args failed");
+	if (for_update)
+		spi_run(&plan_locking, STREAM_SELECT " FOR UPDATE", 1, argtypes, values,
+				NULL, SPI_OK_SELECT);
+	else
+		spi_run(&plan_reading, STREAM_SELECT, 1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -499,6 +508,7 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	char		nulls[11];
 	int64		closed = 0;
 	int			i;
+	static void *plan = NULL;
 
 	for (i = 0; i < END_NREASONS; i++)
 		closed += delta->closed[i];
@@ -515,18 +525,17 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	if (!stream->has_watermark)
 		nulls[10] = 'n';
 
-	if (SPI_execute_with_args("UPDATE sessionize.streams SET "
-							  "events_in = events_in OPERATOR(pg_catalog.+) $2, "
-							  "late_events = late_events OPERATOR(pg_catalog.+) $3, "
-							  "batches = batches OPERATOR(pg_catalog.+) $4, "
-							  "sessions_open = sessions_open OPERATOR(pg_catalog.+) $5, "
-							  "closed_gap = closed_gap OPERATOR(pg_catalog.+) $6, "
-							  "closed_max_duration = closed_max_duration OPERATOR(pg_catalog.+) $7, "
-							  "closed_max_events = closed_max_events OPERATOR(pg_catalog.+) $8, "
-							  "closed_last = closed_last OPERATOR(pg_catalog.+) $9, "
-							  "closed_flush = closed_flush OPERATOR(pg_catalog.+) $10, "
-							  "watermark = $11 "
-							  "WHERE stream_id OPERATOR(pg_catalog.=) $1",
-							  11, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute_with_args failed");
+	spi_run(&plan, "UPDATE sessionize.streams SET "
+			"events_in = events_in OPERATOR(pg_catalog.+) $2, "
+			"late_events = late_events OPERATOR(pg_catalog.+) $3, "
+			"batches = batches OPERATOR(pg_catalog.+) $4, "
+			"sessions_open = sessions_open OPERATOR(pg_catalog.+) $5, "
+			"closed_gap = closed_gap OPERATOR(pg_catalog.+) $6, "
+			"closed_max_duration = closed_max_duration OPERATOR(pg_catalog.+) $7, "
+			"closed_max_events = closed_max_events OPERATOR(pg_catalog.+) $8, "
+			"closed_last = closed_last OPERATOR(pg_catalog.+) $9, "
+			"closed_flush = closed_flush OPERATOR(pg_catalog.+) $10, "
+			"watermark = $11 "
+			"WHERE stream_id OPERATOR(pg_catalog.=) $1",
+			11, argtypes, values, nulls, SPI_OK_UPDATE);
 }
