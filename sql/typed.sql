@@ -86,3 +86,25 @@ SELECT count(*) FROM sessionize.sessionize_batch('typed_form', ARRAY[100, 10, 9]
          ARRAY['2026-01-01 10:03:00+00', '2026-01-01 10:03:00+00', '2026-01-01 10:03:00+00']::timestamptz[],
          NULL, ARRAY['{}', '{}', '{}']::jsonb[]);
 SELECT key FROM sessionize.open_sessions('typed_form');
+
+-- Keys are grouped by hash where the key type has a hash opclass, and by
+-- sorting where it has only btree (varbit): both group equal keys and
+-- order events by ts, ties in arrival order, and finish keys in key order.
+SELECT sessionize.create_stream('bits', key_type => 'varbit', max_events => 3);
+SELECT key, event_count, end_reason, jsonb_path_query_array(events, '$[*].n') AS labels
+  FROM sessionize.sessionize_batch('bits', '[
+    {"id": "101", "n": 3, "ts": "2026-01-01T10:02:00Z"},
+    {"id": "1",   "n": 1, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "101", "n": 1, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "1",   "n": 2, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "101", "n": 2, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "1",   "n": 3, "ts": "2026-01-01T09:00:00Z"}]');
+SELECT sessionize.create_stream('hashed', max_events => 3);
+SELECT key, event_count, end_reason, jsonb_path_query_array(events, '$[*].n') AS labels
+  FROM sessionize.sessionize_batch('hashed', '[
+    {"id": "101", "n": 3, "ts": "2026-01-01T10:02:00Z"},
+    {"id": "1",   "n": 1, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "101", "n": 1, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "1",   "n": 2, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "101", "n": 2, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "1",   "n": 3, "ts": "2026-01-01T09:00:00Z"}]');

@@ -136,6 +136,14 @@ advance_watermark(Stream *stream, TimestampTz ts)
 	}
 }
 
+/* The events of one key in a batch: events[start .. start + count). */
+typedef struct KeyGroup
+{
+	Datum		key;
+	int			start;
+	int			count;
+} KeyGroup;
+
 /*
  * cmp_events: order events by key, then ts, then arrival.
  */
@@ -154,6 +162,173 @@ cmp_events(const void *a, const void *b, void *arg)
 }
 
 /*
+ * cmp_event_ts: order one key's events by ts, then arrival.
+ */
+static int
+cmp_event_ts(const void *a, const void *b)
+{
+	const SessEvent *ea = a;
+	const SessEvent *eb = b;
+
+	if (ea->ts != eb->ts)
+		return ea->ts < eb->ts ? -1 : 1;
+	return ea->ordinal < eb->ordinal ? -1 : (ea->ordinal > eb->ordinal);
+}
+
+/*
+ * cmp_group_keys: order groups, given by index into the KeyGroup array
+ * arg[1], by key with the stream arg[0]'s btree order.
+ */
+static int
+cmp_group_keys(const void *a, const void *b, void *arg)
+{
+	Stream	   *stream = ((void **) arg)[0];
+	KeyGroup   *groups = ((void **) arg)[1];
+
+	return stream_key_cmp(stream, groups[*(const int *) a].key,
+						  groups[*(const int *) b].key);
+}
+
+/*
+ * group_by_sort: group_events for key types without a hash opclass: sort
+ * every event by (key, ts, arrival).
+ */
+static SessEvent *
+group_by_sort(Stream *stream, SessEvent *events, int n, KeyGroup *groups,
+			  int *ngroups)
+{
+	int			i;
+	int			g = -1;
+
+	qsort_arg(events, n, sizeof(SessEvent), cmp_events, stream);
+	for (i = 0; i < n; i++)
+	{
+		if (g < 0 || stream_key_cmp(stream, groups[g].key, events[i].key) != 0)
+		{
+			g++;
+			groups[g].key = events[i].key;
+			groups[g].start = i;
+			groups[g].count = 0;
+		}
+		groups[g].count++;
+	}
+	*ngroups = g + 1;
+	return events;
+}
+
+/*
+ * group_events: the events of a batch grouped by key, the groups in key
+ * order, each group's events in (ts, arrival) order.  Returns the events
+ * rearranged and fills groups (room for n) and *ngroups.
+ *
+ * Keys are grouped with the key type's hash and equality functions (one
+ * hash and about one comparison per event), and only the distinct keys
+ * are sorted with its btree order; a group's events are sorted by ts only
+ * when they did not come in ts order.  A key type without a hash opclass
+ * has all events sorted instead.
+ */
+static SessEvent *
+group_events(Stream *stream, SessEvent *events, int n, KeyGroup *groups,
+			 int *ngroups)
+{
+	int			nslots = 16;
+	int		   *slots;
+	uint32	   *slot_hash;
+	int		   *group_of;
+	int		   *order;
+	int		   *rank;
+	int		   *filled;
+	KeyGroup   *unsorted;
+	SessEvent  *out;
+	void	   *cmp_arg[2];
+	int			ng = 0;
+	int			i;
+	int			g;
+
+	if (!stream->key_hashable)
+		return group_by_sort(stream, events, n, groups, ngroups);
+
+	while (nslots < 2 * n)
+		nslots *= 2;
+	slots = palloc(sizeof(int) * nslots);
+	memset(slots, -1, sizeof(int) * nslots);
+	slot_hash = palloc(sizeof(uint32) * nslots);
+	group_of = palloc(sizeof(int) * Max(n, 1));
+	unsorted = palloc(sizeof(KeyGroup) * Max(n, 1));
+
+	for (i = 0; i < n; i++)
+	{
+		Datum		key = events[i].key;
+		uint32		h = DatumGetUInt32(FunctionCall1Coll(&stream->key_hash,
+														 stream->key_collation, key));
+		int			slot = h & (nslots - 1);
+
+		for (;;)
+		{
+			g = slots[slot];
+			if (g < 0)
+			{
+				g = ng++;
+				slots[slot] = g;
+				slot_hash[slot] = h;
+				unsorted[g].key = key;
+				unsorted[g].count = 0;
+				break;
+			}
+			if (slot_hash[slot] == h &&
+				DatumGetBool(FunctionCall2Coll(&stream->key_eq, stream->key_collation,
+											   unsorted[g].key, key)))
+				break;
+			slot = (slot + 1) & (nslots - 1);
+		}
+		group_of[i] = g;
+		unsorted[g].count++;
+	}
+
+	/* The distinct keys in key order, and where each group starts. */
+	order = palloc(sizeof(int) * Max(ng, 1));
+	for (g = 0; g < ng; g++)
+		order[g] = g;
+	cmp_arg[0] = stream;
+	cmp_arg[1] = unsorted;
+	qsort_arg(order, ng, sizeof(int), cmp_group_keys, cmp_arg);
+	rank = palloc(sizeof(int) * Max(ng, 1));
+	filled = palloc0(sizeof(int) * Max(ng, 1));
+	for (g = 0, i = 0; g < ng; g++)
+	{
+		groups[g] = unsorted[order[g]];
+		groups[g].start = i;
+		i += groups[g].count;
+		rank[order[g]] = g;
+	}
+
+	/* Each event to its group's place, in arrival order. */
+	out = palloc(sizeof(SessEvent) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		KeyGroup   *kg = &groups[rank[group_of[i]]];
+
+		out[kg->start + filled[rank[group_of[i]]]++] = events[i];
+	}
+
+	/* Within a key, ts order; arrival order breaks ties. */
+	for (g = 0; g < ng; g++)
+	{
+		SessEvent  *e = &out[groups[g].start];
+
+		for (i = 1; i < groups[g].count; i++)
+			if (e[i].ts < e[i - 1].ts)
+			{
+				qsort(e, groups[g].count, sizeof(SessEvent), cmp_event_ts);
+				break;
+			}
+	}
+
+	*ngroups = ng;
+	return out;
+}
+
+/*
  * apply_events: apply a decoded batch to the call's stream: advance the
  * clock, fold each key's events into its session, time out what the
  * clock closes.  The cost is in the keys the batch touches and the
@@ -165,8 +340,9 @@ apply_events(Call *call, SessEvent *events, int n)
 	Stream	   *stream = call->stream;
 	StateTable *st;
 	TimestampTz newest = DT_NOBEGIN;
+	KeyGroup   *groups = palloc(sizeof(KeyGroup) * Max(n, 1));
+	int			ngroups;
 	int			i;
-	int			j;
 
 	call->delta.batches++;
 	call->delta.events_in += n;
@@ -179,21 +355,19 @@ apply_events(Call *call, SessEvent *events, int n)
 	if (n > 0)
 		advance_watermark(stream, watermark_minus_lateness(stream, newest));
 
-	qsort_arg(events, n, sizeof(SessEvent), cmp_events, stream);
+	events = group_events(stream, events, n, groups, &ngroups);
 
 	st = state_open(stream);
-	for (i = 0; i < n; i = j)
+	for (i = 0; i < ngroups; i++)
 	{
-		Datum		key = events[i].key;
+		Datum		key = groups[i].key;
 		ItemPointerData tid;
 		Session    *s;
 
 		CHECK_FOR_INTERRUPTS();
-		for (j = i + 1; j < n && stream_key_cmp(stream, key, events[j].key) == 0; j++)
-			;
 		s = state_fetch(st, key, &tid);
-		rules_apply(&stream->rules, key, &s, &events[i], j - i,
-					&call->finished, &call->delta);
+		rules_apply(&stream->rules, key, &s, &events[groups[i].start],
+					groups[i].count, &call->finished, &call->delta);
 		if (s != NULL && rules_timed_out(&stream->rules, s, stream->watermark))
 		{
 			finished_add(&call->finished, key, s, END_GAP, &call->delta);

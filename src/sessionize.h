@@ -117,6 +117,9 @@ typedef struct Stream
 	Oid			key_ioparam;
 	FmgrInfo	key_output;
 	SortSupportData key_sort;
+	bool		key_hashable;	/* the type has a hash opclass: */
+	FmgrInfo	key_hash;		/* its hash function */
+	FmgrInfo	key_eq;			/* and its equality */
 } Stream;
 
 /* What a call did, added to the stream's counters at its end. */

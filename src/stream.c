@@ -408,6 +408,7 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	bool		isnull;
 	char	   *state_table;
 	Oid			lt_opr;
+	Oid			eq_opr;
 	Oid			func;
 	bool		varlena;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -476,8 +477,17 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	fmgr_info_cxt(func, &stream->key_input, cxt);
 	getTypeOutputInfo(stream->key_type, &func, &varlena);
 	fmgr_info_cxt(func, &stream->key_output, cxt);
-	get_sort_group_operators(stream->key_type, true, false, false,
-							 &lt_opr, NULL, NULL, NULL);
+	get_sort_group_operators(stream->key_type, true, true, false,
+							 &lt_opr, &eq_opr, NULL, &stream->key_hashable);
+	fmgr_info_cxt(get_opcode(eq_opr), &stream->key_eq, cxt);
+	if (stream->key_hashable)
+	{
+		Oid			hash_func;
+
+		stream->key_hashable = get_op_hash_functions(eq_opr, &hash_func, NULL);
+		if (stream->key_hashable)
+			fmgr_info_cxt(hash_func, &stream->key_hash, cxt);
+	}
 	stream->key_sort.ssup_cxt = cxt;
 	stream->key_sort.ssup_collation = stream->key_collation;
 	stream->key_sort.ssup_nulls_first = false;
