@@ -115,3 +115,34 @@ SELECT * FROM sessionize.sessionize_batch('fields', '[{"id": "u", "ts": "2026-01
 -- does (the last wins) and nesting kept.
 SELECT events FROM sessionize.sessionize_batch('fields', '[
   {"user": "v", "at": "2026-01-01T10:00:00Z", "x": 1, "x": 2, "deep": {"a": [1, {"b": null}]}, "end": true}]');
+
+-- The common ISO 8601 shape of ts is read by a fast path, every other
+-- string by timestamptz_in: either way the instant is the one a cast
+-- gives.  (Fractions beyond microseconds, zone-less strings, 24:00:00 and
+-- other forms take timestamptz_in's path; a non-UTC TimeZone shows that
+-- zones are honoured.)
+SET TimeZone = 'Asia/Kolkata';
+SELECT sessionize.create_stream('iso');
+CREATE TABLE iso_strings (s text);
+INSERT INTO iso_strings VALUES
+  ('2026-01-01T10:00:00Z'), ('2026-01-01 10:00:00z'), ('2026-01-01T10:00:00.5Z'),
+  ('2026-01-01T10:00:00.123456+05:30'), ('2026-01-01T10:00:00.000001-08:00'),
+  ('2026-01-01T10:00:00+0530'), ('2026-01-01T10:00:00-03'), ('2024-02-29T23:59:59.999999+14:00'),
+  ('1999-12-31T23:59:59-15:59'), ('0001-01-01T00:00:00Z'), ('9999-12-31T23:59:59Z'),
+  ('2026-01-01T10:00:00.1234567Z'), ('2026-01-01T10:00:00'), ('2026-01-01T24:00:00Z'),
+  ('2026-01-01T10:00Z'), ('2026-01-01T10:00:00 +05:30'), ('20260101T100000Z'),
+  ('2026-01-01T10:00:00+05:30:15'), ('Thu Jan 01 10:00:00 2026 UTC');
+SELECT i.s, b.session_start = i.s::timestamptz AS same_instant
+  FROM iso_strings i
+  LEFT JOIN sessionize.sessionize_batch('iso',
+         (SELECT jsonb_agg(jsonb_build_object('id', s, 'ts', s, 'isLast', true)) FROM iso_strings)) b
+    ON b.key = i.s
+ ORDER BY i.s;
+SELECT label, try(format('SELECT sessionize.sessionize_batch(%L, %L)', 'iso', batch))
+  FROM (VALUES
+  ('February 30',   '[{"id": 1, "ts": "2026-02-30T00:00:00Z"}]'),
+  ('hour 25',       '[{"id": 1, "ts": "2026-01-01T25:00:00Z"}]'),
+  ('zone +16:00',   '[{"id": 1, "ts": "2026-01-01T10:00:00+16:00"}]'),
+  ('year 0',        '[{"id": 1, "ts": "0000-01-01T00:00:00Z"}]')
+  ) AS t(label, batch);
+SET TimeZone = 'UTC';

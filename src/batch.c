@@ -157,6 +157,100 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 }
 
 /*
+ * digits: the value of the n decimal digits at s, or -1 if one is not.
+ */
+static inline int
+digits(const char *s, int n)
+{
+	int			v = 0;
+
+	while (n-- > 0)
+	{
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s++ - '0');
+	}
+	return v;
+}
+
+/*
+ * parse_iso8601: the common shape of an event time, read without
+ * timestamptz_in's general parser: YYYY-MM-DD, 'T' or ' ', HH:MM:SS, up to
+ * six fraction digits, and a zone 'Z', +HH, +HHMM or +HH:MM (or -).
+ * Returns false for anything else (no zone, other forms, out-of-range
+ * fields, leap seconds), which the caller hands to timestamptz_in: both
+ * give the same instant for every string this accepts.
+ */
+static bool
+parse_iso8601(const char *s, int len, TimestampTz *result)
+{
+	int			year, month, day, hour, minute, second;
+	int64		frac = 0;
+	int			zone_secs = 0;
+	int			pos = 19;
+	int			i;
+
+	if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
+		s[13] != ':' || s[16] != ':')
+		return false;
+	year = digits(s, 4);
+	month = digits(s + 5, 2);
+	day = digits(s + 8, 2);
+	hour = digits(s + 11, 2);
+	minute = digits(s + 14, 2);
+	second = digits(s + 17, 2);
+	if (year < 1 || month < 1 || month > MONTHS_PER_YEAR || day < 1 ||
+		day > day_tab[isleap(year)][month - 1] ||
+		hour < 0 || hour >= HOURS_PER_DAY || minute < 0 || minute >= MINS_PER_HOUR ||
+		second < 0 || second >= SECS_PER_MINUTE)
+		return false;
+
+	if (s[pos] == '.')
+	{
+		int			scale = 100000;
+
+		for (i = pos + 1; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		{
+			if (scale == 0)
+				return false;	/* more than six digits: rounding, leave it */
+			frac += (s[i] - '0') * scale;
+			scale /= 10;
+		}
+		if (i == pos + 1)
+			return false;
+		pos = i;
+	}
+
+	if (pos == len - 1 && (s[pos] == 'Z' || s[pos] == 'z'))
+		zone_secs = 0;
+	else if (pos < len && (s[pos] == '+' || s[pos] == '-'))
+	{
+		int			rest = len - pos - 1;
+		int			zh = rest >= 2 ? digits(s + pos + 1, 2) : -1;
+		int			zm = 0;
+
+		if (rest == 4)
+			zm = digits(s + pos + 3, 2);
+		else if (rest == 5 && s[pos + 3] == ':')
+			zm = digits(s + pos + 4, 2);
+		else if (rest != 2)
+			return false;
+		if (zh < 0 || zh > MAX_TZDISP_HOUR || zm < 0 || zm >= MINS_PER_HOUR)
+			return false;
+		zone_secs = (zh * MINS_PER_HOUR + zm) * SECS_PER_MINUTE;
+		if (s[pos] == '-')
+			zone_secs = -zone_secs;
+	}
+	else
+		return false;
+
+	*result = (int64) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY +
+		((int64) ((hour * MINS_PER_HOUR + minute) * SECS_PER_MINUTE + second - zone_secs)) *
+		USECS_PER_SEC + frac;
+	return IS_VALID_TIMESTAMP(*result);
+}
+
+/*
  * decode_ts: the ts field of element i: an ISO 8601 string (without a
  * zone, the session's TimeZone applies) or epoch seconds.
  */
@@ -173,7 +267,10 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 				 errmsg("event %d of the batch has no \"%s\" field", i, stream->ts_field),
 				 errhint("Each event needs a timestamp, ISO 8601 or epoch seconds.")));
 
-	if (v->type == jbvString)
+	if (v->type == jbvString &&
+		parse_iso8601(v->val.string.val, v->val.string.len, &ts))
+		;
+	else if (v->type == jbvString)
 	{
 		char	   *text = pnstrdup(v->val.string.val, v->val.string.len);
 
