@@ -146,3 +146,26 @@ SELECT label, try(format('SELECT sessionize.sessionize_batch(%L, %L)', 'iso', ba
   ('year 0',        '[{"id": 1, "ts": "0000-01-01T00:00:00Z"}]')
   ) AS t(label, batch);
 SET TimeZone = 'UTC';
+
+-- Keys of a deterministic collation are indexed and compared in "C"
+-- (equal bytes, equal keys, whatever the collation); a key type whose
+-- collation is nondeterministic keeps it, and its equal keys share a
+-- session: here a case-insensitive ICU collation.
+SELECT s.name, c.collname
+  FROM sessionize.streams s
+  JOIN pg_attribute a ON a.attrelid = format('sessionize.%I', s.state_table)::regclass
+                     AND a.attnum = 1
+  LEFT JOIN pg_collation c ON c.oid = a.attcollation
+ WHERE s.name IN ('typed', 'texty', 'uuids') ORDER BY s.name;
+CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE DOMAIN ci_text AS text COLLATE case_insensitive;
+SELECT sessionize.create_stream('ci', key_type => 'ci_text');
+SELECT key, event_count, jsonb_path_query_array(events, '$[*].n') AS labels
+  FROM sessionize.sessionize_batch('ci', '[
+    {"id": "Alice", "n": 1, "ts": "2026-01-01T10:00:00Z"},
+    {"id": "ALICE", "n": 2, "ts": "2026-01-01T10:01:00Z"},
+    {"id": "bob",   "n": 1, "ts": "2026-01-01T10:01:00Z"}]');
+SELECT key, event_count, jsonb_path_query_array(events, '$[*].n') AS labels
+  FROM sessionize.sessionize_batch('ci', '[
+    {"id": "alice", "n": 3, "ts": "2026-01-01T10:02:00Z", "isLast": true}]');
+SELECT key, event_count FROM sessionize.open_sessions('ci');

@@ -409,6 +409,8 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	char	   *state_table;
 	Oid			lt_opr;
 	Oid			eq_opr;
+	Oid			key_coltype;
+	int32		key_coltypmod;
 	Oid			func;
 	bool		varlena;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -472,7 +474,9 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	/* How to read, print and compare keys. */
 	get_typlenbyvalalign(stream->key_type, &stream->key_typlen,
 						 &stream->key_typbyval, &stream->key_typalign);
-	stream->key_collation = get_typcollation(stream->key_type);
+	/* The key column's collation: "C" for deterministic ones, see _create_stream. */
+	get_atttypetypmodcoll(stream->state_relid, 1, &key_coltype, &key_coltypmod,
+						  &stream->key_collation);
 	getTypeInputInfo(stream->key_type, &func, &stream->key_ioparam);
 	fmgr_info_cxt(func, &stream->key_input, cxt);
 	getTypeOutputInfo(stream->key_type, &func, &varlena);
