@@ -104,3 +104,31 @@ SELECT max(event_count) AS max_events,
 
 SELECT stream, events_in, late_events, sessions_open, sessions_closed, offsets
   FROM sessionize.stats WHERE stream IN ('whole', 'seven', 'random') ORDER BY stream;
+
+-- The streaming result equals the batch result: sessionize.sessions(),
+-- the aggregate, over each user's events with the same settings, gives
+-- the same sessions as the stream fed in random cuts (sink_random) and
+-- flushed, and the same end reasons but for one thing: a user's last
+-- session, which the stream's clock may have closed (reason gap) when other
+-- users' events moved it on, ends with reason flush in the aggregate, which
+-- sees one user alone.
+CREATE TABLE backfill AS
+SELECT g.key, s.*
+  FROM (SELECT ev->>'id' AS key,
+               sessionize.sessions((ev->>'ts')::timestamptz, (ev->>'isLast')::boolean, ev,
+                                   '30 minutes', '1 hour', 20 ORDER BY seq) AS ss
+          FROM gen_events GROUP BY 1) g,
+       unnest(g.ss) s;
+CREATE TABLE streamed AS
+SELECT key, session_start, session_end, event_count,
+       CASE WHEN end_reason = 'gap' AND session_start = max(session_start) OVER (PARTITION BY key)
+            THEN 'flush' ELSE end_reason END AS end_reason,
+       events
+  FROM sink_random;
+SELECT (SELECT count(*) FROM backfill) AS sessions,
+       (SELECT count(*) FROM ((TABLE backfill EXCEPT ALL TABLE streamed)
+                              UNION ALL (TABLE streamed EXCEPT ALL TABLE backfill)) d) AS differences,
+       (SELECT count(*) FROM sink_random s
+         WHERE s.end_reason = 'gap'
+           AND s.session_start = (SELECT max(session_start) FROM sink_random l WHERE l.key = s.key))
+         AS last_sessions_closed_by_the_clock;

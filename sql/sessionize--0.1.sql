@@ -230,6 +230,53 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'sessionize_committed_offset'
 LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
 
+/*
+ * sessions(): one key's events in, its sessions out, with a stream's
+ * rules, for backfill in plain SQL (GROUP BY key).  gap, max_duration and
+ * max_events are taken from each group's first row.  The last session of
+ * a group ends with reason flush.
+ */
+CREATE TYPE sessionize.session AS (
+    session_start  timestamptz,
+    session_end    timestamptz,
+    event_count    integer,
+    end_reason     text,
+    events         jsonb
+);
+
+CREATE FUNCTION sessionize._sessions_add(internal, timestamptz, boolean, jsonb,
+                                         interval, interval, integer)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'sessionize_sessions_add'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE FUNCTION sessionize._sessions_add(internal, timestamptz, boolean, jsonb, interval)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'sessionize_sessions_add'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE FUNCTION sessionize._sessions_final(internal)
+RETURNS sessionize.session[]
+AS 'MODULE_PATHNAME', 'sessionize_sessions_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE sessionize.sessions(ts timestamptz, is_last boolean, payload jsonb,
+                                     gap interval, max_duration interval,
+                                     max_events integer) (
+    SFUNC = sessionize._sessions_add,
+    STYPE = internal,
+    FINALFUNC = sessionize._sessions_final,
+    FINALFUNC_MODIFY = READ_WRITE
+);
+
+CREATE AGGREGATE sessionize.sessions(ts timestamptz, is_last boolean, payload jsonb,
+                                     gap interval) (
+    SFUNC = sessionize._sessions_add,
+    STYPE = internal,
+    FINALFUNC = sessionize._sessions_final,
+    FINALFUNC_MODIFY = READ_WRITE
+);
+
 /* Per stream: traffic, open and closed sessions by reason, the clock, offsets. */
 CREATE VIEW sessionize.stats WITH (security_invoker = true) AS
 SELECT s.name AS stream,

@@ -97,6 +97,21 @@ ts_add_usecs(TimestampTz ts, int64 usecs)
 }
 
 /*
+ * cmp_event_ts: order one key's events as the rules take them: by ts,
+ * ties in arrival order.
+ */
+int
+cmp_event_ts(const void *a, const void *b)
+{
+	const SessEvent *ea = a;
+	const SessEvent *eb = b;
+
+	if (ea->ts != eb->ts)
+		return ea->ts < eb->ts ? -1 : 1;
+	return ea->ordinal < eb->ordinal ? -1 : (ea->ordinal > eb->ordinal);
+}
+
+/*
  * finished_add: record that session s of key finished for reason.
  */
 void

@@ -154,25 +154,7 @@ cmp_events(const void *a, const void *b, void *arg)
 	const SessEvent *eb = b;
 	int			c = stream_key_cmp((Stream *) arg, ea->key, eb->key);
 
-	if (c != 0)
-		return c;
-	if (ea->ts != eb->ts)
-		return ea->ts < eb->ts ? -1 : 1;
-	return ea->ordinal < eb->ordinal ? -1 : (ea->ordinal > eb->ordinal);
-}
-
-/*
- * cmp_event_ts: order one key's events by ts, then arrival.
- */
-static int
-cmp_event_ts(const void *a, const void *b)
-{
-	const SessEvent *ea = a;
-	const SessEvent *eb = b;
-
-	if (ea->ts != eb->ts)
-		return ea->ts < eb->ts ? -1 : 1;
-	return ea->ordinal < eb->ordinal ? -1 : (ea->ordinal > eb->ordinal);
+	return c != 0 ? c : cmp_event_ts(a, b);
 }
 
 /*

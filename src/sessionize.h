@@ -165,6 +165,7 @@ extern void rules_apply(const SessRules *rules, Datum key, Session **open,
 extern bool rules_timed_out(const SessRules *rules, const Session *s,
 							TimestampTz watermark);
 extern TimestampTz ts_add_usecs(TimestampTz ts, int64 usecs);
+extern int	cmp_event_ts(const void *a, const void *b);
 extern void finished_add(FinishedList *list, Datum key, Session *s,
 						 EndReason reason, StreamDelta *delta);
 
@@ -173,6 +174,8 @@ extern Stream *stream_lock(const char *name, bool for_update, Oid caller);
 extern void stream_save(Stream *stream, const StreamDelta *delta);
 extern int	stream_key_cmp(Stream *stream, Datum a, Datum b);
 extern int64 interval_usecs(Interval *span, const char *setting);
+extern bool check_positive_duration(FunctionCallInfo fcinfo, int argno,
+									const char *setting);
 extern void owner_switch_begin(Oid *saved_user, int *saved_context);
 extern void owner_switch_end(Oid saved_user, int saved_context);
 extern Oid	extension_owner(void);

@@ -116,7 +116,7 @@ interval_usecs(Interval *span, const char *setting)
  * check_positive_duration: a NULL or positive interval argument; returns
  * whether it was given.
  */
-static bool
+bool
 check_positive_duration(FunctionCallInfo fcinfo, int argno, const char *setting)
 {
 	if (PG_ARGISNULL(argno))

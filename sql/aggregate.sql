@@ -1,0 +1,64 @@
+-- aggregate: sessionize.sessions(ts, is_last, payload, gap [, max_duration,
+-- max_events]) sessionizes one key's events in plain SQL (GROUP BY key),
+-- with the rules of a stream; the last session ends with reason flush.
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+CREATE TABLE clicks (user_id int, n int, ts timestamptz, is_last boolean, payload jsonb);
+INSERT INTO clicks (user_id, n, ts, is_last) VALUES
+  -- user 1: exactly gap (30 min) after the last event starts a new session
+  (1, 1, '2026-01-01 10:00:00+00', false),
+  (1, 2, '2026-01-01 10:29:59.999999+00', false),
+  (1, 3, '2026-01-01 10:59:59.999999+00', false),
+  -- user 2: isLast ends a session; the next event opens another
+  (2, 1, '2026-01-01 10:00:00+00', false),
+  (2, 2, '2026-01-01 10:05:00+00', true),
+  (2, 3, '2026-01-01 10:06:00+00', false),
+  -- user 3: equal ts keep input order (n 2 before n 3)
+  (3, 1, '2026-01-01 09:00:00+00', false),
+  (3, 2, '2026-01-01 09:10:00+00', false),
+  (3, 3, '2026-01-01 09:10:00+00', false);
+UPDATE clicks SET payload = jsonb_build_object('user', user_id, 'n', n);
+
+-- The usual shape: one array of sessions per key, unnested.
+SELECT g.user_id, (s.session_start AT TIME ZONE 'UTC')::time AS first_ts,
+       (s.session_end AT TIME ZONE 'UTC')::time AS last_ts, s.event_count,
+       s.end_reason, jsonb_path_query_array(s.events, '$[*].n') AS labels
+  FROM (SELECT user_id,
+               sessionize.sessions(ts, is_last, payload, '30 minutes' ORDER BY ts, n) AS ss
+          FROM clicks GROUP BY user_id) g,
+       unnest(g.ss) s
+ ORDER BY g.user_id, s.session_start, s.session_end;
+
+-- The input order does not matter: the events are sorted by ts inside
+-- (ties keep the input order, so give an ORDER BY when ts ties matter).
+SELECT user_id,
+       sessionize.sessions(ts, is_last, payload, '30 minutes' ORDER BY ts DESC, n DESC)::text
+     = sessionize.sessions(ts, is_last, payload, '30 minutes' ORDER BY ts, n DESC)::text
+       AS same_sessions
+  FROM clicks WHERE user_id IN (1, 2) GROUP BY user_id ORDER BY user_id;
+
+-- max_duration and max_events, as in a stream; gap and max_duration both
+-- due: gap wins.  NULL settings are off, as in create_stream.
+SELECT (s.session_start AT TIME ZONE 'UTC')::time AS first_ts, s.event_count, s.end_reason
+  FROM unnest((SELECT sessionize.sessions(t, false, '{}', '30 minutes', '1 hour', NULL ORDER BY t)
+                 FROM unnest(ARRAY['2026-01-01 10:00', '2026-01-01 10:20', '2026-01-01 10:40',
+                                   '2026-01-01 11:00', '2026-01-01 11:40']::timestamptz[]) t)) s;
+SELECT s.event_count, s.end_reason
+  FROM unnest((SELECT sessionize.sessions(t, false, '{}', NULL, NULL, 2 ORDER BY t)
+                 FROM unnest(ARRAY['2026-01-01 10:00', '2026-01-01 10:01', '2026-01-01 10:02',
+                                   '2026-01-01 19:00', '2026-01-01 19:01']::timestamptz[]) t)) s;
+
+-- No rows: NULL, as other aggregates.
+SELECT sessionize.sessions(ts, is_last, payload, '30 minutes') IS NULL AS no_sessions
+  FROM clicks WHERE false;
+
+-- Errors.
+SELECT label, try(sql) FROM (VALUES
+  ('NULL ts',        $$SELECT sessionize.sessions(ts, false, '{}', '1 hour') FROM (VALUES (now()), (NULL)) v(ts)$$),
+  ('NULL payload',   $$SELECT sessionize.sessions(now(), false, NULL, '1 hour')$$),
+  ('scalar payload', $$SELECT sessionize.sessions(now(), false, '1', '1 hour')$$),
+  ('infinite ts',    $$SELECT sessionize.sessions('infinity', false, '{}', '1 hour')$$),
+  ('gap zero',       $$SELECT sessionize.sessions(now(), false, '{}', '0')$$),
+  ('max_events 0',   $$SELECT sessionize.sessions(now(), false, '{}', NULL, NULL, 0)$$)
+) AS t(label, sql);

@@ -1,0 +1,179 @@
+/*-------------------------------------------------------------------------
+ *
+ * aggregate.c
+ *	  sessionize.sessions(): one key's events in, its sessions out, for
+ *	  backfill in plain SQL (GROUP BY key), with the rules of a stream.
+ *
+ * The transition function only collects the events; the final function
+ * sorts them by ts (ties in input order) and runs rules_apply(), the same
+ * code a stream runs, over them.  The session still open at the end of
+ * the key's events ends with reason flush, as flush() would end it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+PG_FUNCTION_INFO_V1(sessionize_sessions_add);
+PG_FUNCTION_INFO_V1(sessionize_sessions_final);
+
+/* Arguments of the transition function, after the state. */
+enum
+{
+	AGG_TS = 1, AGG_IS_LAST, AGG_PAYLOAD, AGG_GAP, AGG_MAX_DURATION, AGG_MAX_EVENTS
+};
+
+/* The transition state: the settings and the events so far. */
+typedef struct SessionsState
+{
+	SessRules	rules;
+	int			nevents;
+	int			capacity;
+	SessEvent  *events;
+} SessionsState;
+
+/*
+ * sessions_state_new: the state for a group, its settings checked as
+ * create_stream checks them.
+ */
+static SessionsState *
+sessions_state_new(FunctionCallInfo fcinfo)
+{
+	SessionsState *state = palloc0(sizeof(SessionsState));
+
+	if (check_positive_duration(fcinfo, AGG_GAP, "gap"))
+		state->rules.gap = interval_usecs(PG_GETARG_INTERVAL_P(AGG_GAP), "gap");
+	if (PG_NARGS() > AGG_MAX_EVENTS)
+	{
+		if (check_positive_duration(fcinfo, AGG_MAX_DURATION, "max_duration"))
+			state->rules.max_duration =
+				interval_usecs(PG_GETARG_INTERVAL_P(AGG_MAX_DURATION), "max_duration");
+		if (!PG_ARGISNULL(AGG_MAX_EVENTS))
+		{
+			if (PG_GETARG_INT32(AGG_MAX_EVENTS) < 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("max_events must be at least 1"),
+						 errhint("Pass NULL for no limit.")));
+			state->rules.max_events = PG_GETARG_INT32(AGG_MAX_EVENTS);
+		}
+	}
+	state->capacity = 64;
+	state->events = palloc(sizeof(SessEvent) * state->capacity);
+	return state;
+}
+
+/*
+ * sessionize_sessions_add: the transition function: keep one event.  The
+ * settings are read from the group's first row.
+ */
+Datum
+sessionize_sessions_add(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	MemoryContext oldcxt;
+	SessionsState *state;
+	SessEvent  *e;
+	Jsonb	   *payload;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "sessionize_sessions_add called in non-aggregate context");
+
+	oldcxt = MemoryContextSwitchTo(aggcxt);
+	if (PG_ARGISNULL(0))
+		state = sessions_state_new(fcinfo);
+	else
+		state = (SessionsState *) PG_GETARG_POINTER(0);
+
+	if (PG_ARGISNULL(AGG_TS))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ts of event %d of the group is NULL", state->nevents),
+				 errhint("Filter the events, e.g. WHERE ts IS NOT NULL.")));
+	if (PG_ARGISNULL(AGG_PAYLOAD))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payload of event %d of the group is NULL", state->nevents),
+				 errhint("Pass the whole event as a JSON object, e.g. to_jsonb(t).")));
+	if (TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(AGG_TS)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("ts of event %d of the group is not a finite instant",
+						state->nevents)));
+	payload = DatumGetJsonbPCopy(PG_GETARG_DATUM(AGG_PAYLOAD));
+	if (JB_ROOT_IS_SCALAR(payload))
+		ereport(ERROR,
+				(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
+				 errmsg("payload of event %d of the group is a JSON scalar, not an object",
+						state->nevents)));
+
+	if (state->nevents == state->capacity)
+	{
+		state->capacity *= 2;
+		state->events = repalloc_huge(state->events, sizeof(SessEvent) * state->capacity);
+	}
+	e = &state->events[state->nevents];
+	e->key = (Datum) 0;
+	e->ts = PG_GETARG_TIMESTAMPTZ(AGG_TS);
+	e->is_last = !PG_ARGISNULL(AGG_IS_LAST) && PG_GETARG_BOOL(AGG_IS_LAST);
+	e->ordinal = state->nevents++;
+	e->payload = &payload->root;
+	e->payload_len = VARSIZE(payload) - VARHDRSZ;
+
+	MemoryContextSwitchTo(oldcxt);
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * sessionize_sessions_final: the final function: the group's sessions, in
+ * order, as an array of sessionize.session.  It sorts the state's events
+ * in place (declared FINALFUNC_MODIFY = READ_WRITE); sorting again gives
+ * the same order, since ties are broken by input position.
+ */
+Datum
+sessionize_sessions_final(PG_FUNCTION_ARGS)
+{
+	SessionsState *state;
+	FinishedList finished = {0};
+	StreamDelta delta = {0};
+	Session    *open = NULL;
+	Oid			array_type = get_fn_expr_rettype(fcinfo->flinfo);
+	Oid			row_type = get_element_type(array_type);
+	TupleDesc	desc;
+	Datum	   *rows;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = (SessionsState *) PG_GETARG_POINTER(0);
+
+	qsort(state->events, state->nevents, sizeof(SessEvent), cmp_event_ts);
+	rules_apply(&state->rules, (Datum) 0, &open, state->events, state->nevents,
+				&finished, &delta);
+	if (open != NULL)
+		finished_add(&finished, (Datum) 0, open, END_FLUSH, &delta);
+
+	desc = lookup_rowtype_tupdesc_copy(row_type, -1);
+	rows = palloc(sizeof(Datum) * Max(finished.count, 1));
+	for (i = 0; i < finished.count; i++)
+	{
+		Session    *s = finished.items[i].session;
+		Datum		values[5];
+		bool		nulls[5] = {0};
+
+		values[0] = TimestampTzGetDatum(SESSION_FIRST_TS(s));
+		values[1] = TimestampTzGetDatum(SESSION_LAST_TS(s));
+		values[2] = Int32GetDatum(s->nevents);
+		values[3] = CStringGetTextDatum(end_reason_names[finished.items[i].reason]);
+		values[4] = JsonbPGetDatum(session_events_jsonb(s));
+		rows[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(rows, finished.count, row_type, -1, false,
+										  TYPALIGN_DOUBLE));
+}
