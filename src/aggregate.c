@@ -13,6 +13,7 @@
  */
 #include "sessionize.h"
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -29,14 +30,25 @@ enum
 	AGG_TS = 1, AGG_IS_LAST, AGG_PAYLOAD, AGG_GAP, AGG_MAX_DURATION, AGG_MAX_EVENTS
 };
 
-/* The transition state: the settings and the events so far. */
+/*
+ * The transition state: the settings and the events so far.  The payloads
+ * are copied into one growing arena (each 4-byte aligned, as a jsonb
+ * container must be); the events point into it only in the final
+ * function, since the arena moves as it grows.
+ */
 typedef struct SessionsState
 {
 	SessRules	rules;
 	int			nevents;
 	int			capacity;
 	SessEvent  *events;
+	Size	   *payload_at;		/* offset of each event's payload in arena */
+	char	   *arena;
+	Size		arena_used;
+	Size		arena_size;
 } SessionsState;
+
+#define ARENA_INITIAL_SIZE 8192
 
 /*
  * sessions_state_new: the state for a group, its settings checked as
@@ -66,7 +78,59 @@ sessions_state_new(FunctionCallInfo fcinfo)
 	}
 	state->capacity = 64;
 	state->events = palloc(sizeof(SessEvent) * state->capacity);
+	state->payload_at = palloc(sizeof(Size) * state->capacity);
+	state->arena_size = ARENA_INITIAL_SIZE;
+	state->arena = palloc(state->arena_size);
 	return state;
+}
+
+/*
+ * keep_payload: copy a jsonb payload's container into the state's arena
+ * and return its offset; the length goes to *len.  A payload stored inline
+ * (the common case) is read where it is, without a detoasted copy.
+ */
+static Size
+keep_payload(SessionsState *state, Datum payload, int32 *len, MemoryContext tmpcxt)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(payload);
+	const char *data;
+	uint32		header;
+	Size		at;
+
+	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(tmpcxt);
+
+		v = detoast_attr(v);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	if (VARATT_IS_SHORT(v))
+	{
+		data = VARDATA_SHORT(v);
+		*len = VARSIZE_SHORT(v) - VARHDRSZ_SHORT;
+	}
+	else
+	{
+		data = VARDATA(v);
+		*len = VARSIZE(v) - VARHDRSZ;
+	}
+	memcpy(&header, data, sizeof(header));	/* data may be unaligned */
+	if (header & JB_FSCALAR)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
+				 errmsg("payload of event %d of the group is a JSON scalar, not an object",
+						state->nevents)));
+
+	at = INTALIGN(state->arena_used);
+	if (at + *len > state->arena_size)
+	{
+		while (at + *len > state->arena_size)
+			state->arena_size *= 2;
+		state->arena = repalloc_huge(state->arena, state->arena_size);
+	}
+	memcpy(state->arena + at, data, *len);
+	state->arena_used = at + *len;
+	return at;
 }
 
 /*
@@ -80,7 +144,6 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 	MemoryContext oldcxt;
 	SessionsState *state;
 	SessEvent  *e;
-	Jsonb	   *payload;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "sessionize_sessions_add called in non-aggregate context");
@@ -106,25 +169,20 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("ts of event %d of the group is not a finite instant",
 						state->nevents)));
-	payload = DatumGetJsonbPCopy(PG_GETARG_DATUM(AGG_PAYLOAD));
-	if (JB_ROOT_IS_SCALAR(payload))
-		ereport(ERROR,
-				(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-				 errmsg("payload of event %d of the group is a JSON scalar, not an object",
-						state->nevents)));
-
 	if (state->nevents == state->capacity)
 	{
 		state->capacity *= 2;
 		state->events = repalloc_huge(state->events, sizeof(SessEvent) * state->capacity);
+		state->payload_at = repalloc_huge(state->payload_at, sizeof(Size) * state->capacity);
 	}
 	e = &state->events[state->nevents];
+	state->payload_at[state->nevents] =
+		keep_payload(state, PG_GETARG_DATUM(AGG_PAYLOAD), &e->payload_len, oldcxt);
 	e->key = (Datum) 0;
 	e->ts = PG_GETARG_TIMESTAMPTZ(AGG_TS);
 	e->is_last = !PG_ARGISNULL(AGG_IS_LAST) && PG_GETARG_BOOL(AGG_IS_LAST);
 	e->ordinal = state->nevents++;
-	e->payload = &payload->root;
-	e->payload_len = VARSIZE(payload) - VARHDRSZ;
+	e->payload = NULL;			/* set by the final function */
 
 	MemoryContextSwitchTo(oldcxt);
 	PG_RETURN_POINTER(state);
@@ -153,6 +211,10 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	state = (SessionsState *) PG_GETARG_POINTER(0);
 
+	/* Sorting moves the events, not their payloads: point at them first. */
+	for (i = 0; i < state->nevents; i++)
+		state->events[i].payload =
+			(JsonbContainer *) (state->arena + state->payload_at[state->events[i].ordinal]);
 	qsort(state->events, state->nevents, sizeof(SessEvent), cmp_event_ts);
 	rules_apply(&state->rules, (Datum) 0, &open, state->events, state->nevents,
 				&finished, &delta);
