@@ -7,6 +7,8 @@
 #                                find the same sessions (exits 1 if not)
 #   bench/run.sh --scale         latency of 1,000-event batches with 10,000 and
 #                                with --open N (10,000,000) open sessions
+#   bench/run.sh --aggregate     backfill: sessionize.sessions() against a
+#                                window-function query, --agg-events N (1,000,000)
 #
 # Options (throughput):  --events N (200000)  --keys N (20000)  --seed N (42)
 #                        --reps N (5)  --sizes "1000 10000"
@@ -33,6 +35,7 @@ REPS=5
 SIZES="1000 10000"
 MODE=throughput
 OPEN=10000000
+AGG_EVENTS=1000000
 SMALL=10000
 SCALE_BATCHES=300
 KEEP=
@@ -52,6 +55,8 @@ while [ $# -gt 0 ]; do
         --reps) REPS=$2; shift 2 ;;
         --sizes) SIZES=$2; shift 2 ;;
         --scale) MODE=scale; shift ;;
+        --aggregate) MODE=aggregate; shift ;;
+        --agg-events) AGG_EVENTS=$2; shift 2 ;;
         --open) OPEN=$2; shift 2 ;;
         --small) SMALL=$2; shift 2 ;;
         --batches) SCALE_BATCHES=$2; shift 2 ;;
@@ -62,7 +67,7 @@ while [ $# -gt 0 ]; do
         *) echo "run.sh: unknown argument: $1" >&2; usage 2 ;;
     esac
 done
-for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES"; do
+for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS"; do
     case $v in ''|*[!0-9]*) echo "run.sh: not a number: $v" >&2; exit 2 ;; esac
 done
 for s in $SIZES; do
@@ -108,6 +113,56 @@ machine () {
 }
 
 q -c "CREATE EXTENSION sessionize"
+
+# ================================================================ aggregate
+if [ "$MODE" = aggregate ]; then
+    echo "== sessionize backfill: sessionize.sessions() vs a window-function query, same events"
+    machine
+    q -f "$HERE/aggregate.sql"
+    python3 "$HERE/gen.py" --events "$AGG_EVENTS" --keys $((AGG_EVENTS / 10)) --seed "$SEED" \
+        -o "$WORK/agg.csv" 2> "$WORK/gen.log"
+    sed 's/^/          /' "$WORK/gen.log"
+    q -c "\\copy agg_events (key, ts, is_last, payload) FROM '$WORK/agg.csv' (FORMAT csv)" \
+      -c "VACUUM ANALYZE agg_events"
+    # the same sessions, but the last session of a key: flush for the aggregate
+    q -c "SELECT count(*) FROM (
+            (SELECT key, session_start, session_end, event_count, md5(events::text) FROM islands
+             EXCEPT ALL
+             SELECT key, session_start, session_end, event_count, md5(events::text) FROM sessionized)
+            UNION ALL
+            (SELECT key, session_start, session_end, event_count, md5(events::text) FROM sessionized
+             EXCEPT ALL
+             SELECT key, session_start, session_end, event_count, md5(events::text) FROM islands)) d" \
+        > "$WORK/diff"
+    sessions=$(q -c "SELECT count(*) FROM sessionized")
+    echo "check: window query and sessions() find the same $sessions sessions: $(cat "$WORK/diff") differences"
+    if [ "$(cat "$WORK/diff")" != 0 ]; then
+        echo "run.sh: the window query and sessionize.sessions() differ" >&2
+        exit 1
+    fi
+    for r in $(seq 1 "$REPS"); do
+        for v in islands sessionized; do
+            q -c "INSERT INTO agg_times SELECT '$v', time_query('$v')"
+        done
+    done
+    q -F ' ' -c "
+        WITH t AS (SELECT contender, percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS med,
+                          min(secs) AS lo, max(secs) AS hi
+                     FROM agg_times GROUP BY contender)
+        SELECT format('%-34s %12s %10s %10s %10s', 'contender', 'events/s med', 'min', 'max', 'speed-up')
+        UNION ALL
+        SELECT format('%-34s %12s %10s %10s %9sx',
+                      CASE contender WHEN 'islands' THEN 'window query (gaps and islands)'
+                                     ELSE 'sessionize.sessions() aggregate' END,
+                      to_char($AGG_EVENTS / med, 'FM999,999,999'),
+                      to_char($AGG_EVENTS / hi, 'FM999,999,999'),
+                      to_char($AGG_EVENTS / lo, 'FM999,999,999'),
+                      round(((SELECT med FROM t WHERE contender = 'islands') / med)::numeric, 2))
+          FROM t"
+    echo "$REPS repetitions each, on $AGG_EVENTS events; each counts the sessions of every key on the server."
+    echo "total run time: $(( $(date +%s) - START )) s"
+    exit 0
+fi
 
 # ================================================================ scale
 if [ "$MODE" = scale ]; then
