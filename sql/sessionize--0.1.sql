@@ -206,6 +206,16 @@ RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
 AS 'MODULE_PATHNAME', 'sessionize_batch_arrays'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
 
+CREATE FUNCTION sessionize.sessionize_query(
+    stream        text,
+    query         text,
+    source        text   DEFAULT NULL,
+    batch_offset  bigint DEFAULT NULL)
+RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
+               event_count integer, end_reason text, events jsonb)
+AS 'MODULE_PATHNAME', 'sessionize_batch_query'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
+
 CREATE FUNCTION sessionize.expire(stream text, now timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
                event_count integer, end_reason text, events jsonb)

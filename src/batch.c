@@ -29,35 +29,11 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-/*
- * The longest key, in bytes, that is accepted: any key up to this size
- * fits in a btree index tuple of the state table's primary key, even
- * uncompressed (BTMaxItemSize of nbtree.h, less the index tuple header).
- */
-#define MAX_KEY_BYTES \
-	(MAXALIGN_DOWN((BLCKSZ - \
-					MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData) + \
-							 3 * sizeof(ItemPointerData)) - \
-					MAXALIGN(sizeof(BTPageOpaqueData))) / 3) - \
-	 MAXALIGN(sizeof(IndexTupleData)))
-
 /* Epoch seconds that timestamptz can hold: [MIN_EPOCH_SECS, END_EPOCH_SECS). */
 #define MIN_EPOCH_SECS \
 	((float8) SECS_PER_DAY * (DATETIME_MIN_JULIAN - UNIX_EPOCH_JDATE))
 #define END_EPOCH_SECS \
 	((float8) SECS_PER_DAY * (TIMESTAMP_END_JULIAN - UNIX_EPOCH_JDATE))
-
-#define KEY_TOO_LONG_HINT "Keys are indexed; use a shorter key, or a hash of it."
-
-/*
- * key_too_long: whether a key is over MAX_KEY_BYTES.
- */
-static inline bool
-key_too_long(Stream *stream, Datum key)
-{
-	return stream->key_typlen == -1 &&
-		VARSIZE_ANY(DatumGetPointer(key)) > MAX_KEY_BYTES;
-}
 
 /*
  * Where decoding is, for errors raised by the type input functions we

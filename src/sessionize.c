@@ -22,6 +22,7 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(sessionize_batch_json);
 PG_FUNCTION_INFO_V1(sessionize_batch_arrays);
+PG_FUNCTION_INFO_V1(sessionize_batch_query);
 
 /*
  * spi_run: run one of sessionize's own statements through SPI, with its
@@ -34,6 +35,7 @@ void
 spi_run(void **plan, const char *sql, int nargs, Oid *argtypes,
 		Datum *values, const char *nulls, int expected)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	int			rc;
 
 	if (*plan == NULL)
@@ -48,6 +50,7 @@ spi_run(void **plan, const char *sql, int nargs, Oid *argtypes,
 	rc = SPI_execute_plan((SPIPlanPtr) *plan, values, nulls, false, 0);
 	if (rc != expected)
 		elog(ERROR, "\"%s\" failed: %s", sql, SPI_result_code_string(rc));
+	MemoryContextSwitchTo(cxt);	/* SPI leaves its own current */
 }
 
 /*
@@ -366,7 +369,7 @@ apply_events(Call *call, SessEvent *events, int n)
  * Decoders of the batch forms: the events of a call's batch arguments, in
  * batch order, in CurrentMemoryContext.
  */
-typedef SessEvent *(*BatchDecoder) (Stream *stream, FunctionCallInfo fcinfo,
+typedef SessEvent *(*BatchDecoder) (Call *call, FunctionCallInfo fcinfo,
 									int *nevents);
 
 /*
@@ -403,7 +406,7 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 		}
 	}
 
-	events = decode(call.stream, fcinfo, &n);
+	events = decode(&call, fcinfo, &n);
 	apply_events(&call, events, n);
 	if (source != NULL)
 		offset_record(call.stream, source, offset);
@@ -415,9 +418,9 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
  * decode_json_arg: the JSON form's decoder (argument 1, events jsonb).
  */
 static SessEvent *
-decode_json_arg(Stream *stream, FunctionCallInfo fcinfo, int *nevents)
+decode_json_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
 {
-	return batch_decode_json(stream, PG_GETARG_JSONB_P(1), nevents);
+	return batch_decode_json(call->stream, PG_GETARG_JSONB_P(1), nevents);
 }
 
 /*
@@ -439,9 +442,9 @@ sessionize_batch_json(PG_FUNCTION_ARGS)
  * decode_arrays_arg: the typed form's decoder (arguments 1-4).
  */
 static SessEvent *
-decode_arrays_arg(Stream *stream, FunctionCallInfo fcinfo, int *nevents)
+decode_arrays_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
 {
-	return batch_decode_arrays(stream,
+	return batch_decode_arrays(call->stream,
 							   PG_GETARG_ARRAYTYPE_P(1),
 							   PG_GETARG_ARRAYTYPE_P(2),
 							   PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
@@ -468,4 +471,38 @@ sessionize_batch_arrays(PG_FUNCTION_ARGS)
 					 errmsg("%s must not be NULL", required[i]),
 					 errhint("Pass empty arrays for a batch with no events.")));
 	return run_batch(fcinfo, 5, decode_arrays_arg);
+}
+
+/*
+ * decode_query_arg: the query form's decoder (argument 1, query text),
+ * run as the caller: the query is the caller's, with the caller's
+ * privileges and search_path.
+ */
+static SessEvent *
+decode_query_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
+{
+	Oid			owner;
+	int			owner_context;
+	SessEvent  *events;
+
+	GetUserIdAndSecContext(&owner, &owner_context);
+	SetUserIdAndSecContext(call->saved_user, call->saved_context);
+	events = batch_decode_query(call->stream,
+								text_to_cstring(PG_GETARG_TEXT_PP(1)), nevents);
+	SetUserIdAndSecContext(owner, owner_context);
+	return events;
+}
+
+/*
+ * sessionize_batch_query: sessionize_query(stream, query text, source,
+ * batch_offset): apply the rows of a query as one batch.
+ */
+Datum
+sessionize_batch_query(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("query must not be NULL")));
+	return run_batch(fcinfo, 2, decode_query_arg);
 }

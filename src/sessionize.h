@@ -17,6 +17,8 @@
 
 #include "fmgr.h"
 #include "storage/itemptr.h"
+#include "access/itup.h"
+#include "access/nbtree.h"
 #include "utils/array.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
@@ -180,8 +182,34 @@ extern void owner_switch_begin(Oid *saved_user, int *saved_context);
 extern void owner_switch_end(Oid saved_user, int saved_context);
 extern Oid	extension_owner(void);
 
-/* batch.c */
+/*
+ * The longest key, in bytes, that is accepted: any key up to this size
+ * fits in a btree index tuple of the state table's primary key, even
+ * uncompressed (BTMaxItemSize of nbtree.h, less the index tuple header).
+ */
+#define MAX_KEY_BYTES \
+	(MAXALIGN_DOWN((BLCKSZ - \
+					MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData) + \
+							 3 * sizeof(ItemPointerData)) - \
+					MAXALIGN(sizeof(BTPageOpaqueData))) / 3) - \
+	 MAXALIGN(sizeof(IndexTupleData)))
+
+#define KEY_TOO_LONG_HINT "Keys are indexed; use a shorter key, or a hash of it."
+
+/*
+ * key_too_long: whether a key is over MAX_KEY_BYTES.
+ */
+static inline bool
+key_too_long(Stream *stream, Datum key)
+{
+	return stream->key_typlen == -1 &&
+		VARSIZE_ANY(DatumGetPointer(key)) > MAX_KEY_BYTES;
+}
+
+/* batch.c, query.c */
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events, int *nevents);
+extern SessEvent *batch_decode_query(Stream *stream, const char *query,
+									 int *nevents);
 extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 									  ArrayType *ts, ArrayType *is_last,
 									  ArrayType *payloads, int *nevents);

@@ -1,0 +1,62 @@
+-- query: sessionize_query(stream, query, source, batch_offset) applies the
+-- rows of a query as one batch: the columns named by the stream's
+-- key_field, ts_field and (optional) last_field, and the payload: the
+-- column "payload" if there is one, else the whole row as jsonb.  The
+-- same rules, results, offsets and atomicity as the other forms.
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+CREATE TABLE staged (id int, ts timestamptz, "isLast" boolean, data text, n int);
+INSERT INTO staged VALUES
+  (7, '2026-01-01 10:00:00+00', false, 'click', 1),
+  (8, '2026-01-01 10:00:05+00', NULL, 'view', 1),
+  (7, '2026-01-01 10:01:00+00', true, 'buy', 2),
+  (7, '2026-01-01 10:00:00+00', false, 'tie', 3);
+
+-- A table: the whole row is the payload; a NULL isLast is false; rows in
+-- the query's order, so ties in ts keep it (n 1 before n 3).
+SELECT sessionize.create_stream('q', key_type => 'bigint', gap => '30 minutes');
+SELECT key, event_count, end_reason, events
+  FROM sessionize.sessionize_query('q', 'SELECT * FROM staged ORDER BY n, id', 'staging', 1);
+SELECT key, event_count, events FROM sessionize.open_sessions('q');
+
+-- Replays are skipped as in the other forms, before the query runs.
+SELECT count(*) FROM sessionize.sessionize_query('q', 'SELECT 1/0 AS id', 'staging', 1);
+
+-- Columns renamed with AS, a payload column, a VALUES list with aliases.
+SELECT sessionize.create_stream('q2', key_field => 'user', ts_field => 'at', last_field => 'done');
+SELECT key, event_count, end_reason, events
+  FROM sessionize.sessionize_query('q2', $$
+    SELECT id::text AS "user", ts AS at, "isLast" AS done,
+           jsonb_build_object('what', data) AS payload
+      FROM staged WHERE id = 7 ORDER BY ts, n$$);
+SELECT key, event_count, events FROM sessionize.sessionize_query('q2', $$
+    SELECT * FROM (VALUES ('a', timestamptz '2026-01-01 11:00+00', true, '{"v": 1}'::jsonb))
+                  AS v("user", at, done, payload)$$);
+
+-- The query runs as the caller: a role that owns a stream but may not
+-- read a table cannot feed it from that table.
+CREATE ROLE regress_sessionize_carol;
+SET ROLE regress_sessionize_carol;
+SELECT sessionize.create_stream('carols');
+SELECT count(*) FROM sessionize.sessionize_query('carols', 'TABLE staged');
+RESET ROLE;
+SELECT sessionize.drop_stream('carols');
+DROP ROLE regress_sessionize_carol;
+
+-- Errors name the column or the row (counted from 0), and change nothing.
+SELECT label, try(format('SELECT sessionize.sessionize_query(%L, %L)', 'q', query))
+  FROM (VALUES
+  ('no key column',   $$SELECT ts FROM staged$$),
+  ('no ts column',    $$SELECT id FROM staged$$),
+  ('NULL key',        $$SELECT NULL::int AS id, now() AS ts$$),
+  ('NULL ts',         $$SELECT 1 AS id, NULL::timestamptz AS ts$$),
+  ('infinite ts',     $$SELECT 1 AS id, 'infinity'::timestamptz AS ts$$),
+  ('NULL payload',    $$SELECT 1 AS id, now() AS ts, NULL::jsonb AS payload$$),
+  ('scalar payload',  $$SELECT 1 AS id, now() AS ts, '3'::jsonb AS payload$$),
+  ('key not bigint',  $$SELECT 'x' AS id, now() AS ts$$),
+  ('not a query',     $$DELETE FROM staged$$),
+  ('not read-only',   $$WITH d AS (DELETE FROM staged RETURNING *) SELECT * FROM d$$)
+  ) AS t(label, query);
+SELECT count(*) FROM staged;
+SELECT events_in, batches, offsets FROM counters('q');

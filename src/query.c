@@ -1,0 +1,184 @@
+/*-------------------------------------------------------------------------
+ *
+ * query.c
+ *	  The query form: the rows of a query (or a table: TABLE t) as a batch.
+ *
+ * The query's columns are found by the stream's field names: the key
+ * column is key_field ("id" by default), the time column ts_field, and
+ * the optional isLast column last_field.  The payload is the query's
+ * column "payload" when it has one (jsonb or json), else the whole row as
+ * a jsonb object.  The rows are read through a cursor, a chunk at a time,
+ * and run as the caller (see decode_query_arg).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+
+/* Rows fetched from the cursor at a time. */
+#define QUERY_CHUNK_ROWS 1000
+
+/* The name of the optional payload column. */
+#define PAYLOAD_COLUMN "payload"
+
+/*
+ * query_columns: the query's result columns, from a run with no rows.
+ */
+static TupleDesc
+query_columns(const char *query)
+{
+	char	   *sql = psprintf("SELECT * FROM (%s) AS q LIMIT 0", query);
+
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the query of a batch must be a SELECT"),
+				 errhint("Pass one SELECT, VALUES or TABLE statement, without a semicolon.")));
+	return SPI_tuptable->tupdesc;
+}
+
+/*
+ * has_column: whether desc has a column of that name.
+ */
+static bool
+has_column(TupleDesc desc, const char *name)
+{
+	return SPI_fnumber(desc, name) > 0;
+}
+
+/*
+ * require_column: a column the stream needs, by its setting's name.
+ */
+static void
+require_column(TupleDesc desc, const char *name, const char *setting)
+{
+	if (!has_column(desc, name))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("the query of the batch has no column \"%s\"", name),
+				 errhint("The stream reads the %s from the column named by %s; rename it with AS.",
+						 strcmp(setting, "key_field") == 0 ? "key" : "event time",
+						 setting)));
+}
+
+/*
+ * batch_decode_query: the events of the rows of query, in row order, in
+ * CurrentMemoryContext.  Needs SPI; runs as the caller.
+ */
+SessEvent *
+batch_decode_query(Stream *stream, const char *query, int *nevents)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TupleDesc	desc = query_columns(query);	/* valid until the next SPI call */
+	bool		has_last = has_column(desc, stream->last_field);
+	bool		has_payload = has_column(desc, PAYLOAD_COLUMN);
+	StringInfoData sql;
+	Portal		portal;
+	SessEvent  *events;
+	int			capacity = QUERY_CHUNK_ROWS;
+	int			n = 0;
+
+	require_column(desc, stream->key_field, "key_field");
+	require_column(desc, stream->ts_field, "ts_field");
+
+	/* The stream's columns, cast to what it needs, and the payload. */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT (q.%s)::%s, (q.%s)::pg_catalog.timestamptz, ",
+					 quote_identifier(stream->key_field),
+					 format_type_be_qualified(stream->key_type),
+					 quote_identifier(stream->ts_field));
+	if (has_last)
+		appendStringInfo(&sql, "(q.%s)::pg_catalog.bool, ",
+						 quote_identifier(stream->last_field));
+	else
+		appendStringInfoString(&sql, "false, ");
+	if (has_payload)
+		appendStringInfo(&sql, "(q.%s)::pg_catalog.jsonb", PAYLOAD_COLUMN);
+	else
+		appendStringInfoString(&sql, "pg_catalog.to_jsonb(q)");
+	appendStringInfo(&sql, " FROM (%s) AS q", query);
+
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+	events = palloc(sizeof(SessEvent) * capacity);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, QUERY_CHUNK_ROWS);
+		if (SPI_processed == 0)
+			break;
+		MemoryContextSwitchTo(cxt);
+		if (n + SPI_processed > capacity)
+		{
+			while (n + SPI_processed > capacity)
+				capacity *= 2;
+			events = repalloc_huge(events, sizeof(SessEvent) * capacity);
+		}
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	row = SPI_tuptable->vals[i];
+			TupleDesc	rowdesc = SPI_tuptable->tupdesc;
+			SessEvent  *e = &events[n];
+			bool		isnull;
+			Datum		d;
+			Jsonb	   *payload;
+
+			CHECK_FOR_INTERRUPTS();
+			d = SPI_getbinval(row, rowdesc, 1, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("row %d of the query: \"%s\" is NULL", n, stream->key_field)));
+			e->key = datumCopy(d, stream->key_typbyval, stream->key_typlen);
+			if (key_too_long(stream, e->key))
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("row %d of the query: \"%s\" is %zu bytes long, more than the %zu bytes a key may have",
+								n, stream->key_field, (Size) VARSIZE_ANY(DatumGetPointer(e->key)),
+								(Size) MAX_KEY_BYTES),
+						 errhint(KEY_TOO_LONG_HINT)));
+
+			d = SPI_getbinval(row, rowdesc, 2, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("row %d of the query: \"%s\" is NULL", n, stream->ts_field)));
+			e->ts = DatumGetTimestampTz(d);
+			if (TIMESTAMP_NOT_FINITE(e->ts))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						 errmsg("row %d of the query: \"%s\" is not a finite instant",
+								n, stream->ts_field)));
+
+			d = SPI_getbinval(row, rowdesc, 3, &isnull);
+			e->is_last = !isnull && DatumGetBool(d);
+
+			d = SPI_getbinval(row, rowdesc, 4, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("row %d of the query: \"%s\" is NULL", n, PAYLOAD_COLUMN)));
+			payload = DatumGetJsonbPCopy(d);
+			if (JB_ROOT_IS_SCALAR(payload))
+				ereport(ERROR,
+						(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
+						 errmsg("row %d of the query: \"%s\" is a JSON scalar, not an object",
+								n, PAYLOAD_COLUMN)));
+			e->payload = &payload->root;
+			e->payload_len = VARSIZE(payload) - VARHDRSZ;
+			e->ordinal = n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
+
+	*nevents = n;
+	return events;
+}
