@@ -30,6 +30,7 @@ CREATE TABLE sessionize.streams (
     sink                 regclass,
     state_table          name NOT NULL,
     watermark            timestamptz,
+    update_function      text,
     events_in            bigint NOT NULL DEFAULT 0,
     late_events          bigint NOT NULL DEFAULT 0,
     batches              bigint NOT NULL DEFAULT 0,
@@ -82,7 +83,8 @@ GRANT SELECT ON sessionize.streams, sessionize.offsets TO PUBLIC;
 CREATE FUNCTION sessionize._create_stream(
     p_owner regrole, p_stream text, p_key_type regtype, p_gap interval,
     p_max_duration interval, p_max_events integer, p_lateness interval,
-    p_key_field text, p_ts_field text, p_last_field text, p_sink regclass)
+    p_key_field text, p_ts_field text, p_last_field text, p_sink regclass,
+    p_update_function text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -107,10 +109,11 @@ BEGIN
     BEGIN
         INSERT INTO sessionize.streams
                (stream_id, name, owner, key_type, gap, max_duration, max_events,
-                lateness, key_field, ts_field, last_field, sink, state_table)
+                lateness, key_field, ts_field, last_field, sink, state_table,
+                update_function)
         VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
                 p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
-                p_sink, v_table);
+                p_sink, v_table, p_update_function);
     EXCEPTION WHEN unique_violation THEN
         /* created by a concurrent create_stream since the caller looked */
         RAISE EXCEPTION 'stream "%" already exists', p_stream
@@ -158,8 +161,14 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval,
-    integer, interval, text, text, text, regclass) FROM PUBLIC;
+    integer, interval, text, text, text, regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._drop_stream(bigint) FROM PUBLIC;
+
+/*
+ * What a custom state's update function returns: the key's new state
+ * (NULL ends it) and an output for the caller (NULL for none).
+ */
+CREATE TYPE sessionize.state_update AS (state jsonb, output jsonb);
 
 /* ---------------------------------------------------------------- API */
 
@@ -173,7 +182,8 @@ CREATE FUNCTION sessionize.create_stream(
     key_field     text     DEFAULT 'id',
     ts_field      text     DEFAULT 'ts',
     last_field    text     DEFAULT 'isLast',
-    sink          regclass DEFAULT NULL)
+    sink          regclass DEFAULT NULL,
+    update_function regprocedure DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sessionize_create_stream'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;

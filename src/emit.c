@@ -142,7 +142,7 @@ emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			n = finished->count;
 	Datum	   *columns[RES_NATTS];
-	Datum		reasons[END_NREASONS];
+	Datum		reasons[END_OUTPUT + 1];
 	int			i;
 	int			c;
 
@@ -150,7 +150,7 @@ emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
 	if (n == 0)
 		return;
 
-	for (i = 0; i < END_NREASONS; i++)
+	for (i = 0; i <= END_OUTPUT; i++)
 		reasons[i] = CStringGetTextDatum(end_reason_names[i]);
 	for (c = 0; c < RES_NATTS; c++)
 		columns[c] = palloc(sizeof(Datum) * n);
@@ -159,11 +159,21 @@ emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
 		Finished   *f = &finished->items[i];
 
 		columns[RES_KEY][i] = f->key;
-		columns[RES_SESSION_START][i] = TimestampTzGetDatum(SESSION_FIRST_TS(f->session));
-		columns[RES_SESSION_END][i] = TimestampTzGetDatum(SESSION_LAST_TS(f->session));
-		columns[RES_EVENT_COUNT][i] = Int32GetDatum(f->session->nevents);
 		columns[RES_END_REASON][i] = reasons[f->reason];
-		columns[RES_EVENTS][i] = JsonbPGetDatum(session_events_jsonb(f->session));
+		if (f->session != NULL)
+		{
+			columns[RES_SESSION_START][i] = TimestampTzGetDatum(SESSION_FIRST_TS(f->session));
+			columns[RES_SESSION_END][i] = TimestampTzGetDatum(SESSION_LAST_TS(f->session));
+			columns[RES_EVENT_COUNT][i] = Int32GetDatum(f->session->nevents);
+			columns[RES_EVENTS][i] = JsonbPGetDatum(session_events_jsonb(f->session));
+		}
+		else
+		{
+			columns[RES_SESSION_START][i] = TimestampTzGetDatum(f->first_ts);
+			columns[RES_SESSION_END][i] = TimestampTzGetDatum(f->last_ts);
+			columns[RES_EVENT_COUNT][i] = Int32GetDatum(f->nevents);
+			columns[RES_EVENTS][i] = JsonbPGetDatum(f->output);
+		}
 	}
 
 	if (OidIsValid(stream->sink))

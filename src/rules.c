@@ -15,8 +15,8 @@
 #include "common/int.h"
 #include "utils/timestamp.h"
 
-const char *const end_reason_names[END_NREASONS] = {
-	"gap", "max_duration", "max_events", "last", "flush"
+const char *const end_reason_names[END_OUTPUT + 1] = {
+	"gap", "max_duration", "max_events", "last", "flush", "output"
 };
 
 #define SESSION_INITIAL_CAPACITY 8
@@ -129,8 +129,39 @@ finished_add(FinishedList *list, Datum key, Session *s, EndReason reason,
 	list->items[list->count].key = key;
 	list->items[list->count].session = s;
 	list->items[list->count].reason = reason;
+	list->items[list->count].output = NULL;
 	list->count++;
 	delta->closed[reason]++;
+}
+
+/*
+ * finished_add_output: record an output of a custom state's update
+ * function, for reason (END_OUTPUT while the state goes on).  Only the
+ * ends of states are counted, by the caller.
+ */
+void
+finished_add_output(FinishedList *list, Datum key, Jsonb *output,
+					EndReason reason, TimestampTz first_ts,
+					TimestampTz last_ts, int32 nevents)
+{
+	Finished   *f;
+
+	if (list->count == list->capacity)
+	{
+		list->capacity = list->capacity ? list->capacity * 2 : 16;
+		if (list->items)
+			list->items = repalloc(list->items, sizeof(Finished) * list->capacity);
+		else
+			list->items = palloc(sizeof(Finished) * list->capacity);
+	}
+	f = &list->items[list->count++];
+	f->key = key;
+	f->session = NULL;
+	f->reason = reason;
+	f->output = output;
+	f->first_ts = first_ts;
+	f->last_ts = last_ts;
+	f->nevents = nevents;
 }
 
 /*

@@ -88,6 +88,18 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 	SPI_connect();
 	MemoryContextSwitchTo(call->cxt);
 	call->stream = stream_lock(name, true, caller);
+	call->stream->caller = call->saved_user;
+	call->stream->caller_context = call->saved_context;
+	if (call->stream->update_function != NULL)
+	{
+		if (!OidIsValid(call->stream->update_fn))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("the update function %s of stream \"%s\" no longer exists",
+							call->stream->update_function, name),
+					 errhint("Create it again, or drop the stream.")));
+		check_update_function(call->stream->update_fn);
+	}
 }
 
 /*
@@ -350,6 +362,12 @@ apply_events(Call *call, SessEvent *events, int n)
 		Session    *s;
 
 		CHECK_FOR_INTERRUPTS();
+		if (OidIsValid(stream->update_fn))
+		{
+			custom_apply_key(st, key, &events[groups[i].start], groups[i].count,
+							 &call->finished, &call->delta);
+			continue;
+		}
 		s = state_fetch(st, key, &tid);
 		rules_apply(&stream->rules, key, &s, &events[groups[i].start],
 					groups[i].count, &call->finished, &call->delta);

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "executor/tuptable.h"
 #include "storage/itemptr.h"
 #include "access/itup.h"
 #include "access/nbtree.h"
@@ -32,12 +33,14 @@ typedef enum EndReason
 	END_MAX_DURATION,
 	END_MAX_EVENTS,
 	END_LAST,
-	END_FLUSH
+	END_FLUSH,
+	END_OUTPUT					/* custom state: an output, the state goes on */
 } EndReason;
 
+/* The reasons a session ends, each with a stats counter. */
 #define END_NREASONS (END_FLUSH + 1)
 
-extern const char *const end_reason_names[END_NREASONS];
+extern const char *const end_reason_names[END_OUTPUT + 1];
 
 /* The session rules of a stream, durations in microseconds (0: unset). */
 typedef struct SessRules
@@ -74,12 +77,19 @@ typedef struct Session
 #define SESSION_FIRST_TS(s) ((s)->ts[0])
 #define SESSION_LAST_TS(s)	((s)->ts[(s)->nevents - 1])
 
-/* A session some call finished, waiting to be returned and sunk. */
+/*
+ * A session some call finished (or, for custom state, an output of the
+ * update function), waiting to be returned and sunk.
+ */
 typedef struct Finished
 {
 	Datum		key;
-	Session    *session;
+	Session    *session;		/* built-in rules: the session */
 	EndReason	reason;
+	Jsonb	   *output;			/* custom state: the output, else NULL */
+	TimestampTz first_ts;		/* custom state: of the key's state */
+	TimestampTz last_ts;
+	int32		nevents;
 } Finished;
 
 /* The finished sessions of one call, in the order they finished. */
@@ -115,6 +125,11 @@ typedef struct Stream
 	bool		key_typbyval;
 	char		key_typalign;
 	Oid			key_collation;
+	char	   *update_function;	/* custom state: its signature, or NULL */
+	Oid			update_fn;		/* the function, 0 if none or gone */
+	FmgrInfo	update_finfo;
+	Oid			caller;			/* who called: the update function runs as it */
+	int			caller_context;
 	FmgrInfo	key_input;
 	Oid			key_ioparam;
 	FmgrInfo	key_output;
@@ -170,6 +185,9 @@ extern TimestampTz ts_add_usecs(TimestampTz ts, int64 usecs);
 extern int	cmp_event_ts(const void *a, const void *b);
 extern void finished_add(FinishedList *list, Datum key, Session *s,
 						 EndReason reason, StreamDelta *delta);
+extern void finished_add_output(FinishedList *list, Datum key, Jsonb *output,
+								EndReason reason, TimestampTz first_ts,
+								TimestampTz last_ts, int32 nevents);
 
 /* stream.c */
 extern Stream *stream_lock(const char *name, bool for_update, Oid caller);
@@ -178,6 +196,7 @@ extern int	stream_key_cmp(Stream *stream, Datum a, Datum b);
 extern int64 interval_usecs(Interval *span, const char *setting);
 extern bool check_positive_duration(FunctionCallInfo fcinfo, int argno,
 									const char *setting);
+extern void check_update_function(Oid fn);
 extern void owner_switch_begin(Oid *saved_user, int *saved_context);
 extern void owner_switch_end(Oid saved_user, int saved_context);
 extern Oid	extension_owner(void);
@@ -218,13 +237,26 @@ extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 typedef struct StateTable StateTable;
 extern StateTable *state_open(Stream *stream);
 extern void state_close(StateTable *st);
+extern TupleTableSlot *state_fetch_slot(StateTable *st, Datum key,
+										ItemPointer tid);
 extern Session *state_fetch(StateTable *st, Datum key, ItemPointer tid);
+extern void state_write(StateTable *st, Datum key, ItemPointer tid,
+						TimestampTz first_ts, TimestampTz last_ts, int32 nevents,
+						ArrayType *event_ts, Jsonb *events);
+extern void state_delete(StateTable *st, ItemPointer tid);
 extern void state_store(StateTable *st, Datum key, ItemPointer tid,
 						Session *s);
 extern void state_expire(StateTable *st, TimestampTz watermark,
 						 FinishedList *finished, StreamDelta *delta);
 extern void state_flush(StateTable *st, FinishedList *finished,
 						StreamDelta *delta);
+
+/* custom.c */
+extern void custom_apply_key(StateTable *st, Datum key, const SessEvent *events,
+							 int nevents, FinishedList *finished, StreamDelta *delta);
+extern void custom_finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
+							  FinishedList *finished, StreamDelta *delta);
+extern Stream *state_stream(StateTable *st);
 
 /* emit.c */
 extern Jsonb *session_events_jsonb(const Session *s);

@@ -136,6 +136,15 @@ state_open(Stream *stream)
 }
 
 /*
+ * state_stream: the stream whose state table st is.
+ */
+Stream *
+state_stream(StateTable *st)
+{
+	return st->stream;
+}
+
+/*
  * state_close: end a call's use of the state table; the lock is kept to
  * the end of the transaction.
  */
@@ -207,11 +216,11 @@ decode_row(StateTable *st, TupleTableSlot *slot)
 }
 
 /*
- * state_fetch: the open session of key, or NULL; *tid is set to its row,
- * or to invalid when there is none.
+ * state_fetch_slot: the row of key, in a slot valid until the next fetch,
+ * or NULL; *tid is set to the row, or to invalid when there is none.
  */
-Session *
-state_fetch(StateTable *st, Datum key, ItemPointer tid)
+TupleTableSlot *
+state_fetch_slot(StateTable *st, Datum key, ItemPointer tid)
 {
 	st->key_skey.sk_argument = key;
 	index_rescan(st->key_scan, &st->key_skey, 1, NULL, 0);
@@ -221,7 +230,19 @@ state_fetch(StateTable *st, Datum key, ItemPointer tid)
 		return NULL;
 	}
 	*tid = st->slot->tts_tid;
-	return decode_row(st, st->slot);
+	return st->slot;
+}
+
+/*
+ * state_fetch: the open session of key, or NULL; *tid is set to its row,
+ * or to invalid when there is none.
+ */
+Session *
+state_fetch(StateTable *st, Datum key, ItemPointer tid)
+{
+	TupleTableSlot *slot = state_fetch_slot(st, key, tid);
+
+	return slot != NULL ? decode_row(st, slot) : NULL;
 }
 
 /*
@@ -248,44 +269,29 @@ insert_index_entries(StateTable *st, HeapTuple tup)
 }
 
 /*
- * state_store: make key's row hold session s; s NULL removes the row.
- * tid is the row state_fetch found, or invalid for a new key.
+ * state_write: make key's row (tid, or a new one when tid is invalid)
+ * hold these values; the deadline is last_ts + gap.
  */
 void
-state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
+state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
+			TimestampTz last_ts, int32 nevents, ArrayType *event_ts, Jsonb *events)
 {
 	Datum		values[ST_NATTS];
 	bool		nulls[ST_NATTS];
-	Datum	   *ts_datums;
 	HeapTuple	tup;
-	int			i;
-
-	if (s == NULL)
-	{
-		if (ItemPointerIsValid(tid))
-			simple_heap_delete(st->rel, tid);
-		return;
-	}
-
-	ts_datums = palloc(sizeof(Datum) * s->nevents);
-	for (i = 0; i < s->nevents; i++)
-		ts_datums[i] = TimestampTzGetDatum(s->ts[i]);
 
 	memset(nulls, false, sizeof(nulls));
 	values[ST_KEY - 1] = key;
-	values[ST_FIRST_TS - 1] = TimestampTzGetDatum(SESSION_FIRST_TS(s));
-	values[ST_LAST_TS - 1] = TimestampTzGetDatum(SESSION_LAST_TS(s));
+	values[ST_FIRST_TS - 1] = TimestampTzGetDatum(first_ts);
+	values[ST_LAST_TS - 1] = TimestampTzGetDatum(last_ts);
 	if (st->stream->rules.gap > 0)
 		values[ST_DEADLINE - 1] =
-			TimestampTzGetDatum(ts_add_usecs(SESSION_LAST_TS(s), st->stream->rules.gap));
+			TimestampTzGetDatum(ts_add_usecs(last_ts, st->stream->rules.gap));
 	else
 		nulls[ST_DEADLINE - 1] = true;
-	values[ST_EVENT_COUNT - 1] = Int32GetDatum(s->nevents);
-	values[ST_EVENT_TS - 1] =
-		PointerGetDatum(construct_array(ts_datums, s->nevents, TIMESTAMPTZOID,
-										sizeof(TimestampTz), FLOAT8PASSBYVAL,
-										TYPALIGN_DOUBLE));
-	values[ST_EVENTS - 1] = JsonbPGetDatum(session_events_jsonb(s));
+	values[ST_EVENT_COUNT - 1] = Int32GetDatum(nevents);
+	values[ST_EVENT_TS - 1] = PointerGetDatum(event_ts);
+	values[ST_EVENTS - 1] = JsonbPGetDatum(events);
 
 	tup = heap_form_tuple(RelationGetDescr(st->rel), values, nulls);
 	if (ItemPointerIsValid(tid))
@@ -300,8 +306,46 @@ state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
 		insert_index_entries(st, tup);
 	}
 	heap_freetuple(tup);
-	pfree(DatumGetPointer(values[ST_EVENT_TS - 1]));
-	pfree(DatumGetPointer(values[ST_EVENTS - 1]));
+}
+
+/*
+ * state_delete: remove the row at tid.
+ */
+void
+state_delete(StateTable *st, ItemPointer tid)
+{
+	simple_heap_delete(st->rel, tid);
+}
+
+/*
+ * state_store: make key's row hold session s; s NULL removes the row.
+ * tid is the row state_fetch found, or invalid for a new key.
+ */
+void
+state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
+{
+	Datum	   *ts_datums;
+	ArrayType  *event_ts;
+	Jsonb	   *events;
+	int			i;
+
+	if (s == NULL)
+	{
+		if (ItemPointerIsValid(tid))
+			state_delete(st, tid);
+		return;
+	}
+
+	ts_datums = palloc(sizeof(Datum) * s->nevents);
+	for (i = 0; i < s->nevents; i++)
+		ts_datums[i] = TimestampTzGetDatum(s->ts[i]);
+	event_ts = construct_array(ts_datums, s->nevents, TIMESTAMPTZOID,
+							   sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	events = session_events_jsonb(s);
+	state_write(st, key, tid, SESSION_FIRST_TS(s), SESSION_LAST_TS(s), s->nevents,
+				event_ts, events);
+	pfree(event_ts);
+	pfree(events);
 	pfree(ts_datums);
 }
 
@@ -317,6 +361,11 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 	bool		isnull;
 	Datum		key = slot_getattr(slot, ST_KEY, &isnull);
 
+	if (OidIsValid(stream->update_fn))
+	{
+		custom_finish_row(st, slot, reason, finished, delta);
+		return;
+	}
 	key = datumCopy(key, stream->key_typbyval, stream->key_typlen);
 	finished_add(finished, key, decode_row(st, slot), reason, delta);
 	simple_heap_delete(st->rel, &slot->tts_tid);

@@ -32,6 +32,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/regproc.h"
 #include "utils/syscache.h"
 
 #define SESSIONIZE_SCHEMA "sessionize"
@@ -242,6 +243,36 @@ check_sink(Oid sink, Oid key_type)
 }
 
 /*
+ * check_update_function: a custom state's update function must be
+ * f(key text, events jsonb, state jsonb, timed_out boolean)
+ * RETURNS sessionize.state_update, and the caller may execute it.
+ */
+void
+check_update_function(Oid fn)
+{
+	Oid			nsp = get_namespace_oid(SESSIONIZE_SCHEMA, false);
+	Oid			update_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+											  CStringGetDatum("state_update"),
+											  ObjectIdGetDatum(nsp));
+	Oid		   *argtypes;
+	int			nargs;
+	Oid			rettype = get_func_signature(fn, &argtypes, &nargs);
+
+	if (nargs != 4 || argtypes[0] != TEXTOID || argtypes[1] != JSONBOID ||
+		argtypes[2] != JSONBOID || argtypes[3] != BOOLOID ||
+		rettype != update_type || get_func_retset(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("update function %s does not have the signature of one",
+						format_procedure(fn)),
+				 errhint("It takes (key text, events jsonb, state jsonb, timed_out boolean) and returns sessionize.state_update.")));
+	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", format_procedure(fn))));
+}
+
+/*
  * sessionize_create_stream: check every setting, then insert the stream
  * and create its state table as the extension owner.  The caller owns the
  * stream.
@@ -249,10 +280,10 @@ check_sink(Oid sink, Oid key_type)
 Datum
 sessionize_create_stream(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[11] = {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID,
-		INTERVALOID, INT4OID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID};
-	Datum		values[11];
-	char		nulls[11];
+	Oid			argtypes[12] = {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID,
+		INTERVALOID, INT4OID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID, TEXTOID};
+	Datum		values[12];
+	char		nulls[12];
 	Oid			key_type;
 	Oid			saved_user;
 	int			saved_context;
@@ -290,6 +321,15 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 	check_field_name(fcinfo, 8, "last_field");
 	if (!PG_ARGISNULL(9))
 		check_sink(PG_GETARG_OID(9), key_type);
+	if (!PG_ARGISNULL(10))
+	{
+		check_update_function(PG_GETARG_OID(10));
+		if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a stream with an update_function takes no max_duration or max_events"),
+					 errhint("Its state is the function's; only gap (the timeout) and lateness apply.")));
+	}
 
 	values[0] = ObjectIdGetDatum(GetUserId());
 	nulls[0] = ' ';
@@ -298,6 +338,10 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 		values[i + 1] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i + 1] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
+	/* The update function by its qualified signature: it survives pg_dump. */
+	values[11] = PG_ARGISNULL(10) ? (Datum) 0 :
+		CStringGetTextDatum(format_procedure_qualified(PG_GETARG_OID(10)));
+	nulls[11] = PG_ARGISNULL(10) ? 'n' : ' ';
 
 	owner_switch_begin(&saved_user, &saved_context);
 	SPI_connect();
@@ -309,8 +353,8 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("stream \"%s\" already exists", text_to_cstring(PG_GETARG_TEXT_PP(0))),
 				 errhint("Drop it first with sessionize.drop_stream(), or choose another name.")));
-	if (SPI_execute_with_args("SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-							  11, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+							  12, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	SPI_finish();
 	owner_switch_end(saved_user, saved_context);
@@ -353,7 +397,7 @@ sessionize_drop_stream(PG_FUNCTION_ARGS)
 /* The catalog row of a stream, as stream_lock reads it. */
 #define STREAM_SELECT \
 	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
-	"key_field, ts_field, last_field, sink, state_table, watermark " \
+	"key_field, ts_field, last_field, sink, state_table, watermark, update_function " \
 	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
 
 /* The columns stream_lock reads, by number. */
@@ -361,7 +405,7 @@ enum
 {
 	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
 	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
-	COL_SINK, COL_STATE_TABLE, COL_WATERMARK
+	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION
 };
 
 /*
@@ -407,6 +451,7 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	HeapTuple	row;
 	bool		isnull;
 	char	   *state_table;
+	char	   *update_function;
 	Oid			lt_opr;
 	Oid			eq_opr;
 	Oid			key_coltype;
@@ -461,6 +506,7 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	stream->watermark = DatumGetTimestampTz(SPI_getbinval(row, desc, COL_WATERMARK,
 														  &isnull));
 	stream->has_watermark = !isnull;
+	update_function = spi_text_column(COL_UPDATE_FUNCTION);
 
 	stream->state_relid = get_relname_relid(state_table,
 											get_namespace_oid(SESSIONIZE_SCHEMA, false));
@@ -470,6 +516,25 @@ stream_lock(const char *name, bool for_update, Oid caller)
 				 errmsg("the state table sessionize.\"%s\" of stream \"%s\" is missing",
 						state_table, name),
 				 errhint("Drop the stream and create it again.")));
+
+	/*
+	 * Custom state: the update function, by its signature.  One that is gone
+	 * stops batches, expire and flush (see call_begin), not drop_stream.
+	 */
+	stream->update_function = update_function;
+	if (update_function != NULL)
+	{
+		LOCAL_FCINFO(lookup, 1);
+
+		InitFunctionCallInfoData(*lookup, NULL, 1, InvalidOid, NULL, NULL);
+		lookup->args[0].value = CStringGetTextDatum(update_function);
+		lookup->args[0].isnull = false;
+		stream->update_fn = DatumGetObjectId(to_regprocedure(lookup));
+		if (lookup->isnull)
+			stream->update_fn = InvalidOid;
+		else
+			fmgr_info_cxt(stream->update_fn, &stream->update_finfo, cxt);
+	}
 
 	/* How to read, print and compare keys. */
 	get_typlenbyvalalign(stream->key_type, &stream->key_typlen,

@@ -1,0 +1,126 @@
+-- custom: a stream with an update_function keeps custom state per key,
+-- as Spark's updateStateByKey / mapWithState: the function gets the key,
+-- its new events (a jsonb array, ts order), the state (NULL at first) and
+-- timed_out, and returns sessionize.state_update(state, output).
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+-- The seed's updateUserEvents: append the new events to the user's
+-- session; when an isLast event arrives, save the session (here: output
+-- it) and drop the state.  (The tutorial saves the old state; the new one,
+-- which holds the isLast event, is what it means.)
+CREATE FUNCTION update_user_events(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_update LANGUAGE plpgsql AS $$
+DECLARE
+    new_state jsonb := coalesce(state, '[]') || events;
+BEGIN
+    IF jsonb_path_exists(events, '$[*] ? (@.isLast == true)') THEN
+        RETURN ROW(NULL::jsonb, new_state);
+    END IF;
+    RETURN ROW(new_state, NULL::jsonb);
+END
+$$;
+
+SELECT sessionize.create_stream('custom_users', key_type => 'integer',
+                                update_function => 'update_user_events(text, jsonb, jsonb, boolean)');
+SELECT sessionize.create_stream('builtin_users', key_type => 'integer');
+CREATE TABLE user_batches (b int, events jsonb);
+INSERT INTO user_batches VALUES
+  (1, '[{"id": 7, "data": "click", "isLast": false, "ts": "2026-01-01T10:00:00Z"},
+        {"id": 8, "data": "view", "isLast": false, "ts": "2026-01-01T10:00:05Z"},
+        {"id": 7, "data": "scroll", "isLast": false, "ts": "2026-01-01T10:00:09Z"}]'),
+  (2, '[{"id": 9, "data": "click", "isLast": false, "ts": "2026-01-01T10:01:00Z"},
+        {"id": 7, "data": "buy", "isLast": true, "ts": "2026-01-01T10:01:30Z"}]'),
+  (3, '[{"id": 7, "data": "click", "isLast": false, "ts": "2026-01-01T10:02:00Z"},
+        {"id": 8, "data": "logout", "isLast": true, "ts": "2026-01-01T10:02:10Z"}]');
+
+-- Each batch through both streams: the function's outputs are the
+-- built-in rules' sessions (isLast ends a session).
+CREATE TABLE custom_out AS SELECT 0 AS b, * FROM sessionize.flush('custom_users') WHERE false;
+CREATE TABLE builtin_out AS SELECT * FROM custom_out;
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT * FROM user_batches ORDER BY b LOOP
+        INSERT INTO custom_out SELECT r.b, * FROM sessionize.sessionize_batch('custom_users', r.events);
+        INSERT INTO builtin_out SELECT r.b, * FROM sessionize.sessionize_batch('builtin_users', r.events);
+    END LOOP;
+END
+$$;
+SELECT b, key, session_start, session_end, event_count, end_reason,
+       jsonb_path_query_array(events, '$[*].data') AS data
+  FROM custom_out ORDER BY b, key;
+SELECT (SELECT json_agg(x ORDER BY b, key)::text FROM (SELECT b, key, events FROM custom_out) x)
+     = (SELECT json_agg(x ORDER BY b, key)::text FROM (SELECT b, key, events FROM builtin_out) x)
+       AS same_as_builtin;
+
+-- The state between batches (Spark's stateSnapshots): the function's.
+SELECT key, session_start, session_end, event_count, events
+  FROM sessionize.open_sessions('custom_users');
+
+-- mapWithState's timeout: a state that sees no event for gap is offered
+-- to the function once more, with timed_out, and removed; so is every
+-- state at flush().  This function counts clicks and says why it ended.
+CREATE FUNCTION count_clicks(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_update LANGUAGE sql AS $$
+    SELECT CASE WHEN timed_out
+                THEN ROW(NULL, jsonb_build_object('clicks', state->'clicks', 'ended', 'timeout'))::sessionize.state_update
+                ELSE ROW(jsonb_build_object('clicks',
+                           coalesce((state->>'clicks')::int, 0) + jsonb_array_length(events)), NULL)::sessionize.state_update
+           END
+$$;
+SELECT sessionize.create_stream('clicks', gap => '30 minutes',
+                                update_function => 'count_clicks(text, jsonb, jsonb, boolean)');
+SELECT key, event_count, end_reason, events FROM sessionize.sessionize_batch('clicks', '[
+  {"id": "a", "ts": "2026-01-01T10:00:00Z"}, {"id": "a", "ts": "2026-01-01T10:05:00Z"},
+  {"id": "b", "ts": "2026-01-01T10:06:00Z"}]');
+SELECT key, events FROM sessionize.open_sessions('clicks');
+SELECT key, event_count, end_reason, events FROM sessionize.sessionize_batch('clicks', '[
+  {"id": "b", "ts": "2026-01-01T10:35:00Z"}, {"id": "c", "ts": "2026-01-01T10:40:00Z"}]');
+SELECT key, event_count, end_reason, events FROM sessionize.flush('clicks') ORDER BY key;
+SELECT sessions_open, closed_gap, closed_last, closed_flush FROM sessionize.stats
+ WHERE stream = 'clicks';
+
+-- An error in the function fails the batch and leaves the state as it was.
+CREATE FUNCTION picky(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_update LANGUAGE plpgsql AS $$
+BEGIN
+    IF key = 'bad' THEN
+        RAISE EXCEPTION 'picky refuses key %', key;
+    END IF;
+    RETURN ROW(coalesce(state, '[]') || events, NULL::jsonb);
+END
+$$;
+SELECT sessionize.create_stream('picky', update_function => 'picky(text, jsonb, jsonb, boolean)');
+SELECT count(*) FROM sessionize.sessionize_batch('picky', '[{"id": "good", "n": 1, "ts": "2026-01-01T10:00:00Z"}]');
+SELECT * FROM sessionize.sessionize_batch('picky', '[
+  {"id": "good", "n": 2, "ts": "2026-01-01T10:01:00Z"}, {"id": "bad", "ts": "2026-01-01T10:01:00Z"}]');
+SELECT key, event_count, events FROM sessionize.open_sessions('picky');
+
+-- The function runs as the caller, not as the extension's owner.
+CREATE FUNCTION who(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_update LANGUAGE sql AS $$
+    SELECT ROW(NULL, jsonb_build_object('current_user', current_user))::sessionize.state_update
+$$;
+CREATE ROLE regress_sessionize_dave;
+GRANT EXECUTE ON FUNCTION who(text, jsonb, jsonb, boolean) TO regress_sessionize_dave;
+SET ROLE regress_sessionize_dave;
+SELECT sessionize.create_stream('daves', update_function => 'who(text, jsonb, jsonb, boolean)');
+SELECT key, end_reason, events FROM sessionize.sessionize_batch('daves', '[{"id": "x", "ts": "2026-01-01T10:00:00Z"}]');
+RESET ROLE;
+SELECT sessionize.drop_stream('daves');
+REVOKE EXECUTE ON FUNCTION who(text, jsonb, jsonb, boolean) FROM regress_sessionize_dave;
+DROP ROLE regress_sessionize_dave;
+
+-- Refused settings.
+CREATE FUNCTION wrong(key text, events jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT events';
+SELECT label, try(sql) FROM (VALUES
+  ('wrong signature', $$SELECT sessionize.create_stream('x', update_function => 'wrong(text, jsonb)')$$),
+  ('with max_events', $$SELECT sessionize.create_stream('x', max_events => 3, update_function => 'picky(text, jsonb, jsonb, boolean)')$$),
+  ('no such function', $$SELECT sessionize.create_stream('x', update_function => 'nope(text, jsonb, jsonb, boolean)')$$)
+) AS t(label, sql);
+
+-- A stream whose function was dropped says so; it can still be dropped.
+DROP FUNCTION picky(text, jsonb, jsonb, boolean);
+SELECT * FROM sessionize.sessionize_batch('picky', '[]');
+SELECT sessionize.drop_stream('picky');

@@ -1,0 +1,197 @@
+/*-------------------------------------------------------------------------
+ *
+ * custom.c
+ *	  Custom state: Spark's updateStateByKey / mapWithState.  A stream
+ *	  created with an update_function keeps, per key, whatever jsonb state
+ *	  that function returns, instead of sessions built by the rules.
+ *
+ * For each key a batch touches, the function gets the key (as text), the
+ * key's new events (a jsonb array of payloads, in ts order), the current
+ * state (NULL for a new key) and timed_out = false, and returns a
+ * sessionize.state_update: the new state (NULL removes it) and an output
+ * (NULL for none) that the call returns with end_reason 'output'.  When
+ * the clock times a state out (no event for gap) the function is offered
+ * it once more, with no events and timed_out = true, and the state is
+ * removed whatever it returns; flush() does the same for every state.
+ * Those outputs come with end_reason 'gap' or 'flush'.
+ *
+ * The state row keeps the first and last event times and the number of
+ * events folded into the state, for the clock and the result rows; its
+ * events column holds the state.  The function runs as the caller.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+
+/* Columns of a state table that custom state reads (see state.c). */
+#define CS_KEY 1
+#define CS_FIRST_TS 2
+#define CS_LAST_TS 3
+#define CS_EVENT_COUNT 5
+#define CS_STATE 7
+
+/*
+ * call_update: call the stream's update function as the caller; its
+ * results go to *new_state and *output (NULL when it returned NULL).
+ */
+static void
+call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
+			bool timed_out, Jsonb **new_state, Jsonb **output)
+{
+	LOCAL_FCINFO(fcinfo, 4);
+	Oid			owner;
+	int			owner_context;
+	Datum		result;
+	HeapTupleHeader update;
+	bool		isnull;
+	Datum		field;
+
+	InitFunctionCallInfoData(*fcinfo, &stream->update_finfo, 4, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(OutputFunctionCall(&stream->key_output, key));
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = JsonbPGetDatum(events);
+	fcinfo->args[1].isnull = false;
+	fcinfo->args[2].value = state != NULL ? JsonbPGetDatum(state) : (Datum) 0;
+	fcinfo->args[2].isnull = state == NULL;
+	fcinfo->args[3].value = BoolGetDatum(timed_out);
+	fcinfo->args[3].isnull = false;
+
+	GetUserIdAndSecContext(&owner, &owner_context);
+	SetUserIdAndSecContext(stream->caller, stream->caller_context);
+	result = FunctionCallInvoke(fcinfo);
+	SetUserIdAndSecContext(owner, owner_context);
+
+	*new_state = NULL;
+	*output = NULL;
+	if (fcinfo->isnull)
+		return;
+	update = DatumGetHeapTupleHeader(result);
+	field = GetAttributeByNum(update, 1, &isnull);
+	if (!isnull)
+		*new_state = DatumGetJsonbPCopy(field);
+	field = GetAttributeByNum(update, 2, &isnull);
+	if (!isnull)
+		*output = DatumGetJsonbPCopy(field);
+}
+
+/*
+ * empty_events: the jsonb array [], the events of a timeout call.
+ */
+static Jsonb *
+empty_events(void)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("[]")));
+}
+
+/*
+ * custom_apply_key: fold one key's new events (in ts order) into its
+ * state with the update function.  A state the clock has already passed
+ * (last event + gap <= watermark) is then timed out at once, as a session
+ * would be.
+ */
+void
+custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents,
+				 FinishedList *finished, StreamDelta *delta)
+{
+	Stream	   *stream = state_stream(st);
+	ItemPointerData tid;
+	TupleTableSlot *slot = state_fetch_slot(st, key, &tid);
+	Jsonb	   *state = NULL;
+	Jsonb	   *new_state;
+	Jsonb	   *output;
+	Session		batch;
+	TimestampTz first_ts = events[0].ts;
+	TimestampTz last_ts = events[nevents - 1].ts;
+	int32		count = nevents;
+	int			i;
+
+	if (slot != NULL)
+	{
+		bool		isnull;
+
+		first_ts = Min(first_ts, DatumGetTimestampTz(slot_getattr(slot, CS_FIRST_TS, &isnull)));
+		last_ts = Max(last_ts, DatumGetTimestampTz(slot_getattr(slot, CS_LAST_TS, &isnull)));
+		count += DatumGetInt32(slot_getattr(slot, CS_EVENT_COUNT, &isnull));
+		state = DatumGetJsonbPCopy(slot_getattr(slot, CS_STATE, &isnull));
+	}
+
+	/* The key's events as a jsonb array, built as a session's are. */
+	batch.nevents = batch.capacity = nevents;
+	batch.ts = palloc(sizeof(TimestampTz) * nevents);
+	batch.payload = palloc(sizeof(JsonbContainer *) * nevents);
+	batch.payload_len = palloc(sizeof(int32) * nevents);
+	for (i = 0; i < nevents; i++)
+	{
+		batch.ts[i] = events[i].ts;
+		batch.payload[i] = events[i].payload;
+		batch.payload_len[i] = events[i].payload_len;
+	}
+
+	call_update(stream, key, session_events_jsonb(&batch), state, false,
+				&new_state, &output);
+	if (output != NULL)
+		finished_add_output(finished, key, output, END_OUTPUT, first_ts, last_ts, count);
+
+	if (new_state == NULL)
+	{
+		/* The function ended the state (Spark: it returned None). */
+		if (slot != NULL)
+		{
+			state_delete(st, &tid);
+			delta->closed[END_LAST]++;
+		}
+		return;
+	}
+	if (slot == NULL)
+		delta->opened++;
+
+	if (stream->rules.gap > 0 &&
+		ts_add_usecs(last_ts, stream->rules.gap) <= stream->watermark)
+	{
+		call_update(stream, key, empty_events(), new_state, true, &new_state, &output);
+		if (output != NULL)
+			finished_add_output(finished, key, output, END_GAP, first_ts, last_ts, count);
+		if (slot != NULL)
+			state_delete(st, &tid);
+		delta->closed[END_GAP]++;
+		return;
+	}
+
+	state_write(st, key, &tid, first_ts, last_ts, count,
+				construct_empty_array(TIMESTAMPTZOID), new_state);
+}
+
+/*
+ * custom_finish_row: the clock or flush() ends the state in slot: offer
+ * it to the update function once more (timed_out), keep its output, and
+ * remove the state whatever it returns.
+ */
+void
+custom_finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
+				  FinishedList *finished, StreamDelta *delta)
+{
+	Stream	   *stream = state_stream(st);
+	bool		isnull;
+	Datum		key = datumCopy(slot_getattr(slot, CS_KEY, &isnull),
+								stream->key_typbyval, stream->key_typlen);
+	TimestampTz first_ts = DatumGetTimestampTz(slot_getattr(slot, CS_FIRST_TS, &isnull));
+	TimestampTz last_ts = DatumGetTimestampTz(slot_getattr(slot, CS_LAST_TS, &isnull));
+	int32		count = DatumGetInt32(slot_getattr(slot, CS_EVENT_COUNT, &isnull));
+	Jsonb	   *state = DatumGetJsonbPCopy(slot_getattr(slot, CS_STATE, &isnull));
+	ItemPointerData tid = slot->tts_tid;
+	Jsonb	   *new_state;
+	Jsonb	   *output;
+
+	call_update(stream, key, empty_events(), state, true, &new_state, &output);
+	if (output != NULL)
+		finished_add_output(finished, key, output, reason, first_ts, last_ts, count);
+	state_delete(st, &tid);
+	delta->closed[reason]++;
+}
