@@ -112,11 +112,10 @@ cmp_event_ts(const void *a, const void *b)
 }
 
 /*
- * finished_add: record that session s of key finished for reason.
+ * finished_next: a new item at the end of list.
  */
-void
-finished_add(FinishedList *list, Datum key, Session *s, EndReason reason,
-			 StreamDelta *delta)
+static Finished *
+finished_next(FinishedList *list)
 {
 	if (list->count == list->capacity)
 	{
@@ -126,11 +125,22 @@ finished_add(FinishedList *list, Datum key, Session *s, EndReason reason,
 		else
 			list->items = palloc(sizeof(Finished) * list->capacity);
 	}
-	list->items[list->count].key = key;
-	list->items[list->count].session = s;
-	list->items[list->count].reason = reason;
-	list->items[list->count].output = NULL;
-	list->count++;
+	return &list->items[list->count++];
+}
+
+/*
+ * finished_add: record that session s of key finished for reason.
+ */
+void
+finished_add(FinishedList *list, Datum key, Session *s, EndReason reason,
+			 StreamDelta *delta)
+{
+	Finished   *f = finished_next(list);
+
+	f->key = key;
+	f->session = s;
+	f->reason = reason;
+	f->output = NULL;
 	delta->closed[reason]++;
 }
 
@@ -144,17 +154,8 @@ finished_add_output(FinishedList *list, Datum key, Jsonb *output,
 					EndReason reason, TimestampTz first_ts,
 					TimestampTz last_ts, int32 nevents)
 {
-	Finished   *f;
+	Finished   *f = finished_next(list);
 
-	if (list->count == list->capacity)
-	{
-		list->capacity = list->capacity ? list->capacity * 2 : 16;
-		if (list->items)
-			list->items = repalloc(list->items, sizeof(Finished) * list->capacity);
-		else
-			list->items = palloc(sizeof(Finished) * list->capacity);
-	}
-	f = &list->items[list->count++];
 	f->key = key;
 	f->session = NULL;
 	f->reason = reason;
