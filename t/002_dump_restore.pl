@@ -1,0 +1,102 @@
+# pg_dump mid-stream and restore into a new database: the restored stream
+# (its settings, open sessions, watermark, counters and offsets) goes on
+# with the same results as the original, for the built-in rules and for
+# custom state.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('dump');
+$node->init;
+$node->start;
+
+$node->safe_psql('postgres', q{
+CREATE DATABASE source;
+CREATE DATABASE target;
+});
+
+# A stream with a sink, custom key type and custom state, fed half its
+# batches.
+$node->safe_psql('source', q{
+CREATE EXTENSION sessionize;
+CREATE DOMAIN user_id AS bigint CHECK (VALUE > 0);
+CREATE TABLE sink (key text, session_start timestamptz, session_end timestamptz,
+                   event_count integer, end_reason text, events jsonb,
+                   id bigserial, stored_at timestamptz DEFAULT now());
+CREATE FUNCTION count_events(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_update LANGUAGE sql AS $$
+    SELECT ROW(CASE WHEN timed_out THEN NULL
+                    ELSE jsonb_build_object('n', coalesce((state->>'n')::int, 0)
+                                                 + jsonb_array_length(events)) END,
+               CASE WHEN timed_out THEN state END)::sessionize.state_update
+$$;
+SELECT sessionize.create_stream('we''ird "stream"', 'user_id', gap => '20 minutes',
+                                max_events => 7, lateness => '1 minute', sink => 'sink');
+SELECT sessionize.create_stream('counts', gap => '20 minutes',
+                                update_function => 'count_events(text, jsonb, jsonb, boolean)');
+SELECT setseed(0.5);
+CREATE TABLE batches AS
+SELECT (i - 1) / 50 + 1 AS b,
+       jsonb_agg(jsonb_build_object('id', 1 + (i * 7) % 40, 'n', i, 'isLast', i % 31 = 0,
+                                    'ts', timestamptz '2026-01-01' + i * interval '37 seconds')
+                 ORDER BY i) AS events
+  FROM generate_series(1, 2000) i GROUP BY 1;
+CREATE FUNCTION feed(first int, last int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT * FROM batches WHERE b BETWEEN first AND last ORDER BY b LOOP
+        PERFORM sessionize.sessionize_batch('we''ird "stream"', r.events, 'topic', r.b);
+        PERFORM sessionize.sessionize_batch('counts', r.events, 'topic', r.b);
+    END LOOP;
+END
+$$;
+SELECT feed(1, 20);
+});
+
+my $dump = "$PostgreSQL::Test::Utils::tmp_check/source.dump";
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('source'), '-f', $dump ],
+	'pg_dump of the database mid-stream');
+$node->command_ok([ 'pg_restore', '-d', $node->connstr('target'), $dump ],
+	'pg_restore into a new database');
+
+my $state = q{
+SELECT (SELECT json_agg(s ORDER BY s.stream)::text FROM (
+            SELECT stream, events_in, late_events, batches, sessions_open, sessions_closed,
+                   watermark, offsets FROM sessionize.stats) s),
+       (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('we''ird "stream"') o),
+       (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('counts') o),
+       sessionize.committed_offset('counts', 'topic')
+};
+is($node->safe_psql('target', $state), $node->safe_psql('source', $state),
+	'the restored streams have the same state, counters and offsets');
+
+# Both go on with the second half, a replay of an old batch, and a flush.
+my $finish = q{
+SELECT feed(15, 40);
+SELECT count(*) FROM sessionize.flush('we''ird "stream"');
+SELECT count(*) FROM sessionize.flush('counts');
+};
+$node->safe_psql('source', $finish);
+$node->safe_psql('target', $finish);
+
+my $sink = q{
+SELECT count(*), md5(string_agg(concat_ws('|', key, session_start, session_end, event_count,
+                                          end_reason, events), ',' ORDER BY id))
+  FROM sink
+};
+is($node->safe_psql('target', $sink), $node->safe_psql('source', $sink),
+	'and then finish the same sessions, in the same order');
+like($node->safe_psql('target', 'SELECT count(*) FROM sink'), qr/^[1-9][0-9]+$/,
+	'(there are sessions)');
+is($node->safe_psql('target', $state), $node->safe_psql('source', $state),
+	'with the same counters and offsets at the end');
+is( $node->safe_psql(
+		'target', q{SELECT string_agg(batches::text, ',' ORDER BY stream) FROM sessionize.stats}),
+	'40,40',
+	'the replayed batches 15 to 20 were skipped after the restore');
+
+$node->stop;
+done_testing();
