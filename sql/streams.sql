@@ -133,3 +133,8 @@ BEGIN;
 DROP EXTENSION sessionize;
 ROLLBACK;
 \set VERBOSITY default
+
+-- A read-only transaction cannot change a stream (as on a standby).
+BEGIN READ ONLY;
+SELECT * FROM sessionize.sessionize_batch('s1', '[]');
+ROLLBACK;

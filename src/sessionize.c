@@ -10,6 +10,7 @@
 #include "sessionize.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "common/int.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -72,6 +73,12 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("stream must not be NULL")));
+	if (XactReadOnly || RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot change stream \"%s\" in a read-only transaction",
+						text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errhint("Feed the primary; a standby shows streams with open_sessions() and the stats view.")));
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
