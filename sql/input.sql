@@ -169,3 +169,28 @@ SELECT key, event_count, jsonb_path_query_array(events, '$[*].n') AS labels
   FROM sessionize.sessionize_batch('ci', '[
     {"id": "alice", "n": 3, "ts": "2026-01-01T10:02:00Z", "isLast": true}]');
 SELECT key, event_count FROM sessionize.open_sessions('ci');
+
+-- Odd but legitimate input: a payload nested 1,000 levels deep, a 1 MB
+-- payload, a batch of about 10 MB (40,000 events of 1,000 keys: the 25
+-- keys whose every event is isLast finish 1,000 one-event sessions, the
+-- rest stay open), year 10000; and a ts of "NaN" (refused).
+SELECT sessionize.create_stream('odd', gap => '1 hour');
+SELECT key, event_count, end_reason,
+       length(events::text) AS json_length
+  FROM sessionize.sessionize_batch('odd', jsonb_build_array(
+         jsonb_build_object('id', 'deep', 'ts', '2026-01-01T10:00:00Z', 'isLast', true,
+                            'nest', (SELECT repeat('[', 1000) || repeat(']', 1000))::jsonb),
+         jsonb_build_object('id', 'big', 'ts', '2026-01-01T10:00:00Z', 'isLast', true,
+                            'blob', repeat('x', 1024 * 1024))));
+SELECT count(*) AS sessions, sum(event_count) AS events,
+       pg_size_pretty(sum(length(events::text))::bigint) AS returned
+  FROM sessionize.sessionize_batch('odd',
+         (SELECT jsonb_agg(jsonb_build_object('id', 'k' || i % 1000, 'ts',
+                              timestamptz '2026-01-02' + i * interval '1 second',
+                              'isLast', i % 40 = 39, 'pad', repeat('p', 200)))
+            FROM generate_series(0, 39999) i));
+SELECT count(*) AS open_after FROM sessionize.open_sessions('odd');
+SELECT sessionize.create_stream('far');
+SELECT key, session_start FROM sessionize.sessionize_batch('far',
+  '[{"id": "far", "ts": "10000-01-01T00:00:00Z", "isLast": true}]');
+SELECT try($$SELECT sessionize.sessionize_batch('odd', '[{"id": "nan", "ts": "NaN"}]')$$);
