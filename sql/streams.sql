@@ -121,6 +121,21 @@ SELECT sessionize.drop_stream('alices');
 DROP ROLE regress_sessionize_alice;
 DROP ROLE regress_sessionize_bob;
 
+-- Streams are shared through a group role: a member may use the group's
+-- streams.
+CREATE ROLE regress_sessionize_group NOLOGIN;
+CREATE ROLE regress_sessionize_member;
+GRANT regress_sessionize_group TO regress_sessionize_member;
+SET ROLE regress_sessionize_group;
+SELECT sessionize.create_stream('shared');
+SET ROLE regress_sessionize_member;
+SELECT count(*) FROM sessionize.sessionize_batch('shared', '[{"id": "a", "ts": "2026-01-01T10:00:00Z"}]');
+SELECT stream, events_in FROM sessionize.stats;
+SELECT sessionize.drop_stream('shared');
+RESET ROLE;
+DROP ROLE regress_sessionize_member;
+DROP ROLE regress_sessionize_group;
+
 -- Calls on a stream wait for each other and must see what the one before
 -- committed, so they need READ COMMITTED.
 BEGIN ISOLATION LEVEL REPEATABLE READ;
