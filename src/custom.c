@@ -30,13 +30,6 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 
-/* Columns of a state table that custom state reads (see state.c). */
-#define CS_KEY 1
-#define CS_FIRST_TS 2
-#define CS_LAST_TS 3
-#define CS_EVENT_COUNT 5
-#define CS_STATE 7
-
 /*
  * call_update: call the stream's update function as the caller; its
  * results go to *new_state and *output (NULL when it returned NULL).
@@ -63,10 +56,9 @@ call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
 	fcinfo->args[3].value = BoolGetDatum(timed_out);
 	fcinfo->args[3].isnull = false;
 
-	GetUserIdAndSecContext(&owner, &owner_context);
-	SetUserIdAndSecContext(stream->caller, stream->caller_context);
+	caller_switch_begin(stream, &owner, &owner_context);
 	result = FunctionCallInvoke(fcinfo);
-	SetUserIdAndSecContext(owner, owner_context);
+	user_switch_end(owner, owner_context);
 
 	*new_state = NULL;
 	*output = NULL;
@@ -116,10 +108,10 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	{
 		bool		isnull;
 
-		first_ts = Min(first_ts, DatumGetTimestampTz(slot_getattr(slot, CS_FIRST_TS, &isnull)));
-		last_ts = Max(last_ts, DatumGetTimestampTz(slot_getattr(slot, CS_LAST_TS, &isnull)));
-		count += DatumGetInt32(slot_getattr(slot, CS_EVENT_COUNT, &isnull));
-		state = DatumGetJsonbPCopy(slot_getattr(slot, CS_STATE, &isnull));
+		first_ts = Min(first_ts, DatumGetTimestampTz(slot_getattr(slot, ST_FIRST_TS, &isnull)));
+		last_ts = Max(last_ts, DatumGetTimestampTz(slot_getattr(slot, ST_LAST_TS, &isnull)));
+		count += DatumGetInt32(slot_getattr(slot, ST_EVENT_COUNT, &isnull));
+		state = DatumGetJsonbPCopy(slot_getattr(slot, ST_EVENTS, &isnull));
 	}
 
 	/* The key's events as a jsonb array, built as a session's are. */
@@ -179,12 +171,12 @@ custom_finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 {
 	Stream	   *stream = state_stream(st);
 	bool		isnull;
-	Datum		key = datumCopy(slot_getattr(slot, CS_KEY, &isnull),
+	Datum		key = datumCopy(slot_getattr(slot, ST_KEY, &isnull),
 								stream->key_typbyval, stream->key_typlen);
-	TimestampTz first_ts = DatumGetTimestampTz(slot_getattr(slot, CS_FIRST_TS, &isnull));
-	TimestampTz last_ts = DatumGetTimestampTz(slot_getattr(slot, CS_LAST_TS, &isnull));
-	int32		count = DatumGetInt32(slot_getattr(slot, CS_EVENT_COUNT, &isnull));
-	Jsonb	   *state = DatumGetJsonbPCopy(slot_getattr(slot, CS_STATE, &isnull));
+	TimestampTz first_ts = DatumGetTimestampTz(slot_getattr(slot, ST_FIRST_TS, &isnull));
+	TimestampTz last_ts = DatumGetTimestampTz(slot_getattr(slot, ST_LAST_TS, &isnull));
+	int32		count = DatumGetInt32(slot_getattr(slot, ST_EVENT_COUNT, &isnull));
+	Jsonb	   *state = DatumGetJsonbPCopy(slot_getattr(slot, ST_EVENTS, &isnull));
 	ItemPointerData tid = slot->tts_tid;
 	Jsonb	   *new_state;
 	Jsonb	   *output;

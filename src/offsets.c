@@ -63,7 +63,7 @@ sessionize_committed_offset(PG_FUNCTION_ARGS)
 	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, caller);
 	found = committed_offset_of(stream, text_to_cstring(PG_GETARG_TEXT_PP(1)), &offset);
 	SPI_finish();
-	owner_switch_end(saved_user, saved_context);
+	user_switch_end(saved_user, saved_context);
 
 	if (!found)
 		PG_RETURN_NULL();

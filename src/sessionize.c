@@ -119,7 +119,7 @@ call_end(Call *call, FunctionCallInfo fcinfo, bool changed)
 {
 	if (changed)
 		stream_save(call->stream, &call->delta);
-	owner_switch_end(call->saved_user, call->saved_context);
+	user_switch_end(call->saved_user, call->saved_context);
 	emit_finished(fcinfo, call->stream, &call->finished);
 	SPI_finish();
 	MemoryContextSwitchTo(call->caller_cxt);
@@ -510,11 +510,10 @@ decode_query_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
 	int			owner_context;
 	SessEvent  *events;
 
-	GetUserIdAndSecContext(&owner, &owner_context);
-	SetUserIdAndSecContext(call->saved_user, call->saved_context);
+	caller_switch_begin(call->stream, &owner, &owner_context);
 	events = batch_decode_query(call->stream,
 								text_to_cstring(PG_GETARG_TEXT_PP(1)), nevents);
-	SetUserIdAndSecContext(owner, owner_context);
+	user_switch_end(owner, owner_context);
 	return events;
 }
 

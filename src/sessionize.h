@@ -198,7 +198,8 @@ extern bool check_positive_duration(FunctionCallInfo fcinfo, int argno,
 									const char *setting);
 extern void check_update_function(Oid fn);
 extern void owner_switch_begin(Oid *saved_user, int *saved_context);
-extern void owner_switch_end(Oid saved_user, int saved_context);
+extern void caller_switch_begin(Stream *stream, Oid *saved_user, int *saved_context);
+extern void user_switch_end(Oid saved_user, int saved_context);
 extern Oid	extension_owner(void);
 
 /*
@@ -235,6 +236,14 @@ extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 
 /* state.c */
 typedef struct StateTable StateTable;
+
+/* The columns of a state table (see _create_stream). */
+enum
+{
+	ST_KEY = 1, ST_FIRST_TS, ST_LAST_TS, ST_DEADLINE, ST_EVENT_COUNT,
+	ST_EVENT_TS, ST_EVENTS, ST_NATTS = ST_EVENTS
+};
+
 extern StateTable *state_open(Stream *stream);
 extern void state_close(StateTable *st);
 extern TupleTableSlot *state_fetch_slot(StateTable *st, Datum key,

@@ -40,13 +40,6 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
-/* The columns of a state table (see _create_stream). */
-enum
-{
-	ST_KEY = 1, ST_FIRST_TS, ST_LAST_TS, ST_DEADLINE, ST_EVENT_COUNT,
-	ST_EVENT_TS, ST_EVENTS, ST_NATTS = ST_EVENTS
-};
-
 struct StateTable
 {
 	Stream	   *stream;
@@ -456,6 +449,6 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
-	owner_switch_end(saved_user, saved_context);
+	user_switch_end(saved_user, saved_context);
 	return (Datum) 0;
 }

@@ -71,8 +71,9 @@ extension_owner(void)
 }
 
 /*
- * owner_switch_begin/end: run as the extension owner in between.  An error
- * in between needs no cleanup: transaction abort restores the user.
+ * owner_switch_begin: run as the extension owner until user_switch_end.
+ * An error in between needs no cleanup: transaction abort restores the
+ * user.
  */
 void
 owner_switch_begin(Oid *saved_user, int *saved_context)
@@ -82,8 +83,22 @@ owner_switch_begin(Oid *saved_user, int *saved_context)
 						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
 }
 
+/*
+ * caller_switch_begin: inside a call, run as its caller (for the caller's
+ * own code: a query, an update function) until user_switch_end.
+ */
 void
-owner_switch_end(Oid saved_user, int saved_context)
+caller_switch_begin(Stream *stream, Oid *saved_user, int *saved_context)
+{
+	GetUserIdAndSecContext(saved_user, saved_context);
+	SetUserIdAndSecContext(stream->caller, stream->caller_context);
+}
+
+/*
+ * user_switch_end: back to the user saved by a *_switch_begin.
+ */
+void
+user_switch_end(Oid saved_user, int saved_context)
 {
 	SetUserIdAndSecContext(saved_user, saved_context);
 }
@@ -357,7 +372,7 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 							  12, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	SPI_finish();
-	owner_switch_end(saved_user, saved_context);
+	user_switch_end(saved_user, saved_context);
 
 	PG_RETURN_VOID();
 }
@@ -389,7 +404,7 @@ sessionize_drop_stream(PG_FUNCTION_ARGS)
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	SPI_finish();
-	owner_switch_end(saved_user, saved_context);
+	user_switch_end(saved_user, saved_context);
 
 	PG_RETURN_VOID();
 }
