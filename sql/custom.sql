@@ -81,6 +81,19 @@ SELECT key, event_count, end_reason, events FROM sessionize.flush('clicks') ORDE
 SELECT sessions_open, closed_gap, closed_last, closed_flush FROM sessionize.stats
  WHERE stream = 'clicks';
 
+-- Outputs go to the sink as sessions do, and expire() times states out
+-- as the clock does.
+CREATE TABLE clicks_sink (key text, session_start timestamptz, session_end timestamptz,
+                          event_count integer, end_reason text, events jsonb);
+SELECT sessionize.create_stream('clicks2', gap => '30 minutes', sink => 'clicks_sink',
+                                update_function => 'count_clicks(text, jsonb, jsonb, boolean)');
+SELECT count(*) FROM sessionize.sessionize_batch('clicks2', '[
+  {"id": "a", "ts": "2026-01-01T10:00:00Z"}, {"id": "b", "ts": "2026-01-01T10:20:00Z"}]');
+SELECT key, end_reason, events FROM sessionize.expire('clicks2', '2026-01-01T10:30:00Z');
+SELECT key, end_reason, events FROM sessionize.expire('clicks2', '2026-01-01T10:50:00Z');
+SELECT key, session_start, session_end, event_count, end_reason, events
+  FROM clicks_sink ORDER BY key;
+
 -- An error in the function fails the batch and leaves the state as it was.
 CREATE FUNCTION picky(key text, events jsonb, state jsonb, timed_out boolean)
 RETURNS sessionize.state_update LANGUAGE plpgsql AS $$
