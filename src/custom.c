@@ -82,6 +82,48 @@ empty_events(void)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("[]")));
 }
 
+/* What a state row holds besides the key. */
+typedef struct StateRowData
+{
+	TimestampTz first_ts;		/* first and last event folded in */
+	TimestampTz last_ts;
+	int32		count;			/* events folded in */
+	Jsonb	   *state;			/* the function's state, copied */
+} StateRowData;
+
+/*
+ * read_state_row: the state row in slot.
+ */
+static void
+read_state_row(TupleTableSlot *slot, StateRowData *row)
+{
+	bool		isnull;
+
+	row->first_ts = DatumGetTimestampTz(slot_getattr(slot, ST_FIRST_TS, &isnull));
+	row->last_ts = DatumGetTimestampTz(slot_getattr(slot, ST_LAST_TS, &isnull));
+	row->count = DatumGetInt32(slot_getattr(slot, ST_EVENT_COUNT, &isnull));
+	row->state = DatumGetJsonbPCopy(slot_getattr(slot, ST_EVENTS, &isnull));
+}
+
+/*
+ * end_state: the clock or flush() ends key's state: offer it to the update
+ * function once more (no events, timed_out), keep its output for reason,
+ * and count the end.  The caller removes the row, if there is one.
+ */
+static void
+end_state(Stream *stream, Datum key, const StateRowData *row, EndReason reason,
+		  FinishedList *finished, StreamDelta *delta)
+{
+	Jsonb	   *ignored;
+	Jsonb	   *output;
+
+	call_update(stream, key, empty_events(), row->state, true, &ignored, &output);
+	if (output != NULL)
+		finished_add_output(finished, key, output, reason, row->first_ts,
+							row->last_ts, row->count);
+	delta->closed[reason]++;
+}
+
 /*
  * custom_apply_key: fold one key's new events (in ts order) into its
  * state with the update function.  A state the clock has already passed
@@ -95,23 +137,20 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	Stream	   *stream = state_stream(st);
 	ItemPointerData tid;
 	TupleTableSlot *slot = state_fetch_slot(st, key, &tid);
-	Jsonb	   *state = NULL;
-	Jsonb	   *new_state;
+	StateRowData row = {events[0].ts, events[nevents - 1].ts, nevents, NULL};
 	Jsonb	   *output;
 	Session		batch;
-	TimestampTz first_ts = events[0].ts;
-	TimestampTz last_ts = events[nevents - 1].ts;
-	int32		count = nevents;
 	int			i;
 
 	if (slot != NULL)
 	{
-		bool		isnull;
+		StateRowData stored;
 
-		first_ts = Min(first_ts, DatumGetTimestampTz(slot_getattr(slot, ST_FIRST_TS, &isnull)));
-		last_ts = Max(last_ts, DatumGetTimestampTz(slot_getattr(slot, ST_LAST_TS, &isnull)));
-		count += DatumGetInt32(slot_getattr(slot, ST_EVENT_COUNT, &isnull));
-		state = DatumGetJsonbPCopy(slot_getattr(slot, ST_EVENTS, &isnull));
+		read_state_row(slot, &stored);
+		row.first_ts = Min(row.first_ts, stored.first_ts);
+		row.last_ts = Max(row.last_ts, stored.last_ts);
+		row.count += stored.count;
+		row.state = stored.state;
 	}
 
 	/* The key's events as a jsonb array, built as a session's are. */
@@ -126,12 +165,13 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 		batch.payload_len[i] = events[i].payload_len;
 	}
 
-	call_update(stream, key, session_events_jsonb(&batch), state, false,
-				&new_state, &output);
+	call_update(stream, key, session_events_jsonb(&batch), row.state, false,
+				&row.state, &output);
 	if (output != NULL)
-		finished_add_output(finished, key, output, END_OUTPUT, first_ts, last_ts, count);
+		finished_add_output(finished, key, output, END_OUTPUT, row.first_ts,
+							row.last_ts, row.count);
 
-	if (new_state == NULL)
+	if (row.state == NULL)
 	{
 		/* The function ended the state (Spark: it returned None). */
 		if (slot != NULL)
@@ -144,26 +184,21 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	if (slot == NULL)
 		delta->opened++;
 
-	if (stream->rules.gap > 0 &&
-		ts_add_usecs(last_ts, stream->rules.gap) <= stream->watermark)
+	if (rules_timed_out(&stream->rules, row.last_ts, stream->watermark))
 	{
-		call_update(stream, key, empty_events(), new_state, true, &new_state, &output);
-		if (output != NULL)
-			finished_add_output(finished, key, output, END_GAP, first_ts, last_ts, count);
+		end_state(stream, key, &row, END_GAP, finished, delta);
 		if (slot != NULL)
 			state_delete(st, &tid);
-		delta->closed[END_GAP]++;
 		return;
 	}
 
-	state_write(st, key, &tid, first_ts, last_ts, count,
-				construct_empty_array(TIMESTAMPTZOID), new_state);
+	state_write(st, key, &tid, row.first_ts, row.last_ts, row.count,
+				construct_empty_array(TIMESTAMPTZOID), row.state);
 }
 
 /*
- * custom_finish_row: the clock or flush() ends the state in slot: offer
- * it to the update function once more (timed_out), keep its output, and
- * remove the state whatever it returns.
+ * custom_finish_row: the clock or flush() ends the state in slot; see
+ * end_state.  The row is removed whatever the function returns.
  */
 void
 custom_finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
@@ -173,17 +208,10 @@ custom_finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 	bool		isnull;
 	Datum		key = datumCopy(slot_getattr(slot, ST_KEY, &isnull),
 								stream->key_typbyval, stream->key_typlen);
-	TimestampTz first_ts = DatumGetTimestampTz(slot_getattr(slot, ST_FIRST_TS, &isnull));
-	TimestampTz last_ts = DatumGetTimestampTz(slot_getattr(slot, ST_LAST_TS, &isnull));
-	int32		count = DatumGetInt32(slot_getattr(slot, ST_EVENT_COUNT, &isnull));
-	Jsonb	   *state = DatumGetJsonbPCopy(slot_getattr(slot, ST_EVENTS, &isnull));
 	ItemPointerData tid = slot->tts_tid;
-	Jsonb	   *new_state;
-	Jsonb	   *output;
+	StateRowData row;
 
-	call_update(stream, key, empty_events(), state, true, &new_state, &output);
-	if (output != NULL)
-		finished_add_output(finished, key, output, reason, first_ts, last_ts, count);
+	read_state_row(slot, &row);
+	end_state(stream, key, &row, reason, finished, delta);
 	state_delete(st, &tid);
-	delta->closed[reason]++;
 }

@@ -226,12 +226,12 @@ rules_apply(const SessRules *rules, Datum key, Session **open,
 }
 
 /*
- * rules_timed_out: whether the clock closes session s, that is whether a
- * gap is set and last_ts + gap <= watermark.
+ * rules_timed_out: whether the clock closes a session (or a custom state)
+ * whose newest event is at last_ts, that is whether a gap is set and
+ * last_ts + gap <= watermark.
  */
 bool
-rules_timed_out(const SessRules *rules, const Session *s, TimestampTz watermark)
+rules_timed_out(const SessRules *rules, TimestampTz last_ts, TimestampTz watermark)
 {
-	return rules->gap > 0 &&
-		ts_add_usecs(SESSION_LAST_TS(s), rules->gap) <= watermark;
+	return rules->gap > 0 && ts_add_usecs(last_ts, rules->gap) <= watermark;
 }

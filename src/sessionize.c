@@ -378,7 +378,7 @@ apply_events(Call *call, SessEvent *events, int n)
 		s = state_fetch(st, key, &tid);
 		rules_apply(&stream->rules, key, &s, &events[groups[i].start],
 					groups[i].count, &call->finished, &call->delta);
-		if (s != NULL && rules_timed_out(&stream->rules, s, stream->watermark))
+		if (s != NULL && rules_timed_out(&stream->rules, SESSION_LAST_TS(s), stream->watermark))
 		{
 			finished_add(&call->finished, key, s, END_GAP, &call->delta);
 			s = NULL;

@@ -179,7 +179,7 @@ extern void session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
 extern void rules_apply(const SessRules *rules, Datum key, Session **open,
 						const SessEvent *events, int nevents,
 						FinishedList *finished, StreamDelta *delta);
-extern bool rules_timed_out(const SessRules *rules, const Session *s,
+extern bool rules_timed_out(const SessRules *rules, TimestampTz last_ts,
 							TimestampTz watermark);
 extern TimestampTz ts_add_usecs(TimestampTz ts, int64 usecs);
 extern int	cmp_event_ts(const void *a, const void *b);
