@@ -225,15 +225,15 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 	rows = palloc(sizeof(Datum) * Max(finished.count, 1));
 	for (i = 0; i < finished.count; i++)
 	{
-		Session    *s = finished.items[i].session;
+		Finished   *f = &finished.items[i];
 		Datum		values[5];
 		bool		nulls[5] = {0};
 
-		values[0] = TimestampTzGetDatum(SESSION_FIRST_TS(s));
-		values[1] = TimestampTzGetDatum(SESSION_LAST_TS(s));
-		values[2] = Int32GetDatum(s->nevents);
-		values[3] = CStringGetTextDatum(end_reason_names[finished.items[i].reason]);
-		values[4] = JsonbPGetDatum(session_events_jsonb(s));
+		values[0] = TimestampTzGetDatum(f->first_ts);
+		values[1] = TimestampTzGetDatum(f->last_ts);
+		values[2] = Int32GetDatum(f->nevents);
+		values[3] = CStringGetTextDatum(end_reason_names[f->reason]);
+		values[4] = JsonbPGetDatum(finished_events(f));
 		rows[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(rows, finished.count, row_type, -1, false,

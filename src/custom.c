@@ -139,7 +139,7 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	TupleTableSlot *slot = state_fetch_slot(st, key, &tid);
 	StateRowData row = {events[0].ts, events[nevents - 1].ts, nevents, NULL};
 	Jsonb	   *output;
-	Session		batch;
+	Session    *batch = session_alloc(nevents);
 	int			i;
 
 	if (slot != NULL)
@@ -154,18 +154,15 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	}
 
 	/* The key's events as a jsonb array, built as a session's are. */
-	batch.nevents = batch.capacity = nevents;
-	batch.ts = palloc(sizeof(TimestampTz) * nevents);
-	batch.payload = palloc(sizeof(JsonbContainer *) * nevents);
-	batch.payload_len = palloc(sizeof(int32) * nevents);
 	for (i = 0; i < nevents; i++)
 	{
-		batch.ts[i] = events[i].ts;
-		batch.payload[i] = events[i].payload;
-		batch.payload_len[i] = events[i].payload_len;
+		batch->ts[i] = events[i].ts;
+		batch->payload[i] = events[i].payload;
+		batch->payload_len[i] = events[i].payload_len;
 	}
+	batch->nevents = nevents;
 
-	call_update(stream, key, session_events_jsonb(&batch), row.state, false,
+	call_update(stream, key, session_events_jsonb(batch), row.state, false,
 				&row.state, &output);
 	if (output != NULL)
 		finished_add_output(finished, key, output, END_OUTPUT, row.first_ts,

@@ -77,6 +77,16 @@ session_events_jsonb(const Session *s)
 }
 
 /*
+ * finished_events: the events column of a finished session: its events as
+ * a jsonb array, or a custom state's output.
+ */
+Jsonb *
+finished_events(const Finished *f)
+{
+	return f->output != NULL ? f->output : session_events_jsonb(f->session);
+}
+
+/*
  * sink_insert: append the finished sessions to the stream's sink, by
  * column name, in one statement.  Runs as the caller; needs SPI.
  */
@@ -159,21 +169,11 @@ emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
 		Finished   *f = &finished->items[i];
 
 		columns[RES_KEY][i] = f->key;
+		columns[RES_SESSION_START][i] = TimestampTzGetDatum(f->first_ts);
+		columns[RES_SESSION_END][i] = TimestampTzGetDatum(f->last_ts);
+		columns[RES_EVENT_COUNT][i] = Int32GetDatum(f->nevents);
 		columns[RES_END_REASON][i] = reasons[f->reason];
-		if (f->session != NULL)
-		{
-			columns[RES_SESSION_START][i] = TimestampTzGetDatum(SESSION_FIRST_TS(f->session));
-			columns[RES_SESSION_END][i] = TimestampTzGetDatum(SESSION_LAST_TS(f->session));
-			columns[RES_EVENT_COUNT][i] = Int32GetDatum(f->session->nevents);
-			columns[RES_EVENTS][i] = JsonbPGetDatum(session_events_jsonb(f->session));
-		}
-		else
-		{
-			columns[RES_SESSION_START][i] = TimestampTzGetDatum(f->first_ts);
-			columns[RES_SESSION_END][i] = TimestampTzGetDatum(f->last_ts);
-			columns[RES_EVENT_COUNT][i] = Int32GetDatum(f->nevents);
-			columns[RES_EVENTS][i] = JsonbPGetDatum(f->output);
-		}
+		columns[RES_EVENTS][i] = JsonbPGetDatum(finished_events(f));
 	}
 
 	if (OidIsValid(stream->sink))

@@ -22,19 +22,29 @@ const char *const end_reason_names[END_OUTPUT + 1] = {
 #define SESSION_INITIAL_CAPACITY 8
 
 /*
- * session_new: an empty session in CurrentMemoryContext.
+ * session_alloc: an empty session with room for capacity events, in
+ * CurrentMemoryContext.
  */
 Session *
-session_new(void)
+session_alloc(int capacity)
 {
 	Session    *s = palloc(sizeof(Session));
 
 	s->nevents = 0;
-	s->capacity = SESSION_INITIAL_CAPACITY;
+	s->capacity = Max(capacity, 1);
 	s->ts = palloc(sizeof(TimestampTz) * s->capacity);
 	s->payload = palloc(sizeof(JsonbContainer *) * s->capacity);
 	s->payload_len = palloc(sizeof(int32) * s->capacity);
 	return s;
+}
+
+/*
+ * session_new: an empty session for the rules to fill.
+ */
+Session *
+session_new(void)
+{
+	return session_alloc(SESSION_INITIAL_CAPACITY);
 }
 
 /*
@@ -141,6 +151,9 @@ finished_add(FinishedList *list, Datum key, Session *s, EndReason reason,
 	f->session = s;
 	f->reason = reason;
 	f->output = NULL;
+	f->first_ts = SESSION_FIRST_TS(s);
+	f->last_ts = SESSION_LAST_TS(s);
+	f->nevents = s->nevents;
 	delta->closed[reason]++;
 }
 

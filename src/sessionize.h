@@ -87,7 +87,7 @@ typedef struct Finished
 	Session    *session;		/* built-in rules: the session */
 	EndReason	reason;
 	Jsonb	   *output;			/* custom state: the output, else NULL */
-	TimestampTz first_ts;		/* custom state: of the key's state */
+	TimestampTz first_ts;		/* of the session or the key's state */
 	TimestampTz last_ts;
 	int32		nevents;
 } Finished;
@@ -173,6 +173,7 @@ extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);
 extern void advance_watermark(Stream *stream, TimestampTz ts);
 
 /* rules.c */
+extern Session *session_alloc(int capacity);
 extern Session *session_new(void);
 extern void session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
 						int32 payload_len);
@@ -269,6 +270,7 @@ extern Stream *state_stream(StateTable *st);
 
 /* emit.c */
 extern Jsonb *session_events_jsonb(const Session *s);
+extern Jsonb *finished_events(const Finished *f);
 extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
 						  FinishedList *finished);
 

@@ -184,12 +184,8 @@ decode_row(StateTable *st, TupleTableSlot *slot)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("an open session of stream \"%s\" is corrupt", st->stream->name)));
 
-	s = palloc(sizeof(Session));
+	s = session_alloc(count * 2);
 	s->nevents = count;
-	s->capacity = count * 2;
-	s->ts = palloc(sizeof(TimestampTz) * s->capacity);
-	s->payload = palloc(sizeof(JsonbContainer *) * s->capacity);
-	s->payload_len = palloc(sizeof(int32) * s->capacity);
 	memcpy(s->ts, ARR_DATA_PTR(ts_array), sizeof(TimestampTz) * count);
 	for (i = 0; i < count; i++)
 	{
@@ -361,7 +357,7 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 	}
 	key = datumCopy(key, stream->key_typbyval, stream->key_typlen);
 	finished_add(finished, key, decode_row(st, slot), reason, delta);
-	simple_heap_delete(st->rel, &slot->tts_tid);
+	state_delete(st, &slot->tts_tid);
 }
 
 /*
