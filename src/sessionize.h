@@ -260,6 +260,7 @@ extern void state_expire(StateTable *st, TimestampTz watermark,
 						 FinishedList *finished, StreamDelta *delta);
 extern void state_flush(StateTable *st, FinishedList *finished,
 						StreamDelta *delta);
+extern void state_reset_deadlines(Stream *stream);
 
 /* custom.c */
 extern void custom_apply_key(StateTable *st, Datum key, const SessEvent *events,

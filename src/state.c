@@ -405,6 +405,50 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 	UnregisterSnapshot(snapshot);
 }
 
+/*
+ * state_reset_deadlines: set every open session's deadline to its last_ts
+ * plus the stream's gap (NULL with no gap), after the gap changed.  One
+ * pass over the table: a rare change, paid for in the open sessions.
+ */
+void
+state_reset_deadlines(Stream *stream)
+{
+	StateTable *st = state_open(stream);
+	TableScanDesc scan = table_beginscan(st->rel, st->snapshot, 0, NULL);
+	Datum		values[ST_NATTS];
+	bool		nulls[ST_NATTS];
+	bool		replace[ST_NATTS];
+
+	memset(replace, false, sizeof(replace));
+	replace[ST_DEADLINE - 1] = true;
+	memset(nulls, false, sizeof(nulls));
+	while (table_scan_getnextslot(scan, ForwardScanDirection, st->slot))
+	{
+		bool		isnull;
+		bool		should_free;
+		TimestampTz last_ts;
+		HeapTuple	old;
+		HeapTuple	tup;
+
+		CHECK_FOR_INTERRUPTS();
+		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, ST_LAST_TS, &isnull));
+		nulls[ST_DEADLINE - 1] = stream->rules.gap == 0;
+		values[ST_DEADLINE - 1] = stream->rules.gap == 0 ? (Datum) 0 :
+			TimestampTzGetDatum(ts_add_usecs(last_ts, stream->rules.gap));
+
+		old = ExecFetchSlotHeapTuple(st->slot, false, &should_free);
+		tup = heap_modify_tuple(old, RelationGetDescr(st->rel), values, nulls, replace);
+		simple_heap_update(st->rel, &st->slot->tts_tid, tup);
+		if (!HeapTupleIsHeapOnly(tup))
+			insert_index_entries(st, tup);
+		heap_freetuple(tup);
+		if (should_free)
+			heap_freetuple(old);
+	}
+	table_endscan(scan);
+	state_close(st);
+}
+
 PG_FUNCTION_INFO_V1(sessionize_open_sessions);
 
 /*

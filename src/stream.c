@@ -46,6 +46,7 @@ static const char *const sink_columns[] = {
 
 PG_FUNCTION_INFO_V1(sessionize_create_stream);
 PG_FUNCTION_INFO_V1(sessionize_drop_stream);
+PG_FUNCTION_INFO_V1(sessionize_alter_stream);
 
 /*
  * extension_owner: the role that owns the catalog tables (the role that
@@ -129,6 +130,19 @@ interval_usecs(Interval *span, const char *setting)
 }
 
 /*
+ * check_duration: a positive duration setting (gap, max_duration).
+ */
+static void
+check_duration(Interval *span, const char *setting)
+{
+	if (interval_usecs(span, setting) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be positive", setting),
+				 errhint("Pass NULL for no %s.", setting)));
+}
+
+/*
  * check_positive_duration: a NULL or positive interval argument; returns
  * whether it was given.
  */
@@ -137,21 +151,47 @@ check_positive_duration(FunctionCallInfo fcinfo, int argno, const char *setting)
 {
 	if (PG_ARGISNULL(argno))
 		return false;
-	if (interval_usecs(PG_GETARG_INTERVAL_P(argno), setting) <= 0)
+	check_duration(PG_GETARG_INTERVAL_P(argno), setting);
+	return true;
+}
+
+/*
+ * check_max_events: at least 1 (NULL, no limit, is the caller's case).
+ */
+static void
+check_max_events(int32 max_events)
+{
+	if (max_events < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be positive", setting),
-				 errhint("Pass NULL for no %s.", setting)));
-	return true;
+				 errmsg("max_events must be at least 1"),
+				 errhint("Pass NULL for no limit.")));
+}
+
+/*
+ * check_lateness: not NULL, not negative.
+ */
+static void
+check_lateness(Interval *lateness)
+{
+	if (lateness == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("lateness must not be NULL"),
+				 errhint("Pass '0' for a clock that follows the newest event.")));
+	if (interval_usecs(lateness, "lateness") < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lateness must not be negative")));
 }
 
 /*
  * check_field_name: a JSON field-name setting, not NULL nor empty.
  */
 static void
-check_field_name(FunctionCallInfo fcinfo, int argno, const char *setting)
+check_field_name(text *name, const char *setting)
 {
-	if (PG_ARGISNULL(argno) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(argno)) == 0)
+	if (name == NULL || VARSIZE_ANY_EXHDR(name) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a field name, not NULL or empty", setting)));
@@ -191,12 +231,12 @@ sink_column_type(int i, Oid key_type)
 }
 
 /*
- * check_sink: the sink is a table the caller may insert into, with a
+ * check_sink: the sink is a table user may insert into, with a
  * column for each result column that can be assigned its value, and a
  * default (or no NOT NULL) for every other column.
  */
 static void
-check_sink(Oid sink, Oid key_type)
+check_sink(Oid sink, Oid key_type, Oid user)
 {
 	Relation	rel = relation_open(sink, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -208,7 +248,7 @@ check_sink(Oid sink, Oid key_type)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("sink \"%s\" is not a table", RelationGetRelationName(rel))));
 
-	if (pg_class_aclcheck(sink, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+	if (pg_class_aclcheck(sink, user, ACL_INSERT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to insert into sink \"%s\"",
@@ -317,25 +357,14 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 
 	check_positive_duration(fcinfo, 2, "gap");
 	check_positive_duration(fcinfo, 3, "max_duration");
-	if (!PG_ARGISNULL(4) && PG_GETARG_INT32(4) < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_events must be at least 1"),
-				 errhint("Pass NULL for no limit.")));
-	if (PG_ARGISNULL(5))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("lateness must not be NULL"),
-				 errhint("Pass '0' for a clock that follows the newest event.")));
-	if (interval_usecs(PG_GETARG_INTERVAL_P(5), "lateness") < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("lateness must not be negative")));
-	check_field_name(fcinfo, 6, "key_field");
-	check_field_name(fcinfo, 7, "ts_field");
-	check_field_name(fcinfo, 8, "last_field");
+	if (!PG_ARGISNULL(4))
+		check_max_events(PG_GETARG_INT32(4));
+	check_lateness(PG_ARGISNULL(5) ? NULL : PG_GETARG_INTERVAL_P(5));
+	check_field_name(PG_ARGISNULL(6) ? NULL : PG_GETARG_TEXT_PP(6), "key_field");
+	check_field_name(PG_ARGISNULL(7) ? NULL : PG_GETARG_TEXT_PP(7), "ts_field");
+	check_field_name(PG_ARGISNULL(8) ? NULL : PG_GETARG_TEXT_PP(8), "last_field");
 	if (!PG_ARGISNULL(9))
-		check_sink(PG_GETARG_OID(9), key_type);
+		check_sink(PG_GETARG_OID(9), key_type, GetUserId());
 	if (!PG_ARGISNULL(10))
 	{
 		check_update_function(PG_GETARG_OID(10));
@@ -403,6 +432,142 @@ sessionize_drop_stream(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args("SELECT sessionize._drop_stream($1)",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
+	SPI_finish();
+	user_switch_end(saved_user, saved_context);
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * The settings alter_stream changes: each is the streams column of that
+ * name and type.  The key type and the update function are not here: a
+ * stream's open sessions (or states) were built for them.
+ */
+typedef struct StreamSetting
+{
+	const char *name;
+	Oid			type;
+} StreamSetting;
+
+static const StreamSetting stream_settings[] = {
+	{"gap", INTERVALOID},
+	{"max_duration", INTERVALOID},
+	{"max_events", INT4OID},
+	{"lateness", INTERVALOID},
+	{"key_field", TEXTOID},
+	{"ts_field", TEXTOID},
+	{"last_field", TEXTOID},
+	{"sink", REGCLASSOID},
+};
+
+/*
+ * find_setting: the alterable setting called name (any case), or an error.
+ */
+static const StreamSetting *
+find_setting(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(stream_settings); i++)
+		if (pg_strcasecmp(name, stream_settings[i].name) == 0)
+			return &stream_settings[i];
+
+	if (pg_strcasecmp(name, "key_type") == 0 ||
+		pg_strcasecmp(name, "update_function") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the %s of a stream cannot be changed", name),
+				 errhint("Its open sessions were built for it: create a new stream, and drop this one after sessionize.flush().")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized stream setting \"%s\"", name),
+			 errhint("The settings that can be changed are gap, max_duration, max_events, lateness, key_field, ts_field, last_field and sink.")));
+	pg_unreachable();
+}
+
+/*
+ * sessionize_alter_stream: alter_stream(stream, setting, value): set one
+ * setting of a stream (value NULL removes it), after every call on the
+ * stream that is under way.  The value is read as the setting's type, as
+ * the caller, with the caller's search_path (a sink's name).
+ *
+ * A new gap moves the deadline of every open session (last_ts + gap); the
+ * sessions it times out close at the stream's next batch, expire() or
+ * flush(), as any other.
+ */
+Datum
+sessionize_alter_stream(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetUserId();
+	const StreamSetting *setting;
+	Datum		value = (Datum) 0;
+	bool		isnull = PG_ARGISNULL(2);
+	Oid			saved_user;
+	int			saved_context;
+	Stream	   *stream;
+	Oid			argtypes[2];
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("setting must not be NULL")));
+	setting = find_setting(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+
+	if (!isnull)
+	{
+		Oid			typinput;
+		Oid			typioparam;
+
+		getTypeInputInfo(setting->type, &typinput, &typioparam);
+		value = OidInputFunctionCall(typinput, text_to_cstring(PG_GETARG_TEXT_PP(2)),
+									 typioparam, -1);
+	}
+	if (setting->type == INTERVALOID && strcmp(setting->name, "lateness") == 0)
+		check_lateness(isnull ? NULL : DatumGetIntervalP(value));
+	else if (setting->type == INTERVALOID && !isnull)
+		check_duration(DatumGetIntervalP(value), setting->name);
+	else if (setting->type == INT4OID && !isnull)
+		check_max_events(DatumGetInt32(value));
+	else if (setting->type == TEXTOID)
+		check_field_name(isnull ? NULL : DatumGetTextPP(value), setting->name);
+
+	owner_switch_begin(&saved_user, &saved_context);
+	SPI_connect();
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), true, caller);
+	if (stream->update_function != NULL && !isnull &&
+		(strcmp(setting->name, "max_duration") == 0 ||
+		 strcmp(setting->name, "max_events") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a stream with an update_function takes no max_duration or max_events"),
+				 errhint("Its state is the function's; only gap (the timeout) and lateness apply.")));
+	if (setting->type == REGCLASSOID && !isnull)
+		check_sink(DatumGetObjectId(value), stream->key_type, caller);
+
+	/* The column is named from stream_settings, never from the caller. */
+	argtypes[0] = INT8OID;
+	values[0] = Int64GetDatum(stream->id);
+	argtypes[1] = setting->type;
+	values[1] = value;
+	nulls[1] = isnull ? 'n' : ' ';
+	if (SPI_execute_with_args(psprintf("UPDATE sessionize.streams SET %s = $2 "
+									   "WHERE stream_id OPERATOR(pg_catalog.=) $1",
+									   quote_identifier(setting->name)),
+							  2, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE ||
+		SPI_processed != 1)
+		elog(ERROR, "could not update stream \"%s\"", stream->name);
+
+	if (strcmp(setting->name, "gap") == 0)
+	{
+		stream->rules.gap = isnull ? 0 : interval_usecs(DatumGetIntervalP(value), "gap");
+		state_reset_deadlines(stream);
+	}
 	SPI_finish();
 	user_switch_end(saved_user, saved_context);
 
