@@ -1,0 +1,135 @@
+# ALTER EXTENSION sessionize UPDATE from 0.1, the previous release, keeps
+# every stream's settings, open sessions, watermark, counters and offsets,
+# and the streams go on with the same results as on a fresh install of the
+# new version.  The upgraded extension has the same objects as a fresh one.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->start;
+
+my $default_version = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'sessionize'});
+isnt($default_version, '0.1', "the version under test ($default_version) is not 0.1");
+
+$node->safe_psql('postgres', q{
+CREATE DATABASE upgraded;
+CREATE DATABASE fresh;
+});
+
+# The same streams in both databases: built-in rules with a sink, and
+# custom state; the first 20 of 40 batches fed.  "upgraded" starts at 0.1.
+my $setup = q{
+CREATE TABLE sink (key text, session_start timestamptz, session_end timestamptz,
+                   event_count integer, end_reason text, events jsonb,
+                   id bigserial);
+CREATE FUNCTION count_events(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_update LANGUAGE sql AS $$
+    SELECT ROW(CASE WHEN timed_out THEN NULL
+                    ELSE jsonb_build_object('n', coalesce((state->>'n')::int, 0)
+                                                 + jsonb_array_length(events)) END,
+               CASE WHEN timed_out THEN state END)::sessionize.state_update
+$$;
+SELECT sessionize.create_stream('clicks', 'bigint', gap => '20 minutes', max_events => 7,
+                                lateness => '1 minute', sink => 'sink');
+SELECT sessionize.create_stream('counts', gap => '20 minutes',
+                                update_function => 'count_events(text, jsonb, jsonb, boolean)');
+CREATE TABLE batches AS
+SELECT (i - 1) / 50 + 1 AS b,
+       jsonb_agg(jsonb_build_object('id', 1 + (i * 7) % 40, 'n', i, 'isLast', i % 31 = 0,
+                                    'ts', timestamptz '2026-01-01' + i * interval '37 seconds')
+                 ORDER BY i) AS events
+  FROM generate_series(1, 2000) i GROUP BY 1;
+CREATE FUNCTION feed(first int, last int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT * FROM batches WHERE b BETWEEN first AND last ORDER BY b LOOP
+        PERFORM sessionize.sessionize_batch('clicks', r.events, 'topic', r.b);
+        PERFORM sessionize.sessionize_batch('counts', r.events, 'topic', r.b);
+    END LOOP;
+END
+$$;
+SELECT feed(1, 20);
+};
+$node->safe_psql('upgraded', "CREATE EXTENSION sessionize VERSION '0.1';" . $setup);
+$node->safe_psql('fresh', 'CREATE EXTENSION sessionize;' . $setup);
+
+is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
+	'0.1', 'the first database runs 0.1');
+
+my $state = q{
+SELECT (SELECT json_agg(s ORDER BY s.stream)::text FROM (
+            SELECT stream, events_in, late_events, batches, sessions_open, sessions_closed,
+                   watermark, offsets FROM sessionize.stats) s),
+       (SELECT json_agg(s ORDER BY s.name)::text FROM (
+            SELECT name, key_type, gap, max_duration, max_events, lateness, key_field,
+                   ts_field, last_field, sink, update_function FROM sessionize.streams) s),
+       (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('clicks') o),
+       (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('counts') o)
+};
+my $before = $node->safe_psql('upgraded', $state);
+like($before, qr/"sessions_open":[1-9]/, '(sessions are open mid-stream)');
+is($before, $node->safe_psql('fresh', $state),
+	'0.1 and the new version reach the same state mid-stream');
+
+$node->safe_psql('upgraded', 'ALTER EXTENSION sessionize UPDATE');
+is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
+	$default_version, "ALTER EXTENSION sessionize UPDATE reaches $default_version");
+is($node->safe_psql('upgraded', $state), $before,
+	'the update keeps settings, open sessions, watermark, counters and offsets');
+
+# The upgraded extension has exactly the objects of a fresh install, with
+# the same definitions.
+my $objects = q{
+SELECT string_agg(object, E'\n' ORDER BY object) FROM (
+    SELECT pg_describe_object(d.classid, d.objid, 0)
+           || coalesce(' = ' || md5(pg_get_functiondef(p.oid)), '')
+           || coalesce(' = ' || md5(CASE c.relkind WHEN 'v' THEN pg_get_viewdef(c.oid) END), '')
+           || coalesce(' (' || (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod),
+                                                  ', ' ORDER BY attnum)
+                                  FROM pg_attribute
+                                 WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped)
+                       || ')', '') AS object
+      FROM pg_depend d
+      LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+                          AND p.prokind <> 'a'
+      LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+     WHERE d.refclassid = 'pg_extension'::regclass
+       AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sessionize')
+       AND d.deptype = 'e') o
+};
+my $fresh_objects = $node->safe_psql('fresh', $objects);
+like($fresh_objects, qr/function sessionize\.alter_stream/, '(a fresh install has alter_stream)');
+is($node->safe_psql('upgraded', $objects), $fresh_objects,
+	'the upgraded extension has the objects of a fresh install');
+
+# Both go on: a setting changed with the new alter_stream, the second
+# half (with a replay of batches 15 to 20, skipped), and a flush.
+my $finish = q{
+SELECT sessionize.alter_stream('clicks', 'gap', '15 minutes');
+SELECT feed(15, 40);
+SELECT count(*) FROM sessionize.flush('clicks');
+SELECT count(*) FROM sessionize.flush('counts');
+};
+$node->safe_psql('upgraded', $finish);
+$node->safe_psql('fresh', $finish);
+
+my $sink = q{
+SELECT count(*), md5(string_agg(concat_ws('|', key, session_start, session_end, event_count,
+                                          end_reason, events), ',' ORDER BY id))
+  FROM sink
+};
+my $fresh_sink = $node->safe_psql('fresh', $sink);
+like($fresh_sink, qr/^[1-9][0-9]+\|/, '(the sink holds sessions)');
+is($node->safe_psql('upgraded', $sink), $fresh_sink,
+	'the upgraded stream finishes the same sessions, in the same order');
+is($node->safe_psql('upgraded', $state), $node->safe_psql('fresh', $state),
+	'with the same counters and offsets at the end');
+
+$node->stop;
+done_testing();
