@@ -49,6 +49,23 @@ SELECT s.event_count, s.end_reason
                  FROM unnest(ARRAY['2026-01-01 10:00', '2026-01-01 10:01', '2026-01-01 10:02',
                                    '2026-01-01 19:00', '2026-01-01 19:01']::timestamptz[]) t)) s;
 
+-- The final function leaves the group's events as they were: the same
+-- aggregate twice in a query (which may share one state) gives the same
+-- sessions twice, and as a window function each row's result holds the
+-- sessions of the events up to it (the last one ending with flush).
+SELECT user_id,
+       sessionize.sessions(ts, is_last, payload, '30 minutes')::text
+     = sessionize.sessions(ts, is_last, payload, '30 minutes')::text AS same_twice
+  FROM clicks WHERE user_id IN (1, 2) GROUP BY user_id ORDER BY user_id;
+SELECT w.user_id, w.n,
+       (SELECT string_agg(s.event_count || ' ' || s.end_reason, ', ')
+          FROM unnest(w.ss) s) AS sessions_so_far
+  FROM (SELECT user_id, n, ts,
+               sessionize.sessions(ts, is_last, payload, '30 minutes')
+                   OVER (PARTITION BY user_id ORDER BY ts, n) AS ss
+          FROM clicks WHERE user_id IN (1, 2)) w
+ ORDER BY w.user_id, w.ts, w.n;
+
 -- No rows: NULL, as other aggregates.
 SELECT sessionize.sessions(ts, is_last, payload, '30 minutes') IS NULL AS no_sessions
   FROM clicks WHERE false;

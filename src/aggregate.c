@@ -31,24 +31,41 @@ enum
 };
 
 /*
+ * One event as the transition function keeps it: its ts, is_last, and
+ * where its payload is in the state's arena.  Compact, since a backfill
+ * holds every event of every key until the final functions run; the final
+ * function makes SessEvents of them for the rules.
+ */
+typedef struct KeptEvent
+{
+	TimestampTz ts;
+	Size		payload_at;		/* offset in the arena */
+	int32		payload_len;
+	bool		is_last;
+} KeptEvent;
+
+/*
  * The transition state: the settings and the events so far.  The payloads
  * are copied into one growing arena (each 4-byte aligned, as a jsonb
- * container must be); the events point into it only in the final
- * function, since the arena moves as it grows.
+ * container must be).
  */
 typedef struct SessionsState
 {
 	SessRules	rules;
 	int			nevents;
 	int			capacity;
-	SessEvent  *events;
-	Size	   *payload_at;		/* offset of each event's payload in arena */
+	KeptEvent  *events;
 	char	   *arena;
 	Size		arena_used;
 	Size		arena_size;
 } SessionsState;
 
-#define ARENA_INITIAL_SIZE 8192
+/*
+ * A group starts small (most keys of a backfill have few events, and a
+ * million-event backfill may have a hundred thousand keys), then doubles.
+ */
+#define EVENTS_INITIAL 4
+#define ARENA_INITIAL_SIZE 512
 
 /*
  * sessions_state_new: the state for a group, its settings checked as
@@ -76,9 +93,8 @@ sessions_state_new(FunctionCallInfo fcinfo)
 			state->rules.max_events = PG_GETARG_INT32(AGG_MAX_EVENTS);
 		}
 	}
-	state->capacity = 64;
-	state->events = palloc(sizeof(SessEvent) * state->capacity);
-	state->payload_at = palloc(sizeof(Size) * state->capacity);
+	state->capacity = EVENTS_INITIAL;
+	state->events = palloc(sizeof(KeptEvent) * state->capacity);
 	state->arena_size = ARENA_INITIAL_SIZE;
 	state->arena = palloc(state->arena_size);
 	return state;
@@ -143,7 +159,7 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	MemoryContext oldcxt;
 	SessionsState *state;
-	SessEvent  *e;
+	KeptEvent  *e;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "sessionize_sessions_add called in non-aggregate context");
@@ -172,60 +188,34 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 	if (state->nevents == state->capacity)
 	{
 		state->capacity *= 2;
-		state->events = repalloc_huge(state->events, sizeof(SessEvent) * state->capacity);
-		state->payload_at = repalloc_huge(state->payload_at, sizeof(Size) * state->capacity);
+		state->events = repalloc_huge(state->events, sizeof(KeptEvent) * state->capacity);
 	}
 	e = &state->events[state->nevents];
-	state->payload_at[state->nevents] =
-		keep_payload(state, PG_GETARG_DATUM(AGG_PAYLOAD), &e->payload_len, oldcxt);
-	e->key = (Datum) 0;
+	e->payload_at = keep_payload(state, PG_GETARG_DATUM(AGG_PAYLOAD), &e->payload_len, oldcxt);
 	e->ts = PG_GETARG_TIMESTAMPTZ(AGG_TS);
 	e->is_last = !PG_ARGISNULL(AGG_IS_LAST) && PG_GETARG_BOOL(AGG_IS_LAST);
-	e->ordinal = state->nevents++;
-	e->payload = NULL;			/* set by the final function */
+	state->nevents++;
 
 	MemoryContextSwitchTo(oldcxt);
 	PG_RETURN_POINTER(state);
 }
 
 /*
- * sessionize_sessions_final: the final function: the group's sessions, in
- * order, as an array of sessionize.session.  It sorts the state's events
- * in place (declared FINALFUNC_MODIFY = READ_WRITE); sorting again gives
- * the same order, since ties are broken by input position.
+ * sessions_array: the finished sessions as an array of row_type
+ * (session_start, session_end, event_count, end_reason, events).  The
+ * rows are formed by heap_form_tuple, which marks composite datums as the
+ * server expects (its header has changed within minor releases).
  */
-Datum
-sessionize_sessions_final(PG_FUNCTION_ARGS)
+static ArrayType *
+sessions_array(FinishedList *finished, Oid row_type)
 {
-	SessionsState *state;
-	FinishedList finished = {0};
-	StreamDelta delta = {0};
-	Session    *open = NULL;
-	Oid			array_type = get_fn_expr_rettype(fcinfo->flinfo);
-	Oid			row_type = get_element_type(array_type);
-	TupleDesc	desc;
-	Datum	   *rows;
+	TupleDesc	desc = lookup_rowtype_tupdesc_copy(row_type, -1);
+	Datum	   *rows = palloc(sizeof(Datum) * Max(finished->count, 1));
 	int			i;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	state = (SessionsState *) PG_GETARG_POINTER(0);
-
-	/* Sorting moves the events, not their payloads: point at them first. */
-	for (i = 0; i < state->nevents; i++)
-		state->events[i].payload =
-			(JsonbContainer *) (state->arena + state->payload_at[state->events[i].ordinal]);
-	qsort(state->events, state->nevents, sizeof(SessEvent), cmp_event_ts);
-	rules_apply(&state->rules, (Datum) 0, &open, state->events, state->nevents,
-				&finished, &delta);
-	if (open != NULL)
-		finished_add(&finished, (Datum) 0, open, END_FLUSH, &delta);
-
-	desc = lookup_rowtype_tupdesc_copy(row_type, -1);
-	rows = palloc(sizeof(Datum) * Max(finished.count, 1));
-	for (i = 0; i < finished.count; i++)
+	for (i = 0; i < finished->count; i++)
 	{
-		Finished   *f = &finished.items[i];
+		Finished   *f = &finished->items[i];
 		Datum		values[5];
 		bool		nulls[5] = {0};
 
@@ -236,6 +226,47 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 		values[4] = JsonbPGetDatum(finished_events(f));
 		rows[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(rows, finished.count, row_type, -1, false,
-										  TYPALIGN_DOUBLE));
+	return construct_array(rows, finished->count, row_type, -1, false, TYPALIGN_DOUBLE);
+}
+
+/*
+ * sessionize_sessions_final: the final function: the group's sessions, in
+ * order, as an array of sessionize.session.  The state is left as it was
+ * (the events are sorted in a copy), so it may be finalized again.
+ */
+Datum
+sessionize_sessions_final(PG_FUNCTION_ARGS)
+{
+	SessionsState *state;
+	FinishedList finished = {0};
+	StreamDelta delta = {0};
+	Session    *open = NULL;
+	SessEvent  *events;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = (SessionsState *) PG_GETARG_POINTER(0);
+
+	events = palloc(sizeof(SessEvent) * Max(state->nevents, 1));
+	for (i = 0; i < state->nevents; i++)
+	{
+		KeptEvent  *k = &state->events[i];
+		SessEvent  *e = &events[i];
+
+		e->key = (Datum) 0;
+		e->ts = k->ts;
+		e->is_last = k->is_last;
+		e->ordinal = i;
+		e->payload = (JsonbContainer *) (state->arena + k->payload_at);
+		e->payload_len = k->payload_len;
+	}
+	qsort(events, state->nevents, sizeof(SessEvent), cmp_event_ts);
+	rules_apply(&state->rules, (Datum) 0, &open, events, state->nevents,
+				&finished, &delta);
+	if (open != NULL)
+		finished_add(&finished, (Datum) 0, open, END_FLUSH, &delta);
+
+	PG_RETURN_ARRAYTYPE_P(sessions_array(&finished,
+										 get_element_type(get_fn_expr_rettype(fcinfo->flinfo))));
 }
