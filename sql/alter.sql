@@ -174,6 +174,11 @@ RESET ROLE;
 SELECT gap FROM settings('alt');
 DROP ROLE regress_sessionize_alterer;
 
+-- As every call that changes a stream, it needs READ COMMITTED.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT sessionize.alter_stream('alt', 'gap', '1 minute');
+ROLLBACK;
+
 -- A change rolled back leaves the setting and the deadlines as they were.
 BEGIN;
 SELECT sessionize.alter_stream('alt', 'gap', '1 minute');

@@ -55,6 +55,26 @@ spi_run(void **plan, const char *sql, int nargs, Oid *argtypes,
 }
 
 /*
+ * check_may_change: a call that changes stream name needs a read-write
+ * transaction on the primary, in READ COMMITTED (see call_begin).
+ */
+void
+check_may_change(const char *name)
+{
+	if (XactReadOnly || RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot change stream \"%s\" in a read-only transaction", name),
+				 errhint("Feed the primary; a standby shows streams with open_sessions() and the stats view.")));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("sessionize needs READ COMMITTED isolation"),
+				 errdetail("Calls on a stream wait for each other and must see what the previous call committed."),
+				 errhint("Call it in a READ COMMITTED transaction, the default.")));
+}
+
+/*
  * call_begin: start a call that changes the stream named by argument 0:
  * check the transaction, make the call's memory context, switch to the
  * extension owner, connect to SPI and lock the stream.
@@ -73,18 +93,7 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("stream must not be NULL")));
-	if (XactReadOnly || RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot change stream \"%s\" in a read-only transaction",
-						text_to_cstring(PG_GETARG_TEXT_PP(0))),
-				 errhint("Feed the primary; a standby shows streams with open_sessions() and the stats view.")));
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("sessionize needs READ COMMITTED isolation"),
-				 errdetail("Calls on a stream wait for each other and must see what the previous call committed."),
-				 errhint("Call it in a READ COMMITTED transaction, the default.")));
+	check_may_change(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 
 	memset(call, 0, sizeof(Call));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));

@@ -167,6 +167,7 @@ typedef struct Call
 /* sessionize.c */
 extern void spi_run(void **plan, const char *sql, int nargs, Oid *argtypes,
 					Datum *values, const char *nulls, int expected);
+extern void check_may_change(const char *name);
 extern void call_begin(Call *call, FunctionCallInfo fcinfo);
 extern void call_end(Call *call, FunctionCallInfo fcinfo, bool changed);
 extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);

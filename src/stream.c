@@ -517,6 +517,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("setting must not be NULL")));
+	check_may_change(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	setting = find_setting(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 
 	if (!isnull)
