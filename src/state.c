@@ -453,8 +453,12 @@ PG_FUNCTION_INFO_V1(sessionize_open_sessions);
 
 /*
  * sessionize_open_sessions: open_sessions(stream): the stream's open
- * sessions in the key type's order, as Spark's stateSnapshots() shows them.  Takes no lock:
- * it shows what was committed when it started.
+ * sessions in the key type's order, as Spark's stateSnapshots() shows
+ * them.  It reads the state table along its primary key, with the
+ * statement's snapshot, and takes no lock it keeps: the rows are copied
+ * out whole and the table's lock is released at once, so a transaction
+ * that looked at a stream may then feed it while drop_stream() waits for
+ * that batch (holding the table would deadlock the two).
  */
 Datum
 sessionize_open_sessions(PG_FUNCTION_ARGS)
@@ -464,7 +468,13 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 	Oid			saved_user;
 	int			saved_context;
 	Stream	   *stream;
-	uint64		i;
+	Relation	rel;
+	Relation	index = NULL;
+	List	   *index_oids;
+	ListCell   *lc;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -475,19 +485,56 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 	owner_switch_begin(&saved_user, &saved_context);
 	SPI_connect();
 	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, caller);
-	if (SPI_execute(psprintf("SELECT s.key::pg_catalog.text, s.first_ts, s.last_ts, s.event_count, s.events "
-							 "FROM sessionize.%s s ORDER BY s.key",
-							 quote_identifier(get_rel_name(stream->state_relid))),
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed");
-	for (i = 0; i < SPI_processed; i++)
+
+	/* Dropped since stream_lock read its row (which locks nothing here)? */
+	rel = try_relation_open(stream->state_relid, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("stream \"%s\" does not exist", stream->name)));
+	index_oids = RelationGetIndexList(rel);
+	foreach(lc, index_oids)
+	{
+		Relation	candidate = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (candidate->rd_index->indisprimary)
+		{
+			index = candidate;
+			break;
+		}
+		index_close(candidate, AccessShareLock);
+	}
+	if (index == NULL || RelationGetDescr(rel)->natts != ST_NATTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the state table of stream \"%s\" has been altered", stream->name)));
+
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, snapshot, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		Datum		values[5];
-		bool		nulls[5];
+		bool		nulls[5] = {0};
 
-		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		values[0] = CStringGetTextDatum(OutputFunctionCall(&stream->key_output,
+														   slot->tts_values[ST_KEY - 1]));
+		values[1] = slot->tts_values[ST_FIRST_TS - 1];
+		values[2] = slot->tts_values[ST_LAST_TS - 1];
+		values[3] = slot->tts_values[ST_EVENT_COUNT - 1];
+		/* whole, not a TOAST pointer into a table that may be dropped */
+		values[4] = PointerGetDatum(PG_DETOAST_DATUM(slot->tts_values[ST_EVENTS - 1]));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+
 	SPI_finish();
 	user_switch_end(saved_user, saved_context);
 	return (Datum) 0;
