@@ -509,7 +509,7 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the state table of stream \"%s\" has been altered", stream->name)));
 
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	snapshot = RegisterSnapshot(GetActiveSnapshot());
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, index, snapshot, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);

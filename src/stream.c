@@ -566,8 +566,13 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 
 	if (strcmp(setting->name, "gap") == 0)
 	{
-		stream->rules.gap = isnull ? 0 : interval_usecs(DatumGetIntervalP(value), "gap");
-		state_reset_deadlines(stream);
+		int64		gap = isnull ? 0 : interval_usecs(DatumGetIntervalP(value), "gap");
+
+		if (gap != stream->rules.gap)
+		{
+			stream->rules.gap = gap;
+			state_reset_deadlines(stream);
+		}
 	}
 	SPI_finish();
 	user_switch_end(saved_user, saved_context);
