@@ -23,6 +23,18 @@ SELECT replace(indexdef, s.state_table, 'STATE') AS index
   FROM pg_indexes i JOIN sessionize.streams s ON i.tablename = s.state_table
  WHERE s.name = 's1' ORDER BY 1;
 
+-- And the older events of its long sessions in a chunk table beside it,
+-- keyed by (key, chunk number).
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+  FROM pg_attribute a
+ WHERE a.attrelid = (SELECT format('sessionize.%I', state_table || '_chunks')::regclass
+                       FROM sessionize.streams WHERE name = 's1')
+   AND a.attnum > 0
+ ORDER BY a.attnum;
+SELECT replace(indexdef, s.state_table, 'STATE') AS index
+  FROM pg_indexes i JOIN sessionize.streams s ON i.tablename = s.state_table || '_chunks'
+ WHERE s.name = 's1' ORDER BY 1;
+
 -- Bad settings: each is refused with an SQLSTATE, and creates nothing.
 CREATE TABLE not_a_sink (id int);
 CREATE TABLE sink_bad_type (key text, session_start text, session_end timestamptz,
@@ -83,12 +95,13 @@ SELECT * FROM expire_at($$we'ird "stream"; DROP TABLE x; --$$, '2026-01-01T11:00
 SELECT * FROM flush_all($$we'ird "stream"; DROP TABLE x; --$$);
 SELECT sessionize.drop_stream($$we'ird "stream"; DROP TABLE x; --$$);
 
--- drop_stream removes the stream, its state table and its offsets.
+-- drop_stream removes the stream, its state and chunk tables and its offsets.
 SELECT * FROM feed('s2', '[{"id": "a", "n": 1, "ts": "2026-01-01T10:00:00Z"}]', 'src', 1);
 CREATE TEMP TABLE s2_table AS SELECT state_table FROM sessionize.streams WHERE name = 's2';
 SELECT sessionize.drop_stream('s2');
 SELECT count(*) AS streams FROM sessionize.streams WHERE name = 's2';
-SELECT count(*) AS tables FROM pg_class c JOIN s2_table t ON c.relname = t.state_table;
+SELECT count(*) AS tables FROM pg_class c JOIN s2_table t
+    ON c.relname IN (t.state_table, t.state_table || '_chunks');
 SELECT count(*) AS offsets FROM sessionize.offsets o
  WHERE NOT EXISTS (SELECT 1 FROM sessionize.streams s WHERE s.stream_id = o.stream_id);
 SELECT sessionize.sessionize_batch('s2', '[]');

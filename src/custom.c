@@ -190,7 +190,7 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	}
 
 	state_write(st, key, &tid, row.first_ts, row.last_ts, row.count,
-				construct_empty_array(TIMESTAMPTZOID), row.state);
+				construct_empty_array(TIMESTAMPTZOID), row.state, 0);
 }
 
 /*

@@ -83,6 +83,7 @@ session_events_jsonb(const Session *s)
 Jsonb *
 finished_events(const Finished *f)
 {
+	Assert(f->output != NULL || f->session->nstored == 0);
 	return f->output != NULL ? f->output : session_events_jsonb(f->session);
 }
 

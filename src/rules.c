@@ -31,6 +31,9 @@ session_alloc(int capacity)
 	Session    *s = palloc(sizeof(Session));
 
 	s->nevents = 0;
+	s->nstored = 0;
+	s->nchunks = 0;
+	s->first_ts = s->last_ts = 0;
 	s->capacity = Max(capacity, 1);
 	s->ts = palloc(sizeof(TimestampTz) * s->capacity);
 	s->payload = palloc(sizeof(JsonbContainer *) * s->capacity);
@@ -84,7 +87,61 @@ session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
 	s->ts[pos] = ts;
 	s->payload[pos] = payload;
 	s->payload_len[pos] = payload_len;
+	if (SESSION_COUNT(s) == 0)
+		s->first_ts = s->last_ts = ts;
+	s->first_ts = Min(s->first_ts, ts);
+	s->last_ts = Max(s->last_ts, ts);
 	s->nevents++;
+}
+
+/*
+ * session_restore: put a session's stored events back in memory: the n
+ * events of its chunks, in the order the chunks were written (each chunk
+ * in ts order).  They arrived before the events in memory, so taking all
+ * of them in that order and sorting by ts, ties in that order, gives the
+ * order session_add would have kept.
+ */
+void
+session_restore(Session *s, int n, const TimestampTz *ts,
+				JsonbContainer *const *payload, const int32 *payload_len)
+{
+	int			total = n + s->nevents;
+	SessEvent  *all = palloc(sizeof(SessEvent) * Max(total, 1));
+	bool		sorted = true;
+	int			i;
+
+	if (n != s->nstored)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a session's chunks hold %d events, its row says %d", n, s->nstored)));
+	for (i = 0; i < total; i++)
+	{
+		bool		stored = i < n;
+		int			j = stored ? i : i - n;
+
+		all[i].ts = stored ? ts[j] : s->ts[j];
+		all[i].payload = stored ? payload[j] : s->payload[j];
+		all[i].payload_len = stored ? payload_len[j] : s->payload_len[j];
+		all[i].ordinal = i;
+		sorted = sorted && (i == 0 || all[i - 1].ts <= all[i].ts);
+	}
+	if (!sorted)
+		qsort(all, total, sizeof(SessEvent), cmp_event_ts);
+
+	s->capacity = Max(total, 1);
+	s->ts = repalloc(s->ts, sizeof(TimestampTz) * s->capacity);
+	s->payload = repalloc(s->payload, sizeof(JsonbContainer *) * s->capacity);
+	s->payload_len = repalloc(s->payload_len, sizeof(int32) * s->capacity);
+	for (i = 0; i < total; i++)
+	{
+		s->ts[i] = all[i].ts;
+		s->payload[i] = all[i].payload;
+		s->payload_len[i] = all[i].payload_len;
+	}
+	s->nevents = total;
+	s->nstored = 0;
+	s->nchunks = 0;
+	pfree(all);
 }
 
 /*
@@ -153,7 +210,7 @@ finished_add(FinishedList *list, Datum key, Session *s, EndReason reason,
 	f->output = NULL;
 	f->first_ts = SESSION_FIRST_TS(s);
 	f->last_ts = SESSION_LAST_TS(s);
-	f->nevents = s->nevents;
+	f->nevents = SESSION_COUNT(s);
 	delta->closed[reason]++;
 }
 
@@ -229,7 +286,7 @@ rules_apply(const SessRules *rules, Datum key, Session **open,
 			finished_add(finished, key, s, END_LAST, delta);
 			s = NULL;
 		}
-		else if (rules->max_events > 0 && s->nevents >= rules->max_events)
+		else if (rules->max_events > 0 && SESSION_COUNT(s) >= rules->max_events)
 		{
 			finished_add(finished, key, s, END_MAX_EVENTS, delta);
 			s = NULL;

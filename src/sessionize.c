@@ -376,6 +376,7 @@ apply_events(Call *call, SessEvent *events, int n)
 		Datum		key = groups[i].key;
 		ItemPointerData tid;
 		Session    *s;
+		Session    *stored;
 
 		CHECK_FOR_INTERRUPTS();
 		if (OidIsValid(stream->update_fn))
@@ -384,7 +385,7 @@ apply_events(Call *call, SessEvent *events, int n)
 							 &call->finished, &call->delta);
 			continue;
 		}
-		s = state_fetch(st, key, &tid);
+		s = stored = state_fetch(st, key, &tid);
 		rules_apply(&stream->rules, key, &s, &events[groups[i].start],
 					groups[i].count, &call->finished, &call->delta);
 		if (s != NULL && rules_timed_out(&stream->rules, SESSION_LAST_TS(s), stream->watermark))
@@ -392,6 +393,9 @@ apply_events(Call *call, SessEvent *events, int n)
 			finished_add(&call->finished, key, s, END_GAP, &call->delta);
 			s = NULL;
 		}
+		/* The stored session finished: its chunks' events are returned too. */
+		if (stored != NULL && stored != s)
+			state_take_chunks(st, key, stored);
 		state_store(st, key, &tid, s);
 	}
 	if (stream->rules.gap > 0 && stream->has_watermark)

@@ -64,18 +64,29 @@ typedef struct SessEvent
 /*
  * A session: its events kept in ts order (ties in arrival order), each as
  * its timestamp and its payload (a jsonb container, not copied).
+ *
+ * A long open session keeps its older events in chunks of the state (see
+ * state.c), written once, rather than in memory: nstored of them, in
+ * nchunks chunks, all older arrivals than the events in memory.  The rules
+ * need only the session's first and last ts and its count; the events of
+ * a session that finishes are all read back into memory (session_restore).
  */
 typedef struct Session
 {
-	int32		nevents;
+	int32		nevents;		/* events in memory */
 	int32		capacity;
 	TimestampTz *ts;
 	JsonbContainer **payload;
 	int32	   *payload_len;
+	int32		nstored;		/* events in chunks */
+	int32		nchunks;
+	TimestampTz first_ts;		/* of all its events */
+	TimestampTz last_ts;
 } Session;
 
-#define SESSION_FIRST_TS(s) ((s)->ts[0])
-#define SESSION_LAST_TS(s)	((s)->ts[(s)->nevents - 1])
+#define SESSION_FIRST_TS(s) ((s)->first_ts)
+#define SESSION_LAST_TS(s)	((s)->last_ts)
+#define SESSION_COUNT(s)	((s)->nstored + (s)->nevents)
 
 /*
  * A session some call finished (or, for custom state, an output of the
@@ -178,6 +189,8 @@ extern Session *session_alloc(int capacity);
 extern Session *session_new(void);
 extern void session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
 						int32 payload_len);
+extern void session_restore(Session *s, int n, const TimestampTz *ts,
+							JsonbContainer *const *payload, const int32 *payload_len);
 extern void rules_apply(const SessRules *rules, Datum key, Session **open,
 						const SessEvent *events, int nevents,
 						FinishedList *finished, StreamDelta *delta);
@@ -238,12 +251,13 @@ extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 
 /* state.c */
 typedef struct StateTable StateTable;
+typedef struct Chunks Chunks;
 
 /* The columns of a state table (see _create_stream). */
 enum
 {
 	ST_KEY = 1, ST_FIRST_TS, ST_LAST_TS, ST_DEADLINE, ST_EVENT_COUNT,
-	ST_EVENT_TS, ST_EVENTS, ST_NATTS = ST_EVENTS
+	ST_EVENT_TS, ST_EVENTS, ST_CHUNKS, ST_NATTS = ST_CHUNKS
 };
 
 extern StateTable *state_open(Stream *stream);
@@ -253,7 +267,8 @@ extern TupleTableSlot *state_fetch_slot(StateTable *st, Datum key,
 extern Session *state_fetch(StateTable *st, Datum key, ItemPointer tid);
 extern void state_write(StateTable *st, Datum key, ItemPointer tid,
 						TimestampTz first_ts, TimestampTz last_ts, int32 nevents,
-						ArrayType *event_ts, Jsonb *events);
+						ArrayType *event_ts, Jsonb *events, int32 nchunks);
+extern void state_take_chunks(StateTable *st, Datum key, Session *s);
 extern void state_delete(StateTable *st, ItemPointer tid);
 extern void state_store(StateTable *st, Datum key, ItemPointer tid,
 						Session *s);

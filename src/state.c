@@ -5,7 +5,16 @@
  *
  * A row holds the key, first_ts, last_ts, the timeout deadline
  * (last_ts + gap), the event count, the events' timestamps (timestamptz[])
- * and their payloads (a jsonb array), both in session order.
+ * and their payloads (a jsonb array), both in session order, and the
+ * number of the session's chunks.
+ *
+ * Chunks keep a long session from being rewritten whole each time its key
+ * is touched: once a row holds CHUNK_EVENTS events (or CHUNK_BYTES of
+ * payloads), they move to a row of the stream's chunk table
+ * (state_<id>_chunks: key, seq, event_ts, events), written once, and the
+ * state row starts again with none.  The session's first_ts, last_ts and
+ * count stay in its state row, which is all the rules read; a session
+ * that finishes reads its chunks back and deletes them.
  *
  * This is the hot path, so it uses the heap and index access methods
  * directly rather than SPI: a key's session is one primary-key probe, and
@@ -54,7 +63,27 @@ struct StateTable
 	ScanKeyData key_skey;
 	TupleTableSlot *slot;		/* for reading */
 	TupleTableSlot *hslot;		/* for index entries of written tuples */
+	bool		chunked;		/* the table has the chunks column */
+	Chunks	   *chunks;			/* opened when first needed */
 };
+
+/*
+ * The chunk table of a stream, and the means to read a key's chunks in
+ * order (its primary key is (key, seq)).
+ */
+struct Chunks
+{
+	Relation	rel;
+	Relation	index;
+	IndexInfo  *index_info;
+	ScanKeyData skey;
+	TupleTableSlot *slot;
+	TupleTableSlot *hslot;
+};
+
+/* A state row's events move to a chunk at this many events or bytes. */
+#define CHUNK_EVENTS 64
+#define CHUNK_BYTES (16 * 1024)
 
 /*
  * take_snapshot: a snapshot that sees everything committed and everything
@@ -65,6 +94,218 @@ take_snapshot(void)
 {
 	CommandCounterIncrement();
 	return RegisterSnapshot(GetLatestSnapshot());
+}
+
+/*
+ * state_table_chunked: whether the state table of stream has the chunks
+ * column (version 0.2 on); one of version 0.1 works as it did, without
+ * chunks, until ALTER EXTENSION sessionize UPDATE adds them, so streams
+ * go on between installing this library and updating the extension.
+ */
+static bool
+state_table_chunked(Stream *stream, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (desc->natts == ST_NATTS)
+		return true;
+	if (desc->natts == ST_NATTS - 1 &&
+		strcmp(NameStr(TupleDescAttr(desc, ST_EVENTS - 1)->attname), "events") == 0)
+		return false;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("the state table of stream \"%s\" has been altered", stream->name)));
+	pg_unreachable();
+}
+
+/*
+ * row_chunks: the chunks column of the state row in slot (all attributes
+ * fetched), 0 in a state table of version 0.1.
+ */
+static int32
+row_chunks(Stream *stream, TupleTableSlot *slot)
+{
+	if (slot->tts_tupleDescriptor->natts < ST_CHUNKS)
+		return 0;
+	if (slot->tts_isnull[ST_CHUNKS - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+	return DatumGetInt32(slot->tts_values[ST_CHUNKS - 1]);
+}
+
+static void append_events(Stream *stream, ArrayType *ts_array, Jsonb *events,
+						  int count, TimestampTz *ts, JsonbContainer **payload,
+						  int32 *payload_len, int at);
+static void events_arrays(const Session *s, ArrayType **event_ts, Jsonb **events);
+
+/*
+ * chunks_open: open the chunk table of the stream whose state table is
+ * state_rel, and its primary key (key, seq), with lockmode.
+ */
+static Chunks *
+chunks_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
+{
+	Chunks	   *c = palloc0(sizeof(Chunks));
+	char	   *name = psprintf("%s_chunks", RelationGetRelationName(state_rel));
+	Oid			relid = get_relname_relid(name, RelationGetNamespace(state_rel));
+	List	   *index_oids;
+	Oid			eq_opr;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the chunk table sessionize.\"%s\" of stream \"%s\" is missing",
+						name, stream->name),
+				 errhint("Drop the stream and create it again.")));
+	c->rel = table_open(relid, lockmode);
+	index_oids = RelationGetIndexList(c->rel);
+	if (list_length(index_oids) == 1)
+		c->index = index_open(linitial_oid(index_oids), lockmode);
+	if (c->index == NULL || !c->index->rd_index->indisprimary ||
+		RelationGetDescr(c->rel)->natts != 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the chunk table of stream \"%s\" has been altered", stream->name)));
+	c->index_info = BuildIndexInfo(c->index);
+	eq_opr = get_opfamily_member(c->index->rd_opfamily[0], c->index->rd_opcintype[0],
+								 c->index->rd_opcintype[0], BTEqualStrategyNumber);
+	ScanKeyInit(&c->skey, 1, BTEqualStrategyNumber, get_opcode(eq_opr), (Datum) 0);
+	c->skey.sk_collation = c->index->rd_indcollation[0];
+	c->slot = table_slot_create(c->rel, NULL);
+	c->hslot = MakeSingleTupleTableSlot(RelationGetDescr(c->rel), &TTSOpsHeapTuple);
+	return c;
+}
+
+/*
+ * chunks_close: the end of chunks_open; lockmode NoLock keeps the lock to
+ * the end of the transaction.
+ */
+static void
+chunks_close(Chunks *c, LOCKMODE lockmode)
+{
+	ExecDropSingleTupleTableSlot(c->slot);
+	ExecDropSingleTupleTableSlot(c->hslot);
+	index_close(c->index, lockmode);
+	table_close(c->rel, lockmode);
+}
+
+/*
+ * chunks_read: put the events of key's chunks back into s (see
+ * session_restore), reading them with snapshot in the order they were
+ * written; with delete, delete them.
+ */
+static void
+chunks_read(Stream *stream, Chunks *c, Snapshot snapshot, Datum key, Session *s,
+			bool delete)
+{
+	int			size = Max(s->nstored, 1);
+	TimestampTz *ts = palloc(sizeof(TimestampTz) * size);
+	JsonbContainer **payload = palloc(sizeof(JsonbContainer *) * size);
+	int32	   *payload_len = palloc(sizeof(int32) * size);
+	int			n = 0;
+	int			seq = 0;
+	IndexScanDesc scan = index_beginscan(c->rel, c->index, snapshot, 1, 0);
+
+	c->skey.sk_argument = key;
+	index_rescan(scan, &c->skey, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, c->slot))
+	{
+		ArrayType  *ts_array;
+		Jsonb	   *events;
+		int			count;
+
+		slot_getallattrs(c->slot);
+		if (c->slot->tts_isnull[2] || c->slot->tts_isnull[3] ||
+			DatumGetInt32(c->slot->tts_values[1]) != seq)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+		ts_array = DatumGetArrayTypeP(c->slot->tts_values[2]);
+		events = DatumGetJsonbPCopy(c->slot->tts_values[3]);
+		count = JB_ROOT_COUNT(events);
+		if (n + count > s->nstored)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+		append_events(stream, ts_array, events, count, ts, payload, payload_len, n);
+		if ((Pointer) ts_array != DatumGetPointer(c->slot->tts_values[2]))
+			pfree(ts_array);
+		n += count;
+		seq++;
+		if (delete)
+			simple_heap_delete(c->rel, &c->slot->tts_tid);
+	}
+	index_endscan(scan);
+	if (seq != s->nchunks)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name),
+				 errdetail("It has %d chunks, its row says %d.", seq, s->nchunks)));
+	session_restore(s, n, ts, payload, payload_len);
+	pfree(ts);
+	pfree(payload);
+	pfree(payload_len);
+}
+
+/*
+ * state_chunks: the stream's chunk table, for writing.
+ */
+static Chunks *
+state_chunks(StateTable *st)
+{
+	if (st->chunks == NULL)
+		st->chunks = chunks_open(st->stream, st->rel, RowExclusiveLock);
+	return st->chunks;
+}
+
+/*
+ * chunk_write: write the events in memory of key's session s as its next
+ * chunk.
+ */
+static void
+chunk_write(StateTable *st, Datum key, const Session *s)
+{
+	Chunks	   *c = state_chunks(st);
+	Datum		values[4];
+	bool		nulls[4] = {0};
+	Datum		index_values[INDEX_MAX_KEYS];
+	bool		index_isnull[INDEX_MAX_KEYS];
+	ArrayType  *event_ts;
+	Jsonb	   *events;
+	HeapTuple	tup;
+
+	events_arrays(s, &event_ts, &events);
+	values[0] = key;
+	values[1] = Int32GetDatum(s->nchunks);
+	values[2] = PointerGetDatum(event_ts);
+	values[3] = JsonbPGetDatum(events);
+	tup = heap_form_tuple(RelationGetDescr(c->rel), values, nulls);
+	simple_heap_insert(c->rel, tup);
+	ExecStoreHeapTuple(tup, c->hslot, false);
+	FormIndexDatum(c->index_info, c->hslot, NULL, index_values, index_isnull);
+	index_insert(c->index, index_values, index_isnull, &tup->t_self, c->rel,
+				 UNIQUE_CHECK_YES, false, c->index_info);
+	ExecClearTuple(c->hslot);
+	heap_freetuple(tup);
+	pfree(event_ts);
+	pfree(events);
+}
+
+/*
+ * state_take_chunks: a session of key that finishes gets its events in
+ * chunks back, and the chunks are deleted.
+ */
+void
+state_take_chunks(StateTable *st, Datum key, Session *s)
+{
+	Snapshot	snapshot;
+
+	if (s->nchunks == 0)
+		return;
+	snapshot = take_snapshot(); /* sees chunks this call wrote */
+	chunks_read(st->stream, state_chunks(st), snapshot, key, s, true);
+	UnregisterSnapshot(snapshot);
 }
 
 /*
@@ -81,10 +322,7 @@ state_open(Stream *stream)
 
 	st->stream = stream;
 	st->rel = table_open(stream->state_relid, RowExclusiveLock);
-	if (RelationGetDescr(st->rel)->natts != ST_NATTS)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the state table of stream \"%s\" has been altered", stream->name)));
+	st->chunked = state_table_chunked(stream, st->rel);
 
 	index_oids = RelationGetIndexList(st->rel);
 	st->nindexes = list_length(index_oids);
@@ -149,6 +387,8 @@ state_close(StateTable *st)
 	index_endscan(st->key_scan);
 	ExecDropSingleTupleTableSlot(st->slot);
 	ExecDropSingleTupleTableSlot(st->hslot);
+	if (st->chunks != NULL)
+		chunks_close(st->chunks, NoLock);
 	for (i = 0; i < st->nindexes; i++)
 		index_close(st->indexes[i], NoLock);
 	UnregisterSnapshot(st->snapshot);
@@ -156,37 +396,27 @@ state_close(StateTable *st)
 }
 
 /*
- * decode_row: the session in the row in st->slot, copied into
- * CurrentMemoryContext with room for more events.
+ * append_events: add the count events of a row's event_ts and events
+ * columns (a state row's or a chunk's) to the arrays at ts, payload and
+ * payload_len, from position at.  The payloads point into events, which
+ * must live as long as they are used.
  */
-static Session *
-decode_row(StateTable *st, TupleTableSlot *slot)
+static void
+append_events(Stream *stream, ArrayType *ts_array, Jsonb *events, int count,
+			  TimestampTz *ts, JsonbContainer **payload, int32 *payload_len, int at)
 {
-	bool		isnull;
-	int32		count;
-	ArrayType  *ts_array;
-	Jsonb	   *events;
-	Session    *s;
 	int			i;
 
-	slot_getallattrs(slot);
-	count = DatumGetInt32(slot->tts_values[ST_EVENT_COUNT - 1]);
-	ts_array = DatumGetArrayTypeP(slot->tts_values[ST_EVENT_TS - 1]);
-	events = DatumGetJsonbPCopy(slot->tts_values[ST_EVENTS - 1]);
-	isnull = slot->tts_isnull[ST_EVENT_TS - 1] || slot->tts_isnull[ST_EVENTS - 1];
-
-	if (isnull || count < 1 ||
-		ARR_NDIM(ts_array) != 1 || ARR_HASNULL(ts_array) ||
+	if (ARR_NDIM(ts_array) > 1 || ARR_HASNULL(ts_array) ||
 		ARR_ELEMTYPE(ts_array) != TIMESTAMPTZOID ||
-		ArrayGetNItems(1, ARR_DIMS(ts_array)) != count ||
+		ArrayGetNItems(ARR_NDIM(ts_array), ARR_DIMS(ts_array)) != count ||
 		!JB_ROOT_IS_ARRAY(events) || JB_ROOT_COUNT(events) != count)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("an open session of stream \"%s\" is corrupt", st->stream->name)));
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
 
-	s = session_alloc(count * 2);
-	s->nevents = count;
-	memcpy(s->ts, ARR_DATA_PTR(ts_array), sizeof(TimestampTz) * count);
+	if (count > 0)
+		memcpy(&ts[at], ARR_DATA_PTR(ts_array), sizeof(TimestampTz) * count);
 	for (i = 0; i < count; i++)
 	{
 		JsonbValue *v = getIthJsonbValueFromContainer(&events->root, i);
@@ -194,11 +424,51 @@ decode_row(StateTable *st, TupleTableSlot *slot)
 		if (v->type != jbvBinary)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("an open session of stream \"%s\" is corrupt", st->stream->name)));
-		s->payload[i] = v->val.binary.data;
-		s->payload_len[i] = v->val.binary.len;
+					 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+		payload[at + i] = v->val.binary.data;
+		payload_len[at + i] = v->val.binary.len;
 		pfree(v);
 	}
+}
+
+/*
+ * decode_row: the session in the state row in slot, copied into
+ * CurrentMemoryContext with room for more events.  Events in chunks are
+ * not read (see state_take_chunks).
+ */
+static Session *
+decode_row(Stream *stream, TupleTableSlot *slot)
+{
+	int32		count;
+	int32		nchunks;
+	int			in_row;
+	ArrayType  *ts_array;
+	Jsonb	   *events;
+	Session    *s;
+
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[ST_EVENT_TS - 1] || slot->tts_isnull[ST_EVENTS - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+	count = DatumGetInt32(slot->tts_values[ST_EVENT_COUNT - 1]);
+	nchunks = row_chunks(stream, slot);
+	ts_array = DatumGetArrayTypeP(slot->tts_values[ST_EVENT_TS - 1]);
+	events = DatumGetJsonbPCopy(slot->tts_values[ST_EVENTS - 1]);
+	in_row = JB_ROOT_COUNT(events);
+	if (count < 1 || nchunks < 0 || in_row > count ||
+		(nchunks == 0) != (in_row == count))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+
+	s = session_alloc(in_row * 2);
+	append_events(stream, ts_array, events, in_row, s->ts, s->payload, s->payload_len, 0);
+	s->nevents = in_row;
+	s->nstored = count - in_row;
+	s->nchunks = nchunks;
+	s->first_ts = DatumGetTimestampTz(slot->tts_values[ST_FIRST_TS - 1]);
+	s->last_ts = DatumGetTimestampTz(slot->tts_values[ST_LAST_TS - 1]);
 	if ((Pointer) ts_array != DatumGetPointer(slot->tts_values[ST_EVENT_TS - 1]))
 		pfree(ts_array);
 	return s;
@@ -231,7 +501,7 @@ state_fetch(StateTable *st, Datum key, ItemPointer tid)
 {
 	TupleTableSlot *slot = state_fetch_slot(st, key, tid);
 
-	return slot != NULL ? decode_row(st, slot) : NULL;
+	return slot != NULL ? decode_row(st->stream, slot) : NULL;
 }
 
 /*
@@ -259,11 +529,14 @@ insert_index_entries(StateTable *st, HeapTuple tup)
 
 /*
  * state_write: make key's row (tid, or a new one when tid is invalid)
- * hold these values; the deadline is last_ts + gap.
+ * hold these values; the deadline is last_ts + gap.  nevents counts the
+ * events in the row and in its nchunks chunks (a state table of version
+ * 0.1 has no column for nchunks, which is then 0).
  */
 void
 state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
-			TimestampTz last_ts, int32 nevents, ArrayType *event_ts, Jsonb *events)
+			TimestampTz last_ts, int32 nevents, ArrayType *event_ts, Jsonb *events,
+			int32 nchunks)
 {
 	Datum		values[ST_NATTS];
 	bool		nulls[ST_NATTS];
@@ -281,6 +554,7 @@ state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
 	values[ST_EVENT_COUNT - 1] = Int32GetDatum(nevents);
 	values[ST_EVENT_TS - 1] = PointerGetDatum(event_ts);
 	values[ST_EVENTS - 1] = JsonbPGetDatum(events);
+	values[ST_CHUNKS - 1] = Int32GetDatum(nchunks);
 
 	tup = heap_form_tuple(RelationGetDescr(st->rel), values, nulls);
 	if (ItemPointerIsValid(tid))
@@ -307,15 +581,34 @@ state_delete(StateTable *st, ItemPointer tid)
 }
 
 /*
+ * events_arrays: the events in memory of s as a state row or chunk holds
+ * them: their timestamps and their payloads (a jsonb array).
+ */
+static void
+events_arrays(const Session *s, ArrayType **event_ts, Jsonb **events)
+{
+	Datum	   *ts_datums = palloc(sizeof(Datum) * Max(s->nevents, 1));
+	int			i;
+
+	for (i = 0; i < s->nevents; i++)
+		ts_datums[i] = TimestampTzGetDatum(s->ts[i]);
+	*event_ts = construct_array(ts_datums, s->nevents, TIMESTAMPTZOID,
+								sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	*events = session_events_jsonb(s);
+	pfree(ts_datums);
+}
+
+/*
  * state_store: make key's row hold session s; s NULL removes the row.
- * tid is the row state_fetch found, or invalid for a new key.
+ * tid is the row state_fetch found, or invalid for a new key.  Events that
+ * fill a chunk move to one, and s then holds none in memory.
  */
 void
 state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
 {
-	Datum	   *ts_datums;
 	ArrayType  *event_ts;
 	Jsonb	   *events;
+	Size		bytes = 0;
 	int			i;
 
 	if (s == NULL)
@@ -325,17 +618,21 @@ state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
 		return;
 	}
 
-	ts_datums = palloc(sizeof(Datum) * s->nevents);
 	for (i = 0; i < s->nevents; i++)
-		ts_datums[i] = TimestampTzGetDatum(s->ts[i]);
-	event_ts = construct_array(ts_datums, s->nevents, TIMESTAMPTZOID,
-							   sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	events = session_events_jsonb(s);
-	state_write(st, key, tid, SESSION_FIRST_TS(s), SESSION_LAST_TS(s), s->nevents,
-				event_ts, events);
+		bytes += s->payload_len[i];
+	if (st->chunked && (s->nevents >= CHUNK_EVENTS || bytes >= CHUNK_BYTES))
+	{
+		chunk_write(st, key, s);
+		s->nstored += s->nevents;
+		s->nchunks++;
+		s->nevents = 0;
+	}
+
+	events_arrays(s, &event_ts, &events);
+	state_write(st, key, tid, SESSION_FIRST_TS(s), SESSION_LAST_TS(s), SESSION_COUNT(s),
+				event_ts, events, s->nchunks);
 	pfree(event_ts);
 	pfree(events);
-	pfree(ts_datums);
 }
 
 /*
@@ -349,6 +646,7 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 	Stream	   *stream = st->stream;
 	bool		isnull;
 	Datum		key = slot_getattr(slot, ST_KEY, &isnull);
+	Session    *session;
 
 	if (OidIsValid(stream->update_fn))
 	{
@@ -356,8 +654,10 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 		return;
 	}
 	key = datumCopy(key, stream->key_typbyval, stream->key_typlen);
-	finished_add(finished, key, decode_row(st, slot), reason, delta);
+	session = decode_row(stream, slot);
 	state_delete(st, &slot->tts_tid);
+	state_take_chunks(st, key, session);
+	finished_add(finished, key, session, reason, delta);
 }
 
 /*
@@ -475,6 +775,7 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 	Snapshot	snapshot;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
+	Chunks	   *chunks = NULL;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -504,10 +805,11 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 		}
 		index_close(candidate, AccessShareLock);
 	}
-	if (index == NULL || RelationGetDescr(rel)->natts != ST_NATTS)
+	(void) state_table_chunked(stream, rel);
+	if (index == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the state table of stream \"%s\" has been altered", stream->name)));
+				 errmsg("the state table of stream \"%s\" lacks its primary key", stream->name)));
 
 	snapshot = RegisterSnapshot(GetActiveSnapshot());
 	slot = table_slot_create(rel, NULL);
@@ -525,13 +827,28 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 		values[1] = slot->tts_values[ST_FIRST_TS - 1];
 		values[2] = slot->tts_values[ST_LAST_TS - 1];
 		values[3] = slot->tts_values[ST_EVENT_COUNT - 1];
-		/* whole, not a TOAST pointer into a table that may be dropped */
-		values[4] = PointerGetDatum(PG_DETOAST_DATUM(slot->tts_values[ST_EVENTS - 1]));
+		if (row_chunks(stream, slot) > 0)
+		{
+			/* a long session: its chunks' events, then the row's */
+			Session    *s = decode_row(stream, slot);
+
+			if (chunks == NULL)
+				chunks = chunks_open(stream, rel, AccessShareLock);
+			chunks_read(stream, chunks, snapshot, slot->tts_values[ST_KEY - 1], s, false);
+			values[4] = JsonbPGetDatum(session_events_jsonb(s));
+		}
+		else
+		{
+			/* whole, not a TOAST pointer into a table that may be dropped */
+			values[4] = PointerGetDatum(PG_DETOAST_DATUM(slot->tts_values[ST_EVENTS - 1]));
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
+	if (chunks != NULL)
+		chunks_close(chunks, AccessShareLock);
 	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 

@@ -37,12 +37,17 @@ SELECT sessionize.create_stream('we''ird "stream"', 'user_id', gap => '20 minute
                                 max_events => 7, lateness => '1 minute', sink => 'sink');
 SELECT sessionize.create_stream('counts', gap => '20 minutes',
                                 update_function => 'count_events(text, jsonb, jsonb, boolean)');
+SELECT sessionize.create_stream('long', gap => '1 day', sink => 'sink');
 SELECT setseed(0.5);
 CREATE TABLE batches AS
 SELECT (i - 1) / 50 + 1 AS b,
        jsonb_agg(jsonb_build_object('id', 1 + (i * 7) % 40, 'n', i, 'isLast', i % 31 = 0,
                                     'ts', timestamptz '2026-01-01' + i * interval '37 seconds')
-                 ORDER BY i) AS events
+                 ORDER BY i) AS events,
+       -- four keys with long sessions, kept partly in chunks
+       jsonb_agg(jsonb_build_object('id', 100 + i % 4, 'n', i, 'isLast', i % 300 = 0,
+                                    'ts', timestamptz '2026-01-01' + i * interval '37 seconds')
+                 ORDER BY i) AS long_events
   FROM generate_series(1, 2000) i GROUP BY 1;
 CREATE FUNCTION feed(first int, last int) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE r record;
@@ -50,6 +55,7 @@ BEGIN
     FOR r IN SELECT * FROM batches WHERE b BETWEEN first AND last ORDER BY b LOOP
         PERFORM sessionize.sessionize_batch('we''ird "stream"', r.events, 'topic', r.b);
         PERFORM sessionize.sessionize_batch('counts', r.events, 'topic', r.b);
+        PERFORM sessionize.sessionize_batch('long', r.long_events, 'topic', r.b);
     END LOOP;
 END
 $$;
@@ -68,16 +74,35 @@ SELECT (SELECT json_agg(s ORDER BY s.stream)::text FROM (
                    watermark, offsets FROM sessionize.stats) s),
        (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('we''ird "stream"') o),
        (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('counts') o),
+       (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('long') o),
        sessionize.committed_offset('counts', 'topic')
+};
+# The rows of the long stream's chunk table (a count by dynamic SQL).
+my $chunks = q{
+SELECT (xpath('/row/n/text()',
+              query_to_xml(format('SELECT count(*) AS n FROM sessionize.%I',
+                                  state_table || '_chunks'), false, true, '')))[1]::text
+  FROM sessionize.streams WHERE name = 'long'
 };
 is($node->safe_psql('target', $state), $node->safe_psql('source', $state),
 	'the restored streams have the same state, counters and offsets');
+my $source_chunks = $node->safe_psql('source', $chunks);
+cmp_ok($source_chunks, '>', 0, "(the long stream has $source_chunks chunks at the dump)");
+is($node->safe_psql('target', $chunks), $source_chunks, 'the chunks are restored');
+is( $node->safe_psql('target', q{
+        SELECT string_agg(o.key || ':' || o.event_count, ',' ORDER BY o.key)
+          FROM sessionize.open_sessions('long') o}),
+	$node->safe_psql('source', q{
+        SELECT string_agg(o.key || ':' || o.event_count, ',' ORDER BY o.key)
+          FROM sessionize.open_sessions('long') o}),
+	'the long sessions, kept partly in chunks, are restored whole');
 
 # Both go on with the second half, a replay of an old batch, and a flush.
 my $finish = q{
 SELECT feed(15, 40);
 SELECT count(*) FROM sessionize.flush('we''ird "stream"');
 SELECT count(*) FROM sessionize.flush('counts');
+SELECT count(*) FROM sessionize.flush('long');
 };
 $node->safe_psql('source', $finish);
 $node->safe_psql('target', $finish);
@@ -95,7 +120,7 @@ is($node->safe_psql('target', $state), $node->safe_psql('source', $state),
 	'with the same counters and offsets at the end');
 is( $node->safe_psql(
 		'target', q{SELECT string_agg(batches::text, ',' ORDER BY stream) FROM sessionize.stats}),
-	'40,40',
+	'40,40,40',
 	'the replayed batches 15 to 20 were skipped after the restore');
 
 $node->stop;

@@ -1,7 +1,8 @@
 # ALTER EXTENSION sessionize UPDATE from 0.1, the previous release, keeps
 # every stream's settings, open sessions, watermark, counters and offsets,
 # and the streams go on with the same results as on a fresh install of the
-# new version.  The upgraded extension has the same objects as a fresh one.
+# new version (with chunks for long sessions, which 0.1 had not).  The
+# upgraded extension has the same objects as a fresh one.
 use strict;
 use warnings;
 
@@ -39,11 +40,16 @@ SELECT sessionize.create_stream('clicks', 'bigint', gap => '20 minutes', max_eve
                                 lateness => '1 minute', sink => 'sink');
 SELECT sessionize.create_stream('counts', gap => '20 minutes',
                                 update_function => 'count_events(text, jsonb, jsonb, boolean)');
+SELECT sessionize.create_stream('long', gap => '1 day', sink => 'sink');
 CREATE TABLE batches AS
 SELECT (i - 1) / 50 + 1 AS b,
        jsonb_agg(jsonb_build_object('id', 1 + (i * 7) % 40, 'n', i, 'isLast', i % 31 = 0,
                                     'ts', timestamptz '2026-01-01' + i * interval '37 seconds')
-                 ORDER BY i) AS events
+                 ORDER BY i) AS events,
+       -- four keys, 500 events each; every 300th event (all of key 100) is last
+       jsonb_agg(jsonb_build_object('id', 100 + i % 4, 'n', i, 'isLast', i % 300 = 0,
+                                    'ts', timestamptz '2026-01-01' + i * interval '37 seconds')
+                 ORDER BY i) AS long_events
   FROM generate_series(1, 2000) i GROUP BY 1;
 CREATE FUNCTION feed(first int, last int) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE r record;
@@ -51,6 +57,7 @@ BEGIN
     FOR r IN SELECT * FROM batches WHERE b BETWEEN first AND last ORDER BY b LOOP
         PERFORM sessionize.sessionize_batch('clicks', r.events, 'topic', r.b);
         PERFORM sessionize.sessionize_batch('counts', r.events, 'topic', r.b);
+        PERFORM sessionize.sessionize_batch('long', r.long_events, 'topic', r.b);
     END LOOP;
 END
 $$;
@@ -70,18 +77,27 @@ SELECT (SELECT json_agg(s ORDER BY s.stream)::text FROM (
             SELECT name, key_type, gap, max_duration, max_events, lateness, key_field,
                    ts_field, last_field, sink, update_function FROM sessionize.streams) s),
        (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('clicks') o),
-       (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('counts') o)
+       (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('counts') o),
+       (SELECT json_agg(o ORDER BY o.key)::text FROM sessionize.open_sessions('long') o)
 };
+# The new library feeds the streams of a database still at 0.1 as 0.1
+# did (no chunks), so streams go on between installing it and the update.
 my $before = $node->safe_psql('upgraded', $state);
 like($before, qr/"sessions_open":[1-9]/, '(sessions are open mid-stream)');
 is($before, $node->safe_psql('fresh', $state),
 	'0.1 and the new version reach the same state mid-stream');
+my $chunks = q{
+SELECT count(*) FROM pg_class
+ WHERE relnamespace = 'sessionize'::regnamespace AND relname LIKE 'state\_%\_chunks'
+};
+is($node->safe_psql('upgraded', $chunks), '0', '(0.1 has no chunk tables)');
 
 $node->safe_psql('upgraded', 'ALTER EXTENSION sessionize UPDATE');
 is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
 	$default_version, "ALTER EXTENSION sessionize UPDATE reaches $default_version");
 is($node->safe_psql('upgraded', $state), $before,
 	'the update keeps settings, open sessions, watermark, counters and offsets');
+is($node->safe_psql('upgraded', $chunks), '3', 'the update gives each stream a chunk table');
 
 # The upgraded extension has exactly the objects of a fresh install, with
 # the same definitions.
@@ -109,12 +125,28 @@ is($node->safe_psql('upgraded', $objects), $fresh_objects,
 	'the upgraded extension has the objects of a fresh install');
 
 # Both go on: a setting changed with the new alter_stream, the second
-# half (with a replay of batches 15 to 20, skipped), and a flush.
-my $finish = q{
+# half (with a replay of batches 15 to 20, skipped), and a flush.  The
+# upgraded long stream now chunks its long sessions.
+my $more = q{
 SELECT sessionize.alter_stream('clicks', 'gap', '15 minutes');
-SELECT feed(15, 40);
+SELECT feed(15, 30);
+};
+$node->safe_psql('upgraded', $more);
+$node->safe_psql('fresh', $more);
+my $chunk_rows = q{
+SELECT count(*) > 0 FROM sessionize.streams s,
+       LATERAL (SELECT * FROM ROWS FROM (pg_catalog.pg_relation_size(
+                    format('sessionize.%I', s.state_table || '_chunks')::regclass))) r(size)
+ WHERE s.name = 'long' AND r.size > 0
+};
+is($node->safe_psql('upgraded', $chunk_rows), 't',
+	'after the update, the long sessions of the upgraded stream use chunks');
+
+my $finish = q{
+SELECT feed(31, 40);
 SELECT count(*) FROM sessionize.flush('clicks');
 SELECT count(*) FROM sessionize.flush('counts');
+SELECT count(*) FROM sessionize.flush('long');
 };
 $node->safe_psql('upgraded', $finish);
 $node->safe_psql('fresh', $finish);
@@ -130,6 +162,8 @@ is($node->safe_psql('upgraded', $sink), $fresh_sink,
 	'the upgraded stream finishes the same sessions, in the same order');
 is($node->safe_psql('upgraded', $state), $node->safe_psql('fresh', $state),
 	'with the same counters and offsets at the end');
+is($node->safe_psql('upgraded', q{SELECT max(event_count) FROM sink WHERE key::int >= 100}),
+	'500', '(the long stream had sessions of up to 500 events, in several chunks)');
 
 $node->stop;
 done_testing();

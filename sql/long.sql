@@ -1,0 +1,192 @@
+-- long: a long open session keeps its older events in chunks, written
+-- once, instead of rewriting them all whenever its key is touched.  What
+-- the stream returns does not change: every session comes out whole, in
+-- ts order (ties in arrival order), however its events were chunked.
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+
+-- chunk_rows: the chunks of a stream, by key: how many, and their events.
+CREATE FUNCTION chunk_rows(stream text)
+RETURNS TABLE (key text, chunks bigint, events bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT key::text, count(*), sum(jsonb_array_length(events))::bigint
+           FROM sessionize.%I GROUP BY key ORDER BY key',
+        (SELECT state_table || '_chunks' FROM sessionize.streams WHERE name = stream));
+END
+$$;
+
+-- row_events: what the state row itself holds, by key.
+CREATE FUNCTION row_events(stream text)
+RETURNS TABLE (key text, event_count int, in_row int, chunks int)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT key::text, event_count, jsonb_array_length(events), chunks
+           FROM sessionize.%I ORDER BY key',
+        (SELECT state_table FROM sessionize.streams WHERE name = stream));
+END
+$$;
+
+-- ev: event n of key k at minute m after 10:00.
+CREATE FUNCTION ev(k text, n int, m numeric, last boolean DEFAULT false) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT jsonb_build_object('id', k, 'n', n, 'isLast', last,
+                              'ts', to_char(timestamptz '2026-01-01 10:00:00+00'
+                                            + m * interval '1 minute',
+                                            'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+$$;
+
+CREATE TABLE long_sink (key text, session_start timestamptz, session_end timestamptz,
+                        event_count int, end_reason text, events jsonb);
+SELECT sessionize.create_stream('long', gap => '30 minutes', sink => 'long_sink');
+
+-- Key a gets 40 events a batch, one a minute; b one.  After the second
+-- batch a's row holds 80 events: they move to chunk 0, and the row starts
+-- again with none; the third batch's 40 stay in the row.
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(1, 40) n)
+    || jsonb_build_array(ev('b', 1, 0)));
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(41, 80) n));
+SELECT * FROM row_events('long');
+SELECT * FROM chunk_rows('long');
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(81, 120) n));
+SELECT * FROM row_events('long');
+SELECT * FROM chunk_rows('long');
+
+-- open_sessions shows a's 120 events, chunks and row, in order.
+SELECT key, event_count, session_start, session_end,
+       jsonb_path_query_array(events, '$[*].n')
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 120) n) AS all_in_order
+  FROM sessionize.open_sessions('long') WHERE key = 'a';
+
+-- Out of order: event 121 at minute 50.5 (inside chunk 0) and event 122 at
+-- minute 60 (the ts of event 60, so after it: arrival order breaks ties).
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    jsonb_build_array(ev('a', 121, 50.5), ev('a', 122, 60)));
+SELECT jsonb_path_query_array(events, '$[*].n') #> '{49}' AS at_50,
+       jsonb_path_query_array(events, '$[*].n') -> 50 AS at_51,
+       jsonb_path_query_array(events, '$[*].n') -> 60 AS at_61,
+       jsonb_path_query_array(events, '$[*].n') -> 61 AS at_62
+  FROM sessionize.open_sessions('long') WHERE key = 'a';
+
+-- isLast ends a: the session comes out whole and in order, its chunks are
+-- deleted, and the sink gets the same.
+SELECT key, event_count, end_reason,
+       jsonb_path_query_array(events, '$[*].n')
+         = (SELECT jsonb_agg(n ORDER BY m, n)
+              FROM (SELECT n, n::numeric AS m FROM generate_series(1, 120) n
+                    UNION ALL VALUES (121, 50.5), (122, 60)
+                    UNION ALL VALUES (123, 121)) e) AS all_in_order
+  FROM sessionize.sessionize_batch('long', jsonb_build_array(ev('a', 123, 121, true)));
+SELECT * FROM chunk_rows('long');
+SELECT key, event_count, end_reason, jsonb_array_length(events) FROM long_sink;
+
+-- The clock and expire() return chunked sessions whole too.  c gets 70
+-- events in one batch (a chunk at once); d gets 35 in that batch and 35
+-- in the next (a chunk then), whose clock closes c.
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('c', n, 130 + n) ORDER BY n) FROM generate_series(1, 70) n)
+    || (SELECT jsonb_agg(ev('d', n, 130 + 2 * n) ORDER BY n) FROM generate_series(1, 35) n));
+SELECT * FROM row_events('long');
+SELECT key, event_count, end_reason,
+       jsonb_path_query_array(events, '$[*].n')
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 70) n) AS all_in_order
+  FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('d', n, 130 + 2 * n) ORDER BY n) FROM generate_series(36, 70) n));
+SELECT * FROM row_events('long');
+SELECT key, event_count, end_reason,
+       jsonb_path_query_array(events, '$[*].n')
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 70) n) AS all_in_order
+  FROM sessionize.expire('long', '2026-01-01 15:00:00+00');
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('e', n, 300 + n) ORDER BY n) FROM generate_series(1, 100) n));
+SELECT key, event_count, end_reason,
+       jsonb_path_query_array(events, '$[*].n')
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 100) n) AS all_in_order
+  FROM sessionize.flush('long');
+SELECT * FROM chunk_rows('long');
+
+-- A session chunked and timed out in one call: f's 70 events are stored
+-- as a chunk, then g's event an hour later moves the clock past f.
+SELECT key, event_count, end_reason, jsonb_array_length(events)
+  FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('f', n, 500 + n) ORDER BY n) FROM generate_series(1, 70) n)
+    || jsonb_build_array(ev('g', 1, 700)));
+SELECT * FROM chunk_rows('long');
+
+-- max_events counts the events in chunks: h closes at exactly 100.
+SELECT sessionize.alter_stream('long', 'max_events', '100');
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('h', n, 700 + n / 10.0) ORDER BY n) FROM generate_series(1, 90) n));
+SELECT key, event_count, end_reason,
+       jsonb_path_query_array(events, '$[*].n')
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 100) n) AS all_in_order
+  FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('h', n, 700 + n / 10.0) ORDER BY n) FROM generate_series(91, 105) n));
+SELECT * FROM row_events('long') WHERE key = 'h';
+SELECT sessionize.alter_stream('long', 'max_events', NULL);
+
+-- Payload bytes count too: 5 events of 4 kB fill a chunk (16 kB).
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('i', n, 720 + n) || jsonb_build_object('blob', repeat('x', 4000))
+                      ORDER BY n) FROM generate_series(1, 5) n));
+SELECT * FROM row_events('long') WHERE key = 'i';
+SELECT * FROM chunk_rows('long');
+
+-- A batch that made chunks and rolled back leaves none.
+BEGIN;
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    (SELECT jsonb_agg(ev('j', n, 730 + n / 10.0) ORDER BY n) FROM generate_series(1, 80) n));
+SELECT * FROM chunk_rows('long') WHERE key = 'j';
+ROLLBACK;
+SELECT * FROM chunk_rows('long');
+SELECT count(*) FILTER (WHERE key = 'j') AS j_open FROM sessionize.open_sessions('long');
+
+-- A stream fed in batches of 7, one long session per key with events up
+-- to 40 minutes out of order (within lateness), landing in chunks already
+-- written: the same sessions, events in the same order, as the aggregate
+-- finds (which sorts each key's events by ts, ties in input order).
+SELECT setseed(0.25);
+CREATE TABLE long_events AS
+SELECT i AS n, 'k' || (i % 3) AS k,
+       (i * 0.2 - CASE WHEN i % 7 = 0 THEN floor(random() * 40) ELSE 0 END)::numeric AS m
+  FROM generate_series(1, 1500) i;
+SELECT sessionize.create_stream('long_cut', gap => '2 hours', lateness => '1 hour');
+CREATE TABLE long_all (key text, session_start timestamptz, session_end timestamptz,
+                       event_count int, end_reason text, events jsonb);
+CREATE TABLE long_chunks_seen (chunks bigint);
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT (n - 1) / 7 AS b, jsonb_agg(ev(k, n, m) ORDER BY n) AS events
+               FROM long_events GROUP BY 1 ORDER BY 1 LOOP
+        INSERT INTO long_all SELECT * FROM sessionize.sessionize_batch('long_cut', r.events);
+        INSERT INTO long_chunks_seen SELECT coalesce(max(chunks), 0) FROM chunk_rows('long_cut');
+    END LOOP;
+    INSERT INTO long_all SELECT * FROM sessionize.flush('long_cut');
+END
+$$;
+SELECT max(chunks) AS most_chunks_of_a_key FROM long_chunks_seen;
+WITH agg AS (
+    SELECT k, s.*
+      FROM (SELECT k, sessionize.sessions((ev(k, n, m)->>'ts')::timestamptz, false,
+                                          ev(k, n, m), '2 hours' ORDER BY n) AS ss
+              FROM long_events GROUP BY k) g, unnest(g.ss) s)
+SELECT (SELECT count(*) FROM long_all) AS stream_sessions,
+       (SELECT count(*) FROM agg) AS aggregate_sessions,
+       (SELECT sum(event_count) FROM long_all) AS events,
+       (SELECT count(*) FROM (
+            SELECT key, session_start, session_end, event_count, events FROM long_all
+            EXCEPT ALL
+            SELECT k, session_start, session_end, event_count, events FROM agg) d) AS differences,
+       (SELECT bool_and(jsonb_path_query_array(events, '$[*].n')
+                        <> (SELECT jsonb_agg(n ORDER BY n) FROM long_events e WHERE e.k = l.key))
+          FROM long_all l) AS out_of_arrival_order;
+
+SELECT sessionize.drop_stream('long');
+SELECT sessionize.drop_stream('long_cut');
+DROP TABLE long_sink, long_events, long_all, long_chunks_seen;
