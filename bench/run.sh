@@ -9,6 +9,9 @@
 #                                with --open N (10,000,000) open sessions
 #   bench/run.sh --aggregate     backfill: sessionize.sessions() against a
 #                                window-function query, --agg-events N (1,000,000)
+#   bench/run.sh --long          long sessions: per-batch latency as 100
+#                                devices' sessions grow to --hours N (6) of
+#                                pings every 10 s, sessionize and plain SQL
 #
 # Options (throughput):  --events N (200000)  --keys N (20000)  --seed N (42)
 #                        --reps N (5)  --sizes "1000 10000"
@@ -36,6 +39,7 @@ SIZES="1000 10000"
 MODE=throughput
 OPEN=10000000
 AGG_EVENTS=1000000
+HOURS=6
 SMALL=10000
 SCALE_BATCHES=300
 KEEP=
@@ -44,7 +48,7 @@ NO_TYPED=
 # with it on (a later --pg-option fsync=off overrides).
 PGOPTS=(-o fsync=on)
 
-usage () { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage () { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -56,6 +60,8 @@ while [ $# -gt 0 ]; do
         --sizes) SIZES=$2; shift 2 ;;
         --scale) MODE=scale; shift ;;
         --aggregate) MODE=aggregate; shift ;;
+        --long) MODE=long; shift ;;
+        --hours) HOURS=$2; shift 2 ;;
         --agg-events) AGG_EVENTS=$2; shift 2 ;;
         --open) OPEN=$2; shift 2 ;;
         --small) SMALL=$2; shift 2 ;;
@@ -67,7 +73,7 @@ while [ $# -gt 0 ]; do
         *) echo "run.sh: unknown argument: $1" >&2; usage 2 ;;
     esac
 done
-for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS"; do
+for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS" "$HOURS"; do
     case $v in ''|*[!0-9]*) echo "run.sh: not a number: $v" >&2; exit 2 ;; esac
 done
 for s in $SIZES; do
@@ -161,6 +167,57 @@ if [ "$MODE" = aggregate ]; then
           FROM t"
     echo "$REPS repetitions each, on $AGG_EVENTS events; each counts the sessions of every key on the server."
     echo "total run time: $(( $(date +%s) - START )) s"
+    exit 0
+fi
+
+# ================================================================ long
+if [ "$MODE" = long ]; then
+    echo "== sessionize long sessions: per-batch latency as sessions grow, 1,000-event JSON batches"
+    machine
+    q -f "$HERE/plain.sql" -f "$HERE/long.sql"
+    nb=$((HOURS * 36))
+    q -c "CALL long_build($nb)" -c "VACUUM ANALYZE long_batches"
+    q -c "SELECT sessionize.create_stream('long', gap => '30 minutes')" >/dev/null
+    for c in json plain; do
+        q -c "CHECKPOINT" -c "CALL long_measure('$c')"
+    done
+    q -c "INSERT INTO long_flushed SELECT 'json', key, session_start, session_end, event_count, md5(events::text)
+            FROM sessionize.flush('long')" \
+      -c "INSERT INTO long_flushed SELECT 'plain', key, session_start, session_end, event_count, md5(events::text)
+            FROM plain_flush()"
+    diff=$(q -c "SELECT count(*) FROM (
+                   (SELECT key, session_start, session_end, event_count, events_md5 FROM long_flushed WHERE contender = 'json'
+                    EXCEPT ALL
+                    SELECT key, session_start, session_end, event_count, events_md5 FROM long_flushed WHERE contender = 'plain')
+                   UNION ALL
+                   (SELECT key, session_start, session_end, event_count, events_md5 FROM long_flushed WHERE contender = 'plain'
+                    EXCEPT ALL
+                    SELECT key, session_start, session_end, event_count, events_md5 FROM long_flushed WHERE contender = 'json')) d")
+    n=$(q -c "SELECT count(*) || ' sessions of ' || min(event_count) || ' events' FROM long_flushed WHERE contender = 'json'")
+    echo "check: at the end, flushed, plain SQL and sessionize hold the same $n: $diff differences"
+    echo
+    q -F ' ' -c "
+        SELECT format('%-26s %22s %22s', 'hour of the stream', 'sessionize ms (med)', 'plain SQL ms (med)')
+        UNION ALL
+        SELECT * FROM (
+            SELECT format('%-26s %22s %22s',
+                          format('%s (%s-%s events)', b / 36 + 1, (b / 36) * 360 + 10, (b / 36 + 1) * 360),
+                          round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE contender = 'json'))::numeric, 2),
+                          round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE contender = 'plain'))::numeric, 2))
+              FROM long_lat GROUP BY b / 36 ORDER BY b / 36) t"
+    q -F ' ' -c "SELECT format('%-26s %22s %22s', 'whole run (s)',
+                               round((sum(ms) FILTER (WHERE contender = 'json') / 1000)::numeric, 2),
+                               round((sum(ms) FILTER (WHERE contender = 'plain') / 1000)::numeric, 2))
+                   FROM long_lat"
+    echo
+    echo "100 devices, a ping every 10 s each, gap 30 minutes: no session ends; each"
+    echo "1,000-event batch adds 10 events to every session.  Latency is the batch and its"
+    echo "COMMIT, measured inside the server; the events column shows the sessions' length."
+    echo "total run time: $(( $(date +%s) - START )) s"
+    if [ "$diff" != 0 ]; then
+        echo "run.sh: plain SQL and sessionize do not hold the same sessions" >&2
+        exit 1
+    fi
     exit 0
 fi
 
