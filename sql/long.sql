@@ -42,31 +42,31 @@ CREATE TABLE long_sink (key text, session_start timestamptz, session_end timesta
                         event_count int, end_reason text, events jsonb);
 SELECT sessionize.create_stream('long', gap => '30 minutes', sink => 'long_sink');
 
--- Key a gets 40 events a batch, one a minute; b one.  After the second
--- batch a's row holds 80 events: they move to chunk 0, and the row starts
--- again with none; the third batch's 40 stay in the row.
+-- Key a gets 70 events a batch, one a minute; b one.  After the second
+-- batch a's row holds 140 events (over 128): they move to chunk 0, and the
+-- row starts again with none; the third batch's 70 stay in the row.
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(1, 40) n)
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(1, 70) n)
     || jsonb_build_array(ev('b', 1, 0)));
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(41, 80) n));
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(71, 140) n));
 SELECT * FROM row_events('long');
 SELECT * FROM chunk_rows('long');
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(81, 120) n));
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(141, 210) n));
 SELECT * FROM row_events('long');
 SELECT * FROM chunk_rows('long');
 
--- open_sessions shows a's 120 events, chunks and row, in order.
+-- open_sessions shows a's 210 events, chunks and row, in order.
 SELECT key, event_count, session_start, session_end,
        jsonb_path_query_array(events, '$[*].n')
-         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 120) n) AS all_in_order
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 210) n) AS all_in_order
   FROM sessionize.open_sessions('long') WHERE key = 'a';
 
--- Out of order: event 121 at minute 50.5 (inside chunk 0) and event 122 at
+-- Out of order: event 211 at minute 50.5 (inside chunk 0) and event 212 at
 -- minute 60 (the ts of event 60, so after it: arrival order breaks ties).
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    jsonb_build_array(ev('a', 121, 50.5), ev('a', 122, 60)));
+    jsonb_build_array(ev('a', 211, 50.5), ev('a', 212, 60)));
 SELECT jsonb_path_query_array(events, '$[*].n') #> '{49}' AS at_50,
        jsonb_path_query_array(events, '$[*].n') -> 50 AS at_51,
        jsonb_path_query_array(events, '$[*].n') -> 60 AS at_61,
@@ -78,61 +78,62 @@ SELECT jsonb_path_query_array(events, '$[*].n') #> '{49}' AS at_50,
 SELECT key, event_count, end_reason,
        jsonb_path_query_array(events, '$[*].n')
          = (SELECT jsonb_agg(n ORDER BY m, n)
-              FROM (SELECT n, n::numeric AS m FROM generate_series(1, 120) n
-                    UNION ALL VALUES (121, 50.5), (122, 60)
-                    UNION ALL VALUES (123, 121)) e) AS all_in_order
-  FROM sessionize.sessionize_batch('long', jsonb_build_array(ev('a', 123, 121, true)));
+              FROM (SELECT n, n::numeric AS m FROM generate_series(1, 210) n
+                    UNION ALL VALUES (211, 50.5), (212, 60)
+                    UNION ALL VALUES (213, 211)) e) AS all_in_order
+  FROM sessionize.sessionize_batch('long', jsonb_build_array(ev('a', 213, 211, true)));
 SELECT * FROM chunk_rows('long');
 SELECT key, event_count, end_reason, jsonb_array_length(events) FROM long_sink;
 
--- The clock and expire() return chunked sessions whole too.  c gets 70
--- events in one batch (a chunk at once); d gets 35 in that batch and 35
+-- The clock and expire() return chunked sessions whole too.  c gets 140
+-- events in one batch (a chunk at once); d gets 70 in that batch and 70
 -- in the next (a chunk then), whose clock closes c.
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('c', n, 130 + n) ORDER BY n) FROM generate_series(1, 70) n)
-    || (SELECT jsonb_agg(ev('d', n, 130 + 2 * n) ORDER BY n) FROM generate_series(1, 35) n));
+    (SELECT jsonb_agg(ev('c', n, 220 + n) ORDER BY n) FROM generate_series(1, 140) n)
+    || (SELECT jsonb_agg(ev('d', n, 220 + 2 * n) ORDER BY n) FROM generate_series(1, 70) n));
 SELECT * FROM row_events('long');
 SELECT key, event_count, end_reason,
        jsonb_path_query_array(events, '$[*].n')
-         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 70) n) AS all_in_order
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 140) n) AS all_in_order
   FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('d', n, 130 + 2 * n) ORDER BY n) FROM generate_series(36, 70) n));
+    (SELECT jsonb_agg(ev('d', n, 220 + 2 * n) ORDER BY n) FROM generate_series(71, 140) n));
 SELECT * FROM row_events('long');
 SELECT key, event_count, end_reason,
        jsonb_path_query_array(events, '$[*].n')
-         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 70) n) AS all_in_order
-  FROM sessionize.expire('long', '2026-01-01 15:00:00+00');
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 140) n) AS all_in_order
+  FROM sessionize.expire('long', '2026-01-01 19:00:00+00');
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('e', n, 300 + n) ORDER BY n) FROM generate_series(1, 100) n));
+    (SELECT jsonb_agg(ev('e', n, 600 + n / 10.0) ORDER BY n) FROM generate_series(1, 200) n));
 SELECT key, event_count, end_reason,
        jsonb_path_query_array(events, '$[*].n')
-         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 100) n) AS all_in_order
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 200) n) AS all_in_order
   FROM sessionize.flush('long');
 SELECT * FROM chunk_rows('long');
 
--- A session chunked and timed out in one call: f's 70 events are stored
+-- A session chunked and timed out in one call: f's 140 events are stored
 -- as a chunk, then g's event an hour later moves the clock past f.
 SELECT key, event_count, end_reason, jsonb_array_length(events)
   FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('f', n, 500 + n) ORDER BY n) FROM generate_series(1, 70) n)
+    (SELECT jsonb_agg(ev('f', n, 630 + n / 10.0) ORDER BY n) FROM generate_series(1, 140) n)
     || jsonb_build_array(ev('g', 1, 700)));
 SELECT * FROM chunk_rows('long');
 
--- max_events counts the events in chunks: h closes at exactly 100.
-SELECT sessionize.alter_stream('long', 'max_events', '100');
+-- max_events counts the events in chunks: h closes at exactly 200.
+SELECT sessionize.alter_stream('long', 'max_events', '200');
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('h', n, 700 + n / 10.0) ORDER BY n) FROM generate_series(1, 90) n));
+    (SELECT jsonb_agg(ev('h', n, 700 + n / 20.0) ORDER BY n) FROM generate_series(1, 150) n));
+SELECT * FROM row_events('long') WHERE key = 'h';
 SELECT key, event_count, end_reason,
        jsonb_path_query_array(events, '$[*].n')
-         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 100) n) AS all_in_order
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 200) n) AS all_in_order
   FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('h', n, 700 + n / 10.0) ORDER BY n) FROM generate_series(91, 105) n));
+    (SELECT jsonb_agg(ev('h', n, 700 + n / 20.0) ORDER BY n) FROM generate_series(151, 205) n));
 SELECT * FROM row_events('long') WHERE key = 'h';
 SELECT sessionize.alter_stream('long', 'max_events', NULL);
 
 -- Payload bytes count too: 5 events of 4 kB fill a chunk (16 kB).
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('i', n, 720 + n) || jsonb_build_object('blob', repeat('x', 4000))
+    (SELECT jsonb_agg(ev('i', n, 711 + n) || jsonb_build_object('blob', repeat('x', 4000))
                       ORDER BY n) FROM generate_series(1, 5) n));
 SELECT * FROM row_events('long') WHERE key = 'i';
 SELECT * FROM chunk_rows('long');
@@ -140,7 +141,7 @@ SELECT * FROM chunk_rows('long');
 -- A batch that made chunks and rolled back leaves none.
 BEGIN;
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('j', n, 730 + n / 10.0) ORDER BY n) FROM generate_series(1, 80) n));
+    (SELECT jsonb_agg(ev('j', n, 717 + n / 100.0) ORDER BY n) FROM generate_series(1, 140) n));
 SELECT * FROM chunk_rows('long') WHERE key = 'j';
 ROLLBACK;
 SELECT * FROM chunk_rows('long');
