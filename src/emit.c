@@ -54,7 +54,8 @@ session_events_jsonb(const Session *s)
 						size - data_start),
 				 errhint("Set max_events or max_duration on the stream to bound sessions.")));
 
-	buf = palloc0(size);
+	/* every byte is written below (padding zeroed): no palloc0 pass */
+	buf = palloc(size);
 	*(uint32 *) (buf + VARHDRSZ) = (uint32) n | JB_FARRAY;
 	entries = (JEntry *) (buf + VARHDRSZ + sizeof(uint32));
 	pos = data_start;
@@ -63,6 +64,7 @@ session_events_jsonb(const Session *s)
 		Size		start = INTALIGN(pos);
 		uint32		len = (start - pos) + s->payload_len[i];
 
+		memset(buf + pos, 0, start - pos);
 		memcpy(buf + start, s->payload[i], s->payload_len[i]);
 		pos = start + s->payload_len[i];
 		totallen += len;
