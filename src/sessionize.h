@@ -251,7 +251,6 @@ extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 
 /* state.c */
 typedef struct StateTable StateTable;
-typedef struct Chunks Chunks;
 
 /* The columns of a state table (see _create_stream). */
 enum

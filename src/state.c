@@ -49,6 +49,8 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
+typedef struct Chunks Chunks;
+
 struct StateTable
 {
 	Stream	   *stream;
