@@ -64,3 +64,19 @@ DROP TABLE sessions;
 SELECT * FROM sessionize.sessionize_batch('sunk', '[{"id": 12, "ts": "2026-01-01T12:01:00Z", "isLast": true}]');
 SELECT * FROM still_open('sunk');
 SELECT sessionize.drop_stream('sunk');
+
+-- A composite key type reaches a sink whole, in its key column (it was
+-- once unnested into its fields, and the INSERT failed).
+CREATE TYPE tenant_user AS (tenant text, user_id integer);
+CREATE TABLE tenant_sessions (key tenant_user, session_start timestamptz,
+                              session_end timestamptz, event_count integer,
+                              end_reason text, events jsonb);
+SELECT sessionize.create_stream('tenants', key_type => 'tenant_user', sink => 'tenant_sessions');
+SELECT key, event_count, end_reason FROM sessionize.sessionize_batch('tenants', '[
+  {"id": "(acme,7)", "ts": "2026-01-01T12:00:00Z"},
+  {"id": "(acme,7)", "ts": "2026-01-01T12:01:00Z", "isLast": true},
+  {"id": "(globex,7)", "ts": "2026-01-01T12:01:00Z", "isLast": true}]');
+SELECT (key).tenant, (key).user_id, event_count, end_reason FROM tenant_sessions ORDER BY 1;
+SELECT sessionize.drop_stream('tenants');
+DROP TABLE tenant_sessions;
+DROP TYPE tenant_user;

@@ -91,7 +91,8 @@ finished_events(const Finished *f)
 
 /*
  * sink_insert: append the finished sessions to the stream's sink, by
- * column name, in one statement.  Runs as the caller; needs SPI.
+ * column name, in one statement, as the caller (whose sink's defaults,
+ * triggers and constraints apply).
  */
 static void
 sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
@@ -134,20 +135,25 @@ sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
 		PointerGetDatum(construct_array(columns[RES_EVENTS], n, JSONBOID,
 										-1, false, TYPALIGN_INT));
 
+	/*
+	 * The arrays are unnested in the select list, in lockstep: in FROM (as
+	 * ROWS FROM) an array of a composite key type would be expanded into
+	 * its columns.
+	 */
 	sql = psprintf("INSERT INTO %s (key, session_start, session_end, event_count, end_reason, events) "
-				   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-				   "pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
-				   "pg_catalog.unnest($6))",
+				   "SELECT pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+				   "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(stream->sink)),
 											  relname));
+	SPI_connect();
 	if (SPI_execute_with_args(sql, RES_NATTS, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed");
+	SPI_finish();
 }
 
 /*
  * emit_finished: return the finished sessions as the call's result rows
- * and, when the stream has a sink, append them to it.  Needs SPI, and runs
- * as the caller.
+ * and, when the stream has a sink, append them to it.
  */
 void
 emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
