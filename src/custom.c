@@ -17,7 +17,8 @@
  *
  * The state row keeps the first and last event times and the number of
  * events folded into the state, for the clock and the result rows; its
- * events column holds the state.  The function runs as the caller.
+ * events column holds the state.  The function runs as the caller, never
+ * as the extension's owner.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,16 +32,15 @@
 #include "utils/datum.h"
 
 /*
- * call_update: call the stream's update function as the caller; its
- * results go to *new_state and *output (NULL when it returned NULL).
+ * call_update: call the stream's update function (as the caller, as the
+ * whole call runs); its results go to *new_state and *output (NULL when it
+ * returned NULL).
  */
 static void
 call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
 			bool timed_out, Jsonb **new_state, Jsonb **output)
 {
 	LOCAL_FCINFO(fcinfo, 4);
-	Oid			owner;
-	int			owner_context;
 	Datum		result;
 	HeapTupleHeader update;
 	bool		isnull;
@@ -56,9 +56,7 @@ call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
 	fcinfo->args[3].value = BoolGetDatum(timed_out);
 	fcinfo->args[3].isnull = false;
 
-	caller_switch_begin(stream, &owner, &owner_context);
 	result = FunctionCallInvoke(fcinfo);
-	user_switch_end(owner, owner_context);
 
 	*new_state = NULL;
 	*output = NULL;

@@ -69,21 +69,25 @@ require_column(TupleDesc desc, const char *name, const char *setting)
 
 /*
  * batch_decode_query: the events of the rows of query, in row order, in
- * CurrentMemoryContext.  Needs SPI; runs as the caller.
+ * CurrentMemoryContext.  Runs as the caller, as the whole call does.
  */
 SessEvent *
 batch_decode_query(Stream *stream, const char *query, int *nevents)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	TupleDesc	desc = query_columns(query);	/* valid until the next SPI call */
-	bool		has_last = has_column(desc, stream->last_field);
-	bool		has_payload = has_column(desc, PAYLOAD_COLUMN);
+	TupleDesc	desc;
+	bool		has_last;
+	bool		has_payload;
 	StringInfoData sql;
 	Portal		portal;
 	SessEvent  *events;
 	int			capacity = QUERY_CHUNK_ROWS;
 	int			n = 0;
 
+	SPI_connect();
+	desc = query_columns(query);	/* valid until the next SPI call */
+	has_last = has_column(desc, stream->last_field);
+	has_payload = has_column(desc, PAYLOAD_COLUMN);
 	require_column(desc, stream->key_field, "key_field");
 	require_column(desc, stream->ts_field, "ts_field");
 
@@ -105,7 +109,7 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 	appendStringInfo(&sql, " FROM (%s) AS q", query);
 
 	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
-	events = palloc(sizeof(SessEvent) * capacity);
+	events = MemoryContextAlloc(cxt, sizeof(SessEvent) * capacity);
 	for (;;)
 	{
 		uint64		i;
@@ -177,6 +181,7 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	SPI_finish();
 	MemoryContextSwitchTo(cxt);
 
 	*nevents = n;

@@ -12,7 +12,6 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "common/int.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -24,35 +23,6 @@ PG_MODULE_MAGIC;
 PG_FUNCTION_INFO_V1(sessionize_batch_json);
 PG_FUNCTION_INFO_V1(sessionize_batch_arrays);
 PG_FUNCTION_INFO_V1(sessionize_batch_query);
-
-/*
- * spi_run: run one of sessionize's own statements through SPI, with its
- * plan prepared on first use and kept for the backend's life in *plan
- * (the plan cache replans it when a table it uses changes).  The
- * statement must be schema-qualified throughout; its result must be of
- * SPI code expected.  Needs SPI.
- */
-void
-spi_run(void **plan, const char *sql, int nargs, Oid *argtypes,
-		Datum *values, const char *nulls, int expected)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc;
-
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	prepared = SPI_prepare(sql, nargs, argtypes);
-
-		if (prepared == NULL || SPI_keepplan(prepared) != 0)
-			elog(ERROR, "could not prepare \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		*plan = prepared;
-	}
-	rc = SPI_execute_plan((SPIPlanPtr) *plan, values, nulls, false, 0);
-	if (rc != expected)
-		elog(ERROR, "\"%s\" failed: %s", sql, SPI_result_code_string(rc));
-	MemoryContextSwitchTo(cxt);	/* SPI leaves its own current */
-}
 
 /*
  * check_may_change: a call that changes stream name needs a read-write
@@ -76,8 +46,9 @@ check_may_change(const char *name)
 
 /*
  * call_begin: start a call that changes the stream named by argument 0:
- * check the transaction, make the call's memory context, switch to the
- * extension owner, connect to SPI and lock the stream.
+ * check the transaction, make the call's memory context and lock the
+ * stream.  The call runs as its caller; only the catalog statements run
+ * as the extension's owner (see catalog.c).
  *
  * The stream's row lock makes calls on one stream run one at a time.  It
  * needs READ COMMITTED: a call that waited for another must see what that
@@ -86,7 +57,6 @@ check_may_change(const char *name)
 void
 call_begin(Call *call, FunctionCallInfo fcinfo)
 {
-	Oid			caller = GetUserId();
 	char	   *name;
 
 	if (PG_ARGISNULL(0))
@@ -100,12 +70,7 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 	call->cxt = AllocSetContextCreate(CurrentMemoryContext, "sessionize call",
 									  ALLOCSET_DEFAULT_SIZES);
 	call->caller_cxt = MemoryContextSwitchTo(call->cxt);
-	owner_switch_begin(&call->saved_user, &call->saved_context);
-	SPI_connect();
-	MemoryContextSwitchTo(call->cxt);
-	call->stream = stream_lock(name, true, caller);
-	call->stream->caller = call->saved_user;
-	call->stream->caller_context = call->saved_context;
+	call->stream = stream_lock(name, true, GetUserId());
 	if (call->stream->update_function != NULL)
 	{
 		if (!OidIsValid(call->stream->update_fn))
@@ -120,17 +85,15 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 
 /*
  * call_end: finish a call: save the stream's counters and clock (when
- * changed), return the finished sessions and append them to the sink as
- * the caller, and free the call's memory.
+ * changed), return the finished sessions and append them to the sink,
+ * and free the call's memory.
  */
 void
 call_end(Call *call, FunctionCallInfo fcinfo, bool changed)
 {
 	if (changed)
 		stream_save(call->stream, &call->delta);
-	user_switch_end(call->saved_user, call->saved_context);
 	emit_finished(fcinfo, call->stream, &call->finished);
-	SPI_finish();
 	MemoryContextSwitchTo(call->caller_cxt);
 	ereport(DEBUG1,
 			(errmsg_internal("sessionize: call on stream \"%s\": %lld events, %d sessions finished, %zu kB of call memory",
@@ -512,22 +475,15 @@ sessionize_batch_arrays(PG_FUNCTION_ARGS)
 }
 
 /*
- * decode_query_arg: the query form's decoder (argument 1, query text),
- * run as the caller: the query is the caller's, with the caller's
- * privileges and search_path.
+ * decode_query_arg: the query form's decoder (argument 1, query text).
+ * The query is the caller's, run with the caller's privileges and
+ * search_path, as the whole call is.
  */
 static SessEvent *
 decode_query_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
 {
-	Oid			owner;
-	int			owner_context;
-	SessEvent  *events;
-
-	caller_switch_begin(call->stream, &owner, &owner_context);
-	events = batch_decode_query(call->stream,
-								text_to_cstring(PG_GETARG_TEXT_PP(1)), nevents);
-	user_switch_end(owner, owner_context);
-	return events;
+	return batch_decode_query(call->stream,
+							  text_to_cstring(PG_GETARG_TEXT_PP(1)), nevents);
 }
 
 /*

@@ -139,8 +139,6 @@ typedef struct Stream
 	char	   *update_function;	/* custom state: its signature, or NULL */
 	Oid			update_fn;		/* the function, 0 if none or gone */
 	FmgrInfo	update_finfo;
-	Oid			caller;			/* who called: the update function runs as it */
-	int			caller_context;
 	FmgrInfo	key_input;
 	Oid			key_ioparam;
 	FmgrInfo	key_output;
@@ -162,22 +160,61 @@ typedef struct StreamDelta
 
 /*
  * A call that changes a stream (a batch, expire, flush): its memory, the
- * stream locked for it, and what it finished.  See call_begin().
+ * stream locked for it, and what it finished.  See call_begin().  It runs
+ * as its caller throughout; only the catalog statements of catalog.c run
+ * as the extension's owner.
  */
 typedef struct Call
 {
 	MemoryContext cxt;
 	MemoryContext caller_cxt;
-	Oid			saved_user;
-	int			saved_context;
 	Stream	   *stream;
 	FinishedList finished;
 	StreamDelta delta;
 } Call;
 
+/* The schema of the extension's objects and of the streams' tables. */
+#define SESSIONIZE_SCHEMA "sessionize"
+
+/*
+ * catalog.c: the statements on the extension's own tables, the only ones
+ * that run as the extension's owner (see the list at the top of catalog.c).
+ */
+typedef enum CatalogStmt
+{
+	CAT_STREAM_READ,			/* (name): the stream's row, CatalogColumn */
+	CAT_STREAM_LOCK,			/* (name): the same, locked FOR UPDATE */
+	CAT_STREAM_SAVE,			/* (id, 9 counters, watermark) */
+	CAT_OFFSET_READ,			/* (id, source): committed_offset */
+	CAT_OFFSET_WRITE,			/* (id, source, offset) */
+	CAT_STREAM_CREATE,			/* the arguments of _create_stream */
+	CAT_STREAM_DROP,			/* (id) */
+	CAT_SET_GAP,				/* (id, value): alter_stream, one per setting */
+	CAT_SET_MAX_DURATION,
+	CAT_SET_MAX_EVENTS,
+	CAT_SET_LATENESS,
+	CAT_SET_KEY_FIELD,
+	CAT_SET_TS_FIELD,
+	CAT_SET_LAST_FIELD,
+	CAT_SET_SINK,
+	CAT_NSTATEMENTS
+} CatalogStmt;
+
+#define CATALOG_MAX_ARGS 12
+
+/* The columns of the row CAT_STREAM_READ and CAT_STREAM_LOCK return. */
+typedef enum CatalogColumn
+{
+	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
+	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
+	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION
+} CatalogColumn;
+
+extern uint64 catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
+						   HeapTuple *row, TupleDesc *desc);
+extern Oid	sessionize_extension_owner(void);
+
 /* sessionize.c */
-extern void spi_run(void **plan, const char *sql, int nargs, Oid *argtypes,
-					Datum *values, const char *nulls, int expected);
 extern void check_may_change(const char *name);
 extern void call_begin(Call *call, FunctionCallInfo fcinfo);
 extern void call_end(Call *call, FunctionCallInfo fcinfo, bool changed);
@@ -212,10 +249,6 @@ extern int64 interval_usecs(Interval *span, const char *setting);
 extern bool check_positive_duration(FunctionCallInfo fcinfo, int argno,
 									const char *setting);
 extern void check_update_function(Oid fn);
-extern void owner_switch_begin(Oid *saved_user, int *saved_context);
-extern void caller_switch_begin(Stream *stream, Oid *saved_user, int *saved_context);
-extern void user_switch_end(Oid saved_user, int saved_context);
-extern Oid	extension_owner(void);
 
 /*
  * The longest key, in bytes, that is accepted: any key up to this size

@@ -31,13 +31,14 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -51,20 +52,36 @@
 
 typedef struct Chunks Chunks;
 
-struct StateTable
+/*
+ * A table of a stream (its state table or its chunk table), opened and
+ * checked, with its indexes.
+ *
+ * The tables belong to the stream's owner, who may ALTER them.  Each open
+ * checks what the C code relies on, so that a table changed by hand gives
+ * an error, never a crash or a wrong read: a heap table, the columns of
+ * the expected types in order, a btree primary key on the expected
+ * columns, and no index whose entries would need expressions evaluated.
+ * Other plain indexes are kept up to date like the primary key.
+ */
+typedef struct StoredTable
 {
-	Stream	   *stream;
 	Relation	rel;
 	int			nindexes;
 	Relation   *indexes;
 	IndexInfo **index_info;
 	Relation	key_index;		/* the primary key */
+	TupleTableSlot *hslot;		/* for index entries of written tuples */
+} StoredTable;
+
+struct StateTable
+{
+	Stream	   *stream;
+	StoredTable t;
 	Relation	deadline_index;
 	Snapshot	snapshot;
 	IndexScanDesc key_scan;
 	ScanKeyData key_skey;
 	TupleTableSlot *slot;		/* for reading */
-	TupleTableSlot *hslot;		/* for index entries of written tuples */
 	bool		chunked;		/* the table has the chunks column */
 	Chunks	   *chunks;			/* opened when first needed */
 };
@@ -75,12 +92,15 @@ struct StateTable
  */
 struct Chunks
 {
-	Relation	rel;
-	Relation	index;
-	IndexInfo  *index_info;
+	StoredTable t;
 	ScanKeyData skey;
 	TupleTableSlot *slot;
-	TupleTableSlot *hslot;
+};
+
+/* The columns of a chunk table. */
+enum
+{
+	CH_KEY = 1, CH_SEQ, CH_EVENT_TS, CH_EVENTS, CH_NATTS = CH_EVENTS
 };
 
 /*
@@ -105,25 +125,176 @@ take_snapshot(void)
 }
 
 /*
- * state_table_chunked: whether the state table of stream has the chunks
- * column (version 0.2 on); one of version 0.1 works as it did, without
- * chunks, until ALTER EXTENSION sessionize UPDATE adds them, so streams
- * go on between installing this library and updating the extension.
+ * table_altered: the error for a stream's table that is not as sessionize
+ * made it.
  */
-static bool
-state_table_chunked(Stream *stream, Relation rel)
+static void
+table_altered(Stream *stream, Relation rel, const char *detail)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-
-	if (desc->natts == ST_NATTS)
-		return true;
-	if (desc->natts == ST_NATTS - 1 &&
-		strcmp(NameStr(TupleDescAttr(desc, ST_EVENTS - 1)->attname), "events") == 0)
-		return false;
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("the state table of stream \"%s\" has been altered", stream->name)));
-	pg_unreachable();
+			 errmsg("table sessionize.%s of stream \"%s\" has been altered",
+					quote_identifier(RelationGetRelationName(rel)), stream->name),
+			 errdetail_internal("%s", detail),
+			 errhint("Undo the change, or flush the stream and create it again.")));
+}
+
+/*
+ * index_on: whether index covers exactly the columns attnums, in order.
+ */
+static bool
+index_on(IndexInfo *ii, const AttrNumber *attnums, int n)
+{
+	int			i;
+
+	if (ii->ii_NumIndexKeyAttrs != n || ii->ii_NumIndexAttrs != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (ii->ii_IndexAttrNumbers[i] != attnums[i])
+			return false;
+	return true;
+}
+
+/*
+ * stored_open: open table relid of stream with lockmode and check it: a
+ * heap table whose columns have types (natts of them; natts_old also
+ * accepted, a layout of an earlier version), with a btree primary key on
+ * columns key_cols.  Returns the number of columns it has.
+ */
+static int
+stored_open(Stream *stream, Oid relid, const Oid *types, int natts, int natts_old,
+			const AttrNumber *key_cols, int nkey_cols, LOCKMODE lockmode,
+			StoredTable *t)
+{
+	TupleDesc	desc;
+	List	   *index_oids;
+	ListCell   *lc;
+	int			i;
+
+	t->rel = table_open(relid, lockmode);
+	desc = RelationGetDescr(t->rel);
+	if (t->rel->rd_rel->relkind != RELKIND_RELATION ||
+		t->rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+		table_altered(stream, t->rel, "It is no longer a heap table.");
+	if (desc->natts != natts && desc->natts != natts_old)
+		table_altered(stream, t->rel, "Its columns were added or dropped.");
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			table_altered(stream, t->rel, psprintf("Column %d was dropped.", i + 1));
+		if (att->atttypid != types[i])
+			table_altered(stream, t->rel,
+						  psprintf("Column \"%s\" is of type %s, not %s.",
+								   NameStr(att->attname), format_type_be(att->atttypid),
+								   format_type_be(types[i])));
+	}
+
+	index_oids = RelationGetIndexList(t->rel);
+	t->nindexes = 0;
+	t->indexes = palloc(sizeof(Relation) * Max(list_length(index_oids), 1));
+	t->index_info = palloc(sizeof(IndexInfo *) * Max(list_length(index_oids), 1));
+	t->key_index = NULL;
+	foreach(lc, index_oids)
+	{
+		Relation	index = index_open(lfirst_oid(lc), lockmode);
+		IndexInfo  *ii = BuildIndexInfo(index);
+
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
+			table_altered(stream, t->rel,
+						  psprintf("Index %s has expressions or a predicate.",
+								   quote_identifier(RelationGetRelationName(index))));
+		if (index->rd_index->indisprimary && index->rd_rel->relam == BTREE_AM_OID &&
+			index_on(ii, key_cols, nkey_cols))
+			t->key_index = index;
+		t->indexes[t->nindexes] = index;
+		t->index_info[t->nindexes] = ii;
+		t->nindexes++;
+	}
+	if (t->key_index == NULL)
+		table_altered(stream, t->rel, "Its primary key is gone.");
+	t->hslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	return desc->natts;
+}
+
+/*
+ * stored_close: the end of stored_open; lockmode NoLock keeps the locks to
+ * the end of the transaction.
+ */
+static void
+stored_close(StoredTable *t, LOCKMODE lockmode)
+{
+	int			i;
+
+	ExecDropSingleTupleTableSlot(t->hslot);
+	for (i = 0; i < t->nindexes; i++)
+		index_close(t->indexes[i], lockmode);
+	table_close(t->rel, lockmode);
+}
+
+/*
+ * stored_key_scankey: an equality scan key on the first column of t's
+ * primary key, its argument to be set.
+ */
+static void
+stored_key_scankey(StoredTable *t, ScanKey skey)
+{
+	Relation	index = t->key_index;
+	Oid			eq_opr = get_opfamily_member(index->rd_opfamily[0],
+											 index->rd_opcintype[0],
+											 index->rd_opcintype[0],
+											 BTEqualStrategyNumber);
+
+	ScanKeyInit(skey, 1, BTEqualStrategyNumber, get_opcode(eq_opr), (Datum) 0);
+	skey->sk_collation = index->rd_indcollation[0];
+}
+
+/*
+ * stored_insert_index_entries: index a tuple just written to t, in every
+ * index ready for inserts (one that REINDEX CONCURRENTLY is building is
+ * not yet).
+ */
+static void
+stored_insert_index_entries(StoredTable *t, HeapTuple tup)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	int			i;
+
+	ExecStoreHeapTuple(tup, t->hslot, false);
+	for (i = 0; i < t->nindexes; i++)
+	{
+		Relation	index = t->indexes[i];
+
+		if (!t->index_info[i]->ii_ReadyForInserts)
+			continue;
+		FormIndexDatum(t->index_info[i], t->hslot, NULL, values, isnull);
+		index_insert(index, values, isnull, &tup->t_self, t->rel,
+					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, t->index_info[i]);
+	}
+	ExecClearTuple(t->hslot);
+}
+
+/*
+ * state_table_open: open the state table of stream with lockmode, checked
+ * (see StoredTable); returns whether it has the chunks column (version
+ * 0.2 on).  One of version 0.1 works as it did, without chunks, until
+ * ALTER EXTENSION sessionize UPDATE adds them, so streams go on between
+ * installing this library and updating the extension.
+ */
+static bool
+state_table_open(Stream *stream, LOCKMODE lockmode, StoredTable *t)
+{
+	const Oid	types[ST_NATTS] = {
+		stream->key_type, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
+		TIMESTAMPTZARRAYOID, JSONBOID, INT4OID
+	};
+	static const AttrNumber key_cols[] = {ST_KEY};
+
+	return stored_open(stream, stream->state_relid, types, ST_NATTS, ST_NATTS - 1,
+					   key_cols, lengthof(key_cols), lockmode, t) == ST_NATTS;
 }
 
 /*
@@ -149,16 +320,18 @@ static void events_arrays(const Session *s, ArrayType **event_ts, Jsonb **events
 
 /*
  * chunks_open: open the chunk table of the stream whose state table is
- * state_rel, and its primary key (key, seq), with lockmode.
+ * state_rel, checked, with lockmode.
  */
 static Chunks *
 chunks_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
 {
+	const Oid	types[CH_NATTS] = {
+		stream->key_type, INT4OID, TIMESTAMPTZARRAYOID, JSONBOID
+	};
+	static const AttrNumber key_cols[] = {CH_KEY, CH_SEQ};
 	Chunks	   *c = palloc0(sizeof(Chunks));
 	char	   *name = psprintf("%s_chunks", RelationGetRelationName(state_rel));
 	Oid			relid = get_relname_relid(name, RelationGetNamespace(state_rel));
-	List	   *index_oids;
-	Oid			eq_opr;
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -166,22 +339,10 @@ chunks_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
 				 errmsg("the chunk table sessionize.\"%s\" of stream \"%s\" is missing",
 						name, stream->name),
 				 errhint("Drop the stream and create it again.")));
-	c->rel = table_open(relid, lockmode);
-	index_oids = RelationGetIndexList(c->rel);
-	if (list_length(index_oids) == 1)
-		c->index = index_open(linitial_oid(index_oids), lockmode);
-	if (c->index == NULL || !c->index->rd_index->indisprimary ||
-		RelationGetDescr(c->rel)->natts != 4)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the chunk table of stream \"%s\" has been altered", stream->name)));
-	c->index_info = BuildIndexInfo(c->index);
-	eq_opr = get_opfamily_member(c->index->rd_opfamily[0], c->index->rd_opcintype[0],
-								 c->index->rd_opcintype[0], BTEqualStrategyNumber);
-	ScanKeyInit(&c->skey, 1, BTEqualStrategyNumber, get_opcode(eq_opr), (Datum) 0);
-	c->skey.sk_collation = c->index->rd_indcollation[0];
-	c->slot = table_slot_create(c->rel, NULL);
-	c->hslot = MakeSingleTupleTableSlot(RelationGetDescr(c->rel), &TTSOpsHeapTuple);
+	stored_open(stream, relid, types, CH_NATTS, CH_NATTS, key_cols, lengthof(key_cols),
+				lockmode, &c->t);
+	stored_key_scankey(&c->t, &c->skey);
+	c->slot = table_slot_create(c->t.rel, NULL);
 	return c;
 }
 
@@ -193,9 +354,7 @@ static void
 chunks_close(Chunks *c, LOCKMODE lockmode)
 {
 	ExecDropSingleTupleTableSlot(c->slot);
-	ExecDropSingleTupleTableSlot(c->hslot);
-	index_close(c->index, lockmode);
-	table_close(c->rel, lockmode);
+	stored_close(&c->t, lockmode);
 }
 
 /*
@@ -213,7 +372,7 @@ chunks_read(Stream *stream, Chunks *c, Snapshot snapshot, Datum key, Session *s,
 	int32	   *payload_len = palloc(sizeof(int32) * size);
 	int			n = 0;
 	int			seq = 0;
-	IndexScanDesc scan = index_beginscan(c->rel, c->index, snapshot, 1, 0);
+	IndexScanDesc scan = index_beginscan(c->t.rel, c->t.key_index, snapshot, 1, 0);
 
 	c->skey.sk_argument = key;
 	index_rescan(scan, &c->skey, 1, NULL, 0);
@@ -224,25 +383,26 @@ chunks_read(Stream *stream, Chunks *c, Snapshot snapshot, Datum key, Session *s,
 		int			count;
 
 		slot_getallattrs(c->slot);
-		if (c->slot->tts_isnull[2] || c->slot->tts_isnull[3] ||
-			DatumGetInt32(c->slot->tts_values[1]) != seq)
+		if (c->slot->tts_isnull[CH_EVENT_TS - 1] || c->slot->tts_isnull[CH_EVENTS - 1] ||
+			c->slot->tts_isnull[CH_SEQ - 1] ||
+			DatumGetInt32(c->slot->tts_values[CH_SEQ - 1]) != seq)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
-		ts_array = DatumGetArrayTypeP(c->slot->tts_values[2]);
-		events = DatumGetJsonbPCopy(c->slot->tts_values[3]);
+		ts_array = DatumGetArrayTypeP(c->slot->tts_values[CH_EVENT_TS - 1]);
+		events = DatumGetJsonbPCopy(c->slot->tts_values[CH_EVENTS - 1]);
 		count = JB_ROOT_COUNT(events);
 		if (n + count > s->nstored)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
 		append_events(stream, ts_array, events, count, ts, payload, payload_len, n);
-		if ((Pointer) ts_array != DatumGetPointer(c->slot->tts_values[2]))
+		if ((Pointer) ts_array != DatumGetPointer(c->slot->tts_values[CH_EVENT_TS - 1]))
 			pfree(ts_array);
 		n += count;
 		seq++;
 		if (delete)
-			simple_heap_delete(c->rel, &c->slot->tts_tid);
+			simple_heap_delete(c->t.rel, &c->slot->tts_tid);
 	}
 	index_endscan(scan);
 	if (seq != s->nchunks)
@@ -263,7 +423,7 @@ static Chunks *
 state_chunks(StateTable *st)
 {
 	if (st->chunks == NULL)
-		st->chunks = chunks_open(st->stream, st->rel, RowExclusiveLock);
+		st->chunks = chunks_open(st->stream, st->t.rel, RowExclusiveLock);
 	return st->chunks;
 }
 
@@ -275,26 +435,20 @@ static void
 chunk_write(StateTable *st, Datum key, const Session *s)
 {
 	Chunks	   *c = state_chunks(st);
-	Datum		values[4];
-	bool		nulls[4] = {0};
-	Datum		index_values[INDEX_MAX_KEYS];
-	bool		index_isnull[INDEX_MAX_KEYS];
+	Datum		values[CH_NATTS];
+	bool		nulls[CH_NATTS] = {0};
 	ArrayType  *event_ts;
 	Jsonb	   *events;
 	HeapTuple	tup;
 
 	events_arrays(s, &event_ts, &events);
-	values[0] = key;
-	values[1] = Int32GetDatum(s->nchunks);
-	values[2] = PointerGetDatum(event_ts);
-	values[3] = JsonbPGetDatum(events);
-	tup = heap_form_tuple(RelationGetDescr(c->rel), values, nulls);
-	simple_heap_insert(c->rel, tup);
-	ExecStoreHeapTuple(tup, c->hslot, false);
-	FormIndexDatum(c->index_info, c->hslot, NULL, index_values, index_isnull);
-	index_insert(c->index, index_values, index_isnull, &tup->t_self, c->rel,
-				 UNIQUE_CHECK_YES, false, c->index_info);
-	ExecClearTuple(c->hslot);
+	values[CH_KEY - 1] = key;
+	values[CH_SEQ - 1] = Int32GetDatum(s->nchunks);
+	values[CH_EVENT_TS - 1] = PointerGetDatum(event_ts);
+	values[CH_EVENTS - 1] = JsonbPGetDatum(events);
+	tup = heap_form_tuple(RelationGetDescr(c->t.rel), values, nulls);
+	simple_heap_insert(c->t.rel, tup);
+	stored_insert_index_entries(&c->t, tup);
 	heap_freetuple(tup);
 	pfree(event_ts);
 	pfree(events);
@@ -323,54 +477,22 @@ StateTable *
 state_open(Stream *stream)
 {
 	StateTable *st = palloc0(sizeof(StateTable));
-	List	   *index_oids;
-	ListCell   *lc;
-	int			i = 0;
-	Oid			eq_opr;
+	static const AttrNumber deadline_cols[] = {ST_DEADLINE};
+	int			i;
 
 	st->stream = stream;
-	st->rel = table_open(stream->state_relid, RowExclusiveLock);
-	st->chunked = state_table_chunked(stream, st->rel);
-
-	index_oids = RelationGetIndexList(st->rel);
-	st->nindexes = list_length(index_oids);
-	st->indexes = palloc(sizeof(Relation) * st->nindexes);
-	st->index_info = palloc(sizeof(IndexInfo *) * st->nindexes);
-	foreach(lc, index_oids)
-	{
-		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *ii = BuildIndexInfo(index);
-
-		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("the state table of stream \"%s\" has an expression or partial index",
-							stream->name)));
-		if (index->rd_index->indisprimary)
-			st->key_index = index;
-		else if (ii->ii_NumIndexAttrs == 1 &&
-				 ii->ii_IndexAttrNumbers[0] == ST_DEADLINE)
-			st->deadline_index = index;
-		st->indexes[i] = index;
-		st->index_info[i] = ii;
-		i++;
-	}
-	if (st->key_index == NULL || st->deadline_index == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the state table of stream \"%s\" lacks its indexes", stream->name)));
+	st->chunked = state_table_open(stream, RowExclusiveLock, &st->t);
+	for (i = 0; i < st->t.nindexes && st->deadline_index == NULL; i++)
+		if (st->t.indexes[i]->rd_rel->relam == BTREE_AM_OID &&
+			index_on(st->t.index_info[i], deadline_cols, lengthof(deadline_cols)))
+			st->deadline_index = st->t.indexes[i];
+	if (st->deadline_index == NULL)
+		table_altered(stream, st->t.rel, "Its index on the deadline is gone.");
 
 	st->snapshot = take_snapshot();
-	st->slot = table_slot_create(st->rel, NULL);
-	st->hslot = MakeSingleTupleTableSlot(RelationGetDescr(st->rel), &TTSOpsHeapTuple);
-
-	eq_opr = get_opfamily_member(st->key_index->rd_opfamily[0],
-								 st->key_index->rd_opcintype[0],
-								 st->key_index->rd_opcintype[0],
-								 BTEqualStrategyNumber);
-	ScanKeyInit(&st->key_skey, 1, BTEqualStrategyNumber, get_opcode(eq_opr), (Datum) 0);
-	st->key_skey.sk_collation = st->key_index->rd_indcollation[0];
-	st->key_scan = index_beginscan(st->rel, st->key_index, st->snapshot, 1, 0);
+	st->slot = table_slot_create(st->t.rel, NULL);
+	stored_key_scankey(&st->t, &st->key_skey);
+	st->key_scan = index_beginscan(st->t.rel, st->t.key_index, st->snapshot, 1, 0);
 	return st;
 }
 
@@ -390,17 +512,12 @@ state_stream(StateTable *st)
 void
 state_close(StateTable *st)
 {
-	int			i;
-
 	index_endscan(st->key_scan);
 	ExecDropSingleTupleTableSlot(st->slot);
-	ExecDropSingleTupleTableSlot(st->hslot);
 	if (st->chunks != NULL)
 		chunks_close(st->chunks, NoLock);
-	for (i = 0; i < st->nindexes; i++)
-		index_close(st->indexes[i], NoLock);
 	UnregisterSnapshot(st->snapshot);
-	table_close(st->rel, NoLock);
+	stored_close(&st->t, NoLock);
 }
 
 /*
@@ -513,29 +630,6 @@ state_fetch(StateTable *st, Datum key, ItemPointer tid)
 }
 
 /*
- * insert_index_entries: index a tuple just written to the state table.
- */
-static void
-insert_index_entries(StateTable *st, HeapTuple tup)
-{
-	Datum		values[INDEX_MAX_KEYS];
-	bool		isnull[INDEX_MAX_KEYS];
-	int			i;
-
-	ExecStoreHeapTuple(tup, st->hslot, false);
-	for (i = 0; i < st->nindexes; i++)
-	{
-		Relation	index = st->indexes[i];
-
-		FormIndexDatum(st->index_info[i], st->hslot, NULL, values, isnull);
-		index_insert(index, values, isnull, &tup->t_self, st->rel,
-					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-					 false, st->index_info[i]);
-	}
-	ExecClearTuple(st->hslot);
-}
-
-/*
  * state_write: make key's row (tid, or a new one when tid is invalid)
  * hold these values; the deadline is last_ts + gap.  nevents counts the
  * events in the row and in its nchunks chunks (a state table of version
@@ -564,17 +658,17 @@ state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
 	values[ST_EVENTS - 1] = JsonbPGetDatum(events);
 	values[ST_CHUNKS - 1] = Int32GetDatum(nchunks);
 
-	tup = heap_form_tuple(RelationGetDescr(st->rel), values, nulls);
+	tup = heap_form_tuple(RelationGetDescr(st->t.rel), values, nulls);
 	if (ItemPointerIsValid(tid))
 	{
-		simple_heap_update(st->rel, tid, tup);
+		simple_heap_update(st->t.rel, tid, tup);
 		if (!HeapTupleIsHeapOnly(tup))
-			insert_index_entries(st, tup);
+			stored_insert_index_entries(&st->t, tup);
 	}
 	else
 	{
-		simple_heap_insert(st->rel, tup);
-		insert_index_entries(st, tup);
+		simple_heap_insert(st->t.rel, tup);
+		stored_insert_index_entries(&st->t, tup);
 	}
 	heap_freetuple(tup);
 }
@@ -585,7 +679,7 @@ state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
 void
 state_delete(StateTable *st, ItemPointer tid)
 {
-	simple_heap_delete(st->rel, tid);
+	simple_heap_delete(st->t.rel, tid);
 }
 
 /*
@@ -683,7 +777,7 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 
 	ScanKeyInit(&skey, 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
 				TimestampTzGetDatum(watermark));
-	scan = index_beginscan(st->rel, st->deadline_index, snapshot, 1, 0);
+	scan = index_beginscan(st->t.rel, st->deadline_index, snapshot, 1, 0);
 	index_rescan(scan, &skey, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
 	{
@@ -703,7 +797,7 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 	Snapshot	snapshot = take_snapshot();
 	TableScanDesc scan;
 
-	scan = table_beginscan(st->rel, snapshot, 0, NULL);
+	scan = table_beginscan(st->t.rel, snapshot, 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, st->slot))
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -722,7 +816,7 @@ void
 state_reset_deadlines(Stream *stream)
 {
 	StateTable *st = state_open(stream);
-	TableScanDesc scan = table_beginscan(st->rel, st->snapshot, 0, NULL);
+	TableScanDesc scan = table_beginscan(st->t.rel, st->snapshot, 0, NULL);
 	Datum		values[ST_NATTS];
 	bool		nulls[ST_NATTS];
 	bool		replace[ST_NATTS];
@@ -745,10 +839,10 @@ state_reset_deadlines(Stream *stream)
 			TimestampTzGetDatum(ts_add_usecs(last_ts, stream->rules.gap));
 
 		old = ExecFetchSlotHeapTuple(st->slot, false, &should_free);
-		tup = heap_modify_tuple(old, RelationGetDescr(st->rel), values, nulls, replace);
-		simple_heap_update(st->rel, &st->slot->tts_tid, tup);
+		tup = heap_modify_tuple(old, RelationGetDescr(st->t.rel), values, nulls, replace);
+		simple_heap_update(st->t.rel, &st->slot->tts_tid, tup);
 		if (!HeapTupleIsHeapOnly(tup))
-			insert_index_entries(st, tup);
+			stored_insert_index_entries(&st->t, tup);
 		heap_freetuple(tup);
 		if (should_free)
 			heap_freetuple(old);
@@ -772,14 +866,9 @@ Datum
 sessionize_open_sessions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			caller = GetUserId();
-	Oid			saved_user;
-	int			saved_context;
 	Stream	   *stream;
-	Relation	rel;
-	Relation	index = NULL;
-	List	   *index_oids;
-	ListCell   *lc;
+	Relation	probe;
+	StoredTable t;
 	Snapshot	snapshot;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
@@ -791,37 +880,22 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 				 errmsg("stream must not be NULL")));
 
 	InitMaterializedSRF(fcinfo, 0);
-	owner_switch_begin(&saved_user, &saved_context);
-	SPI_connect();
-	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, caller);
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, GetUserId());
 
-	/* Dropped since stream_lock read its row (which locks nothing here)? */
-	rel = try_relation_open(stream->state_relid, AccessShareLock);
-	if (rel == NULL)
+	/*
+	 * Dropped since stream_lock read its row (which locks nothing here)?  The
+	 * table stays open (and locked) until the end, beside the checked open.
+	 */
+	probe = try_relation_open(stream->state_relid, AccessShareLock);
+	if (probe == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("stream \"%s\" does not exist", stream->name)));
-	index_oids = RelationGetIndexList(rel);
-	foreach(lc, index_oids)
-	{
-		Relation	candidate = index_open(lfirst_oid(lc), AccessShareLock);
-
-		if (candidate->rd_index->indisprimary)
-		{
-			index = candidate;
-			break;
-		}
-		index_close(candidate, AccessShareLock);
-	}
-	(void) state_table_chunked(stream, rel);
-	if (index == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the state table of stream \"%s\" lacks its primary key", stream->name)));
+	(void) state_table_open(stream, AccessShareLock, &t);
 
 	snapshot = RegisterSnapshot(GetActiveSnapshot());
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, index, snapshot, 0, 0);
+	slot = table_slot_create(t.rel, NULL);
+	scan = index_beginscan(t.rel, t.key_index, snapshot, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -841,7 +915,7 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 			Session    *s = decode_row(stream, slot);
 
 			if (chunks == NULL)
-				chunks = chunks_open(stream, rel, AccessShareLock);
+				chunks = chunks_open(stream, t.rel, AccessShareLock);
 			chunks_read(stream, chunks, snapshot, slot->tts_values[ST_KEY - 1], s, false);
 			values[4] = JsonbPGetDatum(session_events_jsonb(s));
 		}
@@ -857,10 +931,7 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 	UnregisterSnapshot(snapshot);
 	if (chunks != NULL)
 		chunks_close(chunks, AccessShareLock);
-	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
-
-	SPI_finish();
-	user_switch_end(saved_user, saved_context);
+	stored_close(&t, AccessShareLock);
+	table_close(probe, AccessShareLock);
 	return (Datum) 0;
 }

@@ -8,34 +8,39 @@
  * (SELECT ... FOR UPDATE): calls on one stream run one at a time, calls on
  * different streams never wait for each other, and a call that waited sees
  * everything the call before it committed (READ COMMITTED takes a new
- * snapshot per statement).  The catalog and the state tables belong to the
- * extension owner; the functions check that the caller may use the stream,
- * then work as that owner.
+ * snapshot per statement).  The catalog tables belong to the extension's
+ * owner and are read and written through catalog.c alone; the functions
+ * here check that the caller may use the stream and do everything else as
+ * the caller.
  *
  *-------------------------------------------------------------------------
  */
 #include "sessionize.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "common/int.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_amproc.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_oper.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/catcache.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
-
-#define SESSIONIZE_SCHEMA "sessionize"
+#include "utils/typcache.h"
 
 /* The columns a sink must have, in the order of the result columns. */
 static const char *const sink_columns[] = {
@@ -47,62 +52,6 @@ static const char *const sink_columns[] = {
 PG_FUNCTION_INFO_V1(sessionize_create_stream);
 PG_FUNCTION_INFO_V1(sessionize_drop_stream);
 PG_FUNCTION_INFO_V1(sessionize_alter_stream);
-
-/*
- * extension_owner: the role that owns the catalog tables (the role that
- * ran CREATE EXTENSION).
- */
-Oid
-extension_owner(void)
-{
-	Oid			nsp = get_namespace_oid(SESSIONIZE_SCHEMA, false);
-	Oid			relid = get_relname_relid("streams", nsp);
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the catalog table sessionize.streams is missing"),
-				 errhint("Recreate the extension.")));
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
-/*
- * owner_switch_begin: run as the extension owner until user_switch_end.
- * An error in between needs no cleanup: transaction abort restores the
- * user.
- */
-void
-owner_switch_begin(Oid *saved_user, int *saved_context)
-{
-	GetUserIdAndSecContext(saved_user, saved_context);
-	SetUserIdAndSecContext(extension_owner(),
-						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-/*
- * caller_switch_begin: inside a call, run as its caller (for the caller's
- * own code: a query, an update function) until user_switch_end.
- */
-void
-caller_switch_begin(Stream *stream, Oid *saved_user, int *saved_context)
-{
-	GetUserIdAndSecContext(saved_user, saved_context);
-	SetUserIdAndSecContext(stream->caller, stream->caller_context);
-}
-
-/*
- * user_switch_end: back to the user saved by a *_switch_begin.
- */
-void
-user_switch_end(Oid saved_user, int saved_context)
-{
-	SetUserIdAndSecContext(saved_user, saved_context);
-}
 
 /*
  * interval_usecs: a duration setting in microseconds, a day taken as 24
@@ -198,6 +147,129 @@ check_field_name(text *name, const char *setting)
 }
 
 /*
+ * proc_is_c: whether function proc is written in C (or internal), that is
+ * by a superuser.
+ */
+static bool
+proc_is_c(Oid proc)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(proc));
+	Oid			lang;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", proc);
+	lang = ((Form_pg_proc) GETSTRUCT(tup))->prolang;
+	ReleaseSysCache(tup);
+	return lang == ClanguageId || lang == INTERNALlanguageId;
+}
+
+/*
+ * opfamily_non_c_proc: a function of operator family opfamily for type
+ * (an operator's or a support function) that is not written in C, or
+ * InvalidOid.
+ */
+static Oid
+opfamily_non_c_proc(Oid opfamily, Oid type)
+{
+	CatCList   *list = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamily));
+	Oid			found = InvalidOid;
+	int			i;
+
+	for (i = 0; i < list->n_members && !OidIsValid(found); i++)
+	{
+		Form_pg_amproc p = (Form_pg_amproc) GETSTRUCT(&list->members[i]->tuple);
+
+		if (p->amproclefttype == type && p->amprocrighttype == type &&
+			!proc_is_c(p->amproc))
+			found = p->amproc;
+	}
+	ReleaseSysCacheList(list);
+
+	list = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamily));
+	for (i = 0; i < list->n_members && !OidIsValid(found); i++)
+	{
+		Form_pg_amop o = (Form_pg_amop) GETSTRUCT(&list->members[i]->tuple);
+
+		if (o->amoplefttype == type && o->amoprighttype == type &&
+			!proc_is_c(get_opcode(o->amopopr)))
+			found = get_opcode(o->amopopr);
+	}
+	ReleaseSysCacheList(list);
+	return found;
+}
+
+/*
+ * check_key_support: keys of type key_type are compared and hashed with
+ * type's default btree and hash operator classes, and those of the types
+ * inside it (a domain's base type, an array's element type, a composite's
+ * columns, a range's subtype).  Each of their functions must be written
+ * in C: the key's comparison support is the one piece of a caller's type
+ * that also runs as the extension's owner, when create_stream builds the
+ * state table's primary key (see catalog.c).  Operator classes are made by
+ * superusers, but a superuser may have made one of a role's SQL or
+ * PL/pgSQL functions, whose body that role can replace.  A temporary type
+ * is refused too: the state table would lose its key column when the
+ * session ends.
+ */
+static void
+check_key_support(Oid type, Oid key_type)
+{
+	static const Oid ams[] = {BTREE_AM_OID, HASH_AM_OID};
+	HeapTuple	tup;
+	Oid			nsp;
+	char		typtype;
+	int			i;
+
+	check_stack_depth();
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", type);
+	nsp = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
+	ReleaseSysCache(tup);
+	if (isAnyTempNamespace(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key type %s is a temporary type", format_type_be(key_type)),
+				 errhint("A stream outlives the session: use a type of a permanent schema.")));
+
+	type = getBaseType(type);
+	for (i = 0; i < lengthof(ams); i++)
+	{
+		Oid			opclass = GetDefaultOpClass(type, ams[i]);
+		Oid			proc;
+
+		if (!OidIsValid(opclass))
+			continue;
+		proc = opfamily_non_c_proc(get_opclass_family(opclass),
+								   get_opclass_input_type(opclass));
+		if (OidIsValid(proc))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key type %s is compared with function %s, which is not written in C",
+							format_type_be(key_type), format_procedure(proc)),
+					 errdetail("The operator classes of a key type must use C functions, written by a superuser: sessionize indexes keys with them."),
+					 errhint("Choose a key type such as text, bigint or uuid, or a domain or composite of such types.")));
+	}
+
+	typtype = get_typtype(type);
+	if (OidIsValid(get_element_type(type)))
+		check_key_support(get_element_type(type), key_type);
+	else if (typtype == TYPTYPE_RANGE)
+		check_key_support(get_range_subtype(type), key_type);
+	else if (typtype == TYPTYPE_MULTIRANGE)
+		check_key_support(get_multirange_range(type), key_type);
+	else if (typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
+
+		for (i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				check_key_support(TupleDescAttr(desc, i)->atttypid, key_type);
+		ReleaseTupleDesc(desc);
+	}
+}
+
+/*
  * check_key_type: keys are grouped, sorted and indexed with the type's
  * default btree operator class, and sunk as an array of the type.
  */
@@ -214,6 +286,7 @@ check_key_type(Oid key_type)
 				 errmsg("key type %s has no default btree operator class",
 						format_type_be(key_type)),
 				 errhint("Keys are grouped and indexed with btree; choose a type such as text, bigint or uuid.")));
+	check_key_support(key_type, key_type);
 }
 
 /*
@@ -328,20 +401,16 @@ check_update_function(Oid fn)
 }
 
 /*
- * sessionize_create_stream: check every setting, then insert the stream
- * and create its state table as the extension owner.  The caller owns the
- * stream.
+ * sessionize_create_stream: check every setting as the caller, then insert
+ * the stream and create its tables (catalog.c).  The caller owns the
+ * stream and its tables.
  */
 Datum
 sessionize_create_stream(PG_FUNCTION_ARGS)
 {
-	Oid			argtypes[12] = {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID,
-		INTERVALOID, INT4OID, INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID, TEXTOID};
-	Datum		values[12];
-	char		nulls[12];
+	Datum		values[CATALOG_MAX_ARGS];
+	char		nulls[CATALOG_MAX_ARGS];
 	Oid			key_type;
-	Oid			saved_user;
-	int			saved_context;
 	int			i;
 
 	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
@@ -375,6 +444,7 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 					 errhint("Its state is the function's; only gap (the timeout) and lateness apply.")));
 	}
 
+	/* The caller owns the stream, and its tables (see _create_stream). */
 	values[0] = ObjectIdGetDatum(GetUserId());
 	nulls[0] = ' ';
 	for (i = 0; i < 10; i++)
@@ -387,21 +457,12 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 		CStringGetTextDatum(format_procedure_qualified(PG_GETARG_OID(10)));
 	nulls[11] = PG_ARGISNULL(10) ? 'n' : ' ';
 
-	owner_switch_begin(&saved_user, &saved_context);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1",
-							  1, &argtypes[1], &values[1], NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed");
-	if (SPI_processed > 0)
+	if (catalog_exec(CAT_STREAM_READ, &values[1], NULL, NULL, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("stream \"%s\" already exists", text_to_cstring(PG_GETARG_TEXT_PP(0))),
 				 errhint("Drop it first with sessionize.drop_stream(), or choose another name.")));
-	if (SPI_execute_with_args("SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-							  12, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed");
-	SPI_finish();
-	user_switch_end(saved_user, saved_context);
+	(void) catalog_exec(CAT_STREAM_CREATE, values, nulls, NULL, NULL);
 
 	PG_RETURN_VOID();
 }
@@ -413,11 +474,7 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 Datum
 sessionize_drop_stream(PG_FUNCTION_ARGS)
 {
-	Oid			caller = GetUserId();
-	Oid			saved_user;
-	int			saved_context;
 	Stream	   *stream;
-	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 
 	if (PG_ARGISNULL(0))
@@ -425,15 +482,9 @@ sessionize_drop_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("stream must not be NULL")));
 
-	owner_switch_begin(&saved_user, &saved_context);
-	SPI_connect();
-	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), true, caller);
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), true, GetUserId());
 	values[0] = Int64GetDatum(stream->id);
-	if (SPI_execute_with_args("SELECT sessionize._drop_stream($1)",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed");
-	SPI_finish();
-	user_switch_end(saved_user, saved_context);
+	(void) catalog_exec(CAT_STREAM_DROP, values, NULL, NULL, NULL);
 
 	PG_RETURN_VOID();
 }
@@ -447,17 +498,18 @@ typedef struct StreamSetting
 {
 	const char *name;
 	Oid			type;
+	CatalogStmt update;			/* the catalog statement that sets it */
 } StreamSetting;
 
 static const StreamSetting stream_settings[] = {
-	{"gap", INTERVALOID},
-	{"max_duration", INTERVALOID},
-	{"max_events", INT4OID},
-	{"lateness", INTERVALOID},
-	{"key_field", TEXTOID},
-	{"ts_field", TEXTOID},
-	{"last_field", TEXTOID},
-	{"sink", REGCLASSOID},
+	{"gap", INTERVALOID, CAT_SET_GAP},
+	{"max_duration", INTERVALOID, CAT_SET_MAX_DURATION},
+	{"max_events", INT4OID, CAT_SET_MAX_EVENTS},
+	{"lateness", INTERVALOID, CAT_SET_LATENESS},
+	{"key_field", TEXTOID, CAT_SET_KEY_FIELD},
+	{"ts_field", TEXTOID, CAT_SET_TS_FIELD},
+	{"last_field", TEXTOID, CAT_SET_LAST_FIELD},
+	{"sink", REGCLASSOID, CAT_SET_SINK},
 };
 
 /*
@@ -502,10 +554,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	const StreamSetting *setting;
 	Datum		value = (Datum) 0;
 	bool		isnull = PG_ARGISNULL(2);
-	Oid			saved_user;
-	int			saved_context;
 	Stream	   *stream;
-	Oid			argtypes[2];
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
 
@@ -538,8 +587,6 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	else if (setting->type == TEXTOID)
 		check_field_name(isnull ? NULL : DatumGetTextPP(value), setting->name);
 
-	owner_switch_begin(&saved_user, &saved_context);
-	SPI_connect();
 	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), true, caller);
 	if (stream->update_function != NULL && !isnull &&
 		(strcmp(setting->name, "max_duration") == 0 ||
@@ -551,17 +598,10 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	if (setting->type == REGCLASSOID && !isnull)
 		check_sink(DatumGetObjectId(value), stream->key_type, caller);
 
-	/* The column is named from stream_settings, never from the caller. */
-	argtypes[0] = INT8OID;
 	values[0] = Int64GetDatum(stream->id);
-	argtypes[1] = setting->type;
 	values[1] = value;
 	nulls[1] = isnull ? 'n' : ' ';
-	if (SPI_execute_with_args(psprintf("UPDATE sessionize.streams SET %s = $2 "
-									   "WHERE stream_id OPERATOR(pg_catalog.=) $1",
-									   quote_identifier(setting->name)),
-							  2, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE ||
-		SPI_processed != 1)
+	if (catalog_exec(setting->update, values, nulls, NULL, NULL) != 1)
 		elog(ERROR, "could not update stream \"%s\"", stream->name);
 
 	if (strcmp(setting->name, "gap") == 0)
@@ -574,49 +614,31 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 			state_reset_deadlines(stream);
 		}
 	}
-	SPI_finish();
-	user_switch_end(saved_user, saved_context);
 
 	PG_RETURN_VOID();
 }
 
-/* The catalog row of a stream, as stream_lock reads it. */
-#define STREAM_SELECT \
-	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
-	"key_field, ts_field, last_field, sink, state_table, watermark, update_function " \
-	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
-
-/* The columns stream_lock reads, by number. */
-enum
-{
-	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
-	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
-	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION
-};
-
 /*
- * spi_text_column: column col of the first SPI result row, as a C string.
+ * row_text: text column col of a stream's catalog row, as a C string.
  */
 static char *
-spi_text_column(int col)
+row_text(HeapTuple row, TupleDesc desc, int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  col, &isnull);
+	Datum		d = heap_getattr(row, col, desc, &isnull);
 
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
 /*
- * spi_interval_usecs: interval column col of the first SPI result row in
+ * row_interval_usecs: interval column col of a stream's catalog row in
  * microseconds, 0 when NULL.
  */
 static int64
-spi_interval_usecs(int col, const char *setting)
+row_interval_usecs(HeapTuple row, TupleDesc desc, int col, const char *setting)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  col, &isnull);
+	Datum		d = heap_getattr(row, col, desc, &isnull);
 
 	return isnull ? 0 : interval_usecs(DatumGetIntervalP(d), setting);
 }
@@ -625,12 +647,11 @@ spi_interval_usecs(int col, const char *setting)
  * stream_lock: look up a stream by name, check that caller may use it,
  * and decode its settings into a Stream in CurrentMemoryContext.  With
  * for_update, lock its catalog row until the end of the transaction,
- * waiting for any call on the stream that is under way.  Needs SPI.
+ * waiting for any call on the stream that is under way.
  */
 Stream *
 stream_lock(const char *name, bool for_update, Oid caller)
 {
-	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	Stream	   *stream;
 	TupleDesc	desc;
@@ -646,28 +667,18 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	bool		varlena;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	static void *plan_locking = NULL;
-	static void *plan_reading = NULL;
-
 	values[0] = CStringGetTextDatum(name);
-	if (for_update)
-		spi_run(&plan_locking, STREAM_SELECT " FOR UPDATE", 1, argtypes, values,
-				NULL, SPI_OK_SELECT);
-	else
-		spi_run(&plan_reading, STREAM_SELECT, 1, argtypes, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	if (catalog_exec(for_update ? CAT_STREAM_LOCK : CAT_STREAM_READ, values, NULL,
+					 &row, &desc) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("stream \"%s\" does not exist", name),
 				 errhint("Create it with sessionize.create_stream().")));
 
-	MemoryContextSwitchTo(cxt);
-	desc = SPI_tuptable->tupdesc;
-	row = SPI_tuptable->vals[0];
 	stream = palloc0(sizeof(Stream));
 	stream->name = pstrdup(name);
-	stream->id = DatumGetInt64(SPI_getbinval(row, desc, COL_ID, &isnull));
-	stream->owner = DatumGetObjectId(SPI_getbinval(row, desc, COL_OWNER, &isnull));
+	stream->id = DatumGetInt64(heap_getattr(row, COL_ID, desc, &isnull));
+	stream->owner = DatumGetObjectId(heap_getattr(row, COL_OWNER, desc, &isnull));
 
 	if (!has_privs_of_role(caller, stream->owner))
 		ereport(ERROR,
@@ -675,24 +686,26 @@ stream_lock(const char *name, bool for_update, Oid caller)
 				 errmsg("permission denied for stream \"%s\"", name),
 				 errhint("Only the role that created the stream, or a member of it, may use it.")));
 
-	stream->key_type = DatumGetObjectId(SPI_getbinval(row, desc, COL_KEY_TYPE, &isnull));
-	stream->rules.gap = spi_interval_usecs(COL_GAP, "gap");
-	stream->rules.max_duration = spi_interval_usecs(COL_MAX_DURATION, "max_duration");
-	stream->rules.max_events = DatumGetInt32(SPI_getbinval(row, desc, COL_MAX_EVENTS, &isnull));
+	stream->key_type = DatumGetObjectId(heap_getattr(row, COL_KEY_TYPE, desc, &isnull));
+	stream->rules.gap = row_interval_usecs(row, desc, COL_GAP, "gap");
+	stream->rules.max_duration = row_interval_usecs(row, desc, COL_MAX_DURATION,
+													"max_duration");
+	stream->rules.max_events = DatumGetInt32(heap_getattr(row, COL_MAX_EVENTS, desc, &isnull));
 	if (isnull)
 		stream->rules.max_events = 0;
-	stream->lateness = spi_interval_usecs(COL_LATENESS, "lateness");
-	stream->key_field = spi_text_column(COL_KEY_FIELD);
-	stream->ts_field = spi_text_column(COL_TS_FIELD);
-	stream->last_field = spi_text_column(COL_LAST_FIELD);
-	stream->sink = DatumGetObjectId(SPI_getbinval(row, desc, COL_SINK, &isnull));
+	stream->lateness = row_interval_usecs(row, desc, COL_LATENESS, "lateness");
+	stream->key_field = row_text(row, desc, COL_KEY_FIELD);
+	stream->ts_field = row_text(row, desc, COL_TS_FIELD);
+	stream->last_field = row_text(row, desc, COL_LAST_FIELD);
+	stream->sink = DatumGetObjectId(heap_getattr(row, COL_SINK, desc, &isnull));
 	if (isnull)
 		stream->sink = InvalidOid;
-	state_table = SPI_getvalue(row, desc, COL_STATE_TABLE);
-	stream->watermark = DatumGetTimestampTz(SPI_getbinval(row, desc, COL_WATERMARK,
-														  &isnull));
+	state_table = pstrdup(NameStr(*DatumGetName(heap_getattr(row, COL_STATE_TABLE,
+															 desc, &isnull))));
+	stream->watermark = DatumGetTimestampTz(heap_getattr(row, COL_WATERMARK, desc,
+														 &isnull));
 	stream->has_watermark = !isnull;
-	update_function = spi_text_column(COL_UPDATE_FUNCTION);
+	update_function = row_text(row, desc, COL_UPDATE_FUNCTION);
 
 	stream->state_relid = get_relname_relid(state_table,
 											get_namespace_oid(SESSIONIZE_SCHEMA, false));
@@ -762,18 +775,15 @@ stream_key_cmp(Stream *stream, Datum a, Datum b)
 
 /*
  * stream_save: add a call's counters to the stream's and set its
- * watermark.  Needs SPI and the row lock of stream_lock.
+ * watermark.  Needs the row lock of stream_lock.
  */
 void
 stream_save(Stream *stream, const StreamDelta *delta)
 {
-	Oid			argtypes[11] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
 	Datum		values[11];
 	char		nulls[11];
 	int64		closed = 0;
 	int			i;
-	static void *plan = NULL;
 
 	for (i = 0; i < END_NREASONS; i++)
 		closed += delta->closed[i];
@@ -790,17 +800,5 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	if (!stream->has_watermark)
 		nulls[10] = 'n';
 
-	spi_run(&plan, "UPDATE sessionize.streams SET "
-			"events_in = events_in OPERATOR(pg_catalog.+) $2, "
-			"late_events = late_events OPERATOR(pg_catalog.+) $3, "
-			"batches = batches OPERATOR(pg_catalog.+) $4, "
-			"sessions_open = sessions_open OPERATOR(pg_catalog.+) $5, "
-			"closed_gap = closed_gap OPERATOR(pg_catalog.+) $6, "
-			"closed_max_duration = closed_max_duration OPERATOR(pg_catalog.+) $7, "
-			"closed_max_events = closed_max_events OPERATOR(pg_catalog.+) $8, "
-			"closed_last = closed_last OPERATOR(pg_catalog.+) $9, "
-			"closed_flush = closed_flush OPERATOR(pg_catalog.+) $10, "
-			"watermark = $11 "
-			"WHERE stream_id OPERATOR(pg_catalog.=) $1",
-			11, argtypes, values, nulls, SPI_OK_UPDATE);
+	(void) catalog_exec(CAT_STREAM_SAVE, values, nulls, NULL, NULL);
 }

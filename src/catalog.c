@@ -1,0 +1,243 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  The catalog statements: the only code of sessionize that runs with
+ *	  the privileges of the extension's owner.
+ *
+ * Every other line of sessionize runs as the role that called it: decoding
+ * the caller's input (key input functions, domain constraints, casts), the
+ * key type's comparison and hash support, reading and writing the stream's
+ * state tables (which belong to the stream's owner, see _create_stream),
+ * the sink insert with its defaults, triggers and constraints, the update
+ * function, the query of sessionize_query.
+ *
+ * The owner is needed for one thing: the rows of sessionize.streams and
+ * sessionize.offsets, which the callers may only read (row security shows
+ * each role its own streams), and the DDL that makes and drops a stream's
+ * tables in schema sessionize.  The switches to the owner are these, each
+ * around exactly one prepared statement of the table below and nothing
+ * else, in catalog_exec():
+ *
+ *	  CAT_STREAM_READ, CAT_STREAM_LOCK	read (and lock) a stream's row
+ *	  CAT_STREAM_SAVE					add a call's counters, set the clock
+ *	  CAT_OFFSET_READ, CAT_OFFSET_WRITE	a source's committed offset
+ *	  CAT_STREAM_CREATE					sessionize._create_stream()
+ *	  CAT_STREAM_DROP					sessionize._drop_stream()
+ *	  CAT_SET_<setting>					alter_stream's UPDATE of one column
+ *
+ * Why no code of a caller can run inside them:
+ *	- the statements are fixed text, here; callers pass values only, as
+ *	  parameters of builtin types (text, bigint, interval, integer,
+ *	  timestamptz, regrole, regtype, regclass): no input function of a
+ *	  caller's type runs, and no caller text becomes SQL;
+ *	- they read and write only sessionize.streams and sessionize.offsets,
+ *	  whose columns are of builtin types, with no triggers, no defaults
+ *	  but builtin ones, and the owner bypasses their row security;
+ *	- search_path is pinned to pg_catalog, pg_temp while they run, and every
+ *	  name in them is schema-qualified anyway (operators spelled
+ *	  OPERATOR(pg_catalog.=));
+ *	- they run as a security-restricted operation (as PostgreSQL runs index
+ *	  functions during maintenance), so nothing reached could SET ROLE;
+ *	- _create_stream creates a state table whose key column has the
+ *	  stream's key type; creating its primary key on an empty table calls
+ *	  at most the btree support functions of that type, which
+ *	  create_stream has checked are C or internal functions, written by a
+ *	  superuser (check_key_support in stream.c).  The tables are then given
+ *	  to the stream's owner, so that everything PostgreSQL itself does as a
+ *	  table's owner (ANALYZE, VACUUM FULL, REINDEX, autovacuum) runs as the
+ *	  stream's owner too.  _drop_stream drops them.  Neither runs a
+ *	  caller's function, trigger or default.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+/* The search_path the owner's statements run with. */
+#define OWNER_SEARCH_PATH "pg_catalog, pg_temp"
+
+/* The catalog row of a stream, as stream_lock reads it (see CatalogColumn). */
+#define STREAM_SELECT \
+	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
+	"key_field, ts_field, last_field, sink, state_table, watermark, update_function " \
+	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
+
+/* The UPDATE of one setting of alter_stream: the column, from this file. */
+#define SET_SETTING(column) \
+	"UPDATE sessionize.streams SET " column " = $2 " \
+	"WHERE stream_id OPERATOR(pg_catalog.=) $1"
+
+/* One statement the owner runs. */
+typedef struct CatalogStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[CATALOG_MAX_ARGS];
+	int			expected;		/* its SPI result code */
+} CatalogStatement;
+
+static const CatalogStatement statements[CAT_NSTATEMENTS] = {
+	[CAT_STREAM_READ] = {STREAM_SELECT, 1, {TEXTOID}, SPI_OK_SELECT},
+	[CAT_STREAM_LOCK] = {STREAM_SELECT " FOR UPDATE", 1, {TEXTOID}, SPI_OK_SELECT},
+	[CAT_STREAM_SAVE] = {
+		"UPDATE sessionize.streams SET "
+		"events_in = events_in OPERATOR(pg_catalog.+) $2, "
+		"late_events = late_events OPERATOR(pg_catalog.+) $3, "
+		"batches = batches OPERATOR(pg_catalog.+) $4, "
+		"sessions_open = sessions_open OPERATOR(pg_catalog.+) $5, "
+		"closed_gap = closed_gap OPERATOR(pg_catalog.+) $6, "
+		"closed_max_duration = closed_max_duration OPERATOR(pg_catalog.+) $7, "
+		"closed_max_events = closed_max_events OPERATOR(pg_catalog.+) $8, "
+		"closed_last = closed_last OPERATOR(pg_catalog.+) $9, "
+		"closed_flush = closed_flush OPERATOR(pg_catalog.+) $10, "
+		"watermark = $11 "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		11, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, SPI_OK_UPDATE
+	},
+	[CAT_OFFSET_READ] = {
+		"SELECT committed_offset FROM sessionize.offsets "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1 "
+		"AND source OPERATOR(pg_catalog.=) $2",
+		2, {INT8OID, TEXTOID}, SPI_OK_SELECT
+	},
+	[CAT_OFFSET_WRITE] = {
+		"INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset) "
+		"VALUES ($1, $2, $3) ON CONFLICT (stream_id, source) DO UPDATE "
+		"SET committed_offset = EXCLUDED.committed_offset, "
+		"committed_at = pg_catalog.now()",
+		3, {INT8OID, TEXTOID, INT8OID}, SPI_OK_INSERT
+	},
+	[CAT_STREAM_CREATE] = {
+		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+		12, {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID, INTERVALOID, INT4OID,
+		INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID, TEXTOID}, SPI_OK_SELECT
+	},
+	[CAT_STREAM_DROP] = {"SELECT sessionize._drop_stream($1)", 1, {INT8OID}, SPI_OK_SELECT},
+	[CAT_SET_GAP] = {SET_SETTING("gap"), 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
+	[CAT_SET_MAX_DURATION] = {SET_SETTING("max_duration"), 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
+	[CAT_SET_MAX_EVENTS] = {SET_SETTING("max_events"), 2, {INT8OID, INT4OID}, SPI_OK_UPDATE},
+	[CAT_SET_LATENESS] = {SET_SETTING("lateness"), 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
+	[CAT_SET_KEY_FIELD] = {SET_SETTING("key_field"), 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
+	[CAT_SET_TS_FIELD] = {SET_SETTING("ts_field"), 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
+	[CAT_SET_LAST_FIELD] = {SET_SETTING("last_field"), 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
+	[CAT_SET_SINK] = {SET_SETTING("sink"), 2, {INT8OID, REGCLASSOID}, SPI_OK_UPDATE},
+};
+
+/* Each statement's plan, prepared on first use and kept for the backend. */
+static SPIPlanPtr plans[CAT_NSTATEMENTS];
+
+/*
+ * sessionize_extension_owner: the role that owns the catalog tables (the
+ * role that ran CREATE EXTENSION, or for a trusted install the bootstrap
+ * superuser that ran its script).
+ */
+Oid
+sessionize_extension_owner(void)
+{
+	Oid			nsp = get_namespace_oid(SESSIONIZE_SCHEMA, false);
+	Oid			relid = get_relname_relid("streams", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the catalog table sessionize.streams is missing"),
+				 errhint("Recreate the extension.")));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* What owner_begin saved, for owner_end. */
+typedef struct OwnerSwitch
+{
+	Oid			saved_user;
+	int			saved_context;
+	int			guc_nest_level;
+} OwnerSwitch;
+
+/*
+ * owner_begin: run as the extension owner, in a security-restricted
+ * operation, with search_path pinned, until owner_end.  An error in
+ * between needs no cleanup: (sub)transaction abort restores the user and
+ * the settings.
+ */
+static void
+owner_begin(OwnerSwitch *sw)
+{
+	Oid			owner = sessionize_extension_owner();
+
+	GetUserIdAndSecContext(&sw->saved_user, &sw->saved_context);
+	SetUserIdAndSecContext(owner, sw->saved_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	sw->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", OWNER_SEARCH_PATH, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * owner_end: back to the user and settings owner_begin saved.
+ */
+static void
+owner_end(OwnerSwitch *sw)
+{
+	AtEOXact_GUC(false, sw->guc_nest_level);
+	SetUserIdAndSecContext(sw->saved_user, sw->saved_context);
+}
+
+/*
+ * catalog_exec: run catalog statement stmt as the extension owner with
+ * these parameters (nulls as SPI takes them, NULL for none).  Returns the
+ * number of rows it returned or changed; when row is given and there was
+ * one, *row and *desc are a copy of the first, in CurrentMemoryContext.
+ * Connects to SPI for the statement alone.
+ */
+uint64
+catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
+			 HeapTuple *row, TupleDesc *desc)
+{
+	const CatalogStatement *s = &statements[stmt];
+	MemoryContext cxt = CurrentMemoryContext;
+	OwnerSwitch sw;
+	uint64		processed;
+	int			rc;
+
+	Assert(stmt >= 0 && stmt < CAT_NSTATEMENTS && s->sql != NULL);
+	SPI_connect();
+	owner_begin(&sw);
+	if (plans[stmt] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(s->sql, s->nargs, (Oid *) s->argtypes);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", s->sql,
+				 SPI_result_code_string(SPI_result));
+		plans[stmt] = plan;
+	}
+	rc = SPI_execute_plan(plans[stmt], values, nulls, false, 0);
+	if (rc != s->expected)
+		elog(ERROR, "\"%s\" failed: %s", s->sql, SPI_result_code_string(rc));
+	owner_end(&sw);
+
+	processed = SPI_processed;
+	if (row != NULL && processed > 0)
+	{
+		MemoryContextSwitchTo(cxt);
+		*row = heap_copytuple(SPI_tuptable->vals[0]);
+		*desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+	return processed;
+}
