@@ -1,8 +1,10 @@
-# ALTER EXTENSION sessionize UPDATE from 0.1, the previous release, keeps
+# ALTER EXTENSION sessionize UPDATE from 0.1, the first release, keeps
 # every stream's settings, open sessions, watermark, counters and offsets,
 # and the streams go on with the same results as on a fresh install of the
 # new version (with chunks for long sessions, which 0.1 had not).  The
-# upgraded extension has the same objects as a fresh one.
+# upgraded extension has the same objects as a fresh one, and the streams'
+# tables belong to the role that owns each stream (since 0.3), here a role
+# that is no superuser and feeds the streams.
 use strict;
 use warnings;
 
@@ -19,9 +21,11 @@ my $default_version = $node->safe_psql('postgres',
 isnt($default_version, '0.1', "the version under test ($default_version) is not 0.1");
 
 $node->safe_psql('postgres', q{
+CREATE ROLE feeder;
 CREATE DATABASE upgraded;
 CREATE DATABASE fresh;
 });
+my $as_feeder = 'GRANT CREATE ON SCHEMA public TO feeder; SET ROLE feeder;';
 
 # The same streams in both databases: built-in rules with a sink, and
 # custom state; the first 20 of 40 batches fed.  "upgraded" starts at 0.1.
@@ -63,8 +67,8 @@ END
 $$;
 SELECT feed(1, 20);
 };
-$node->safe_psql('upgraded', "CREATE EXTENSION sessionize VERSION '0.1';" . $setup);
-$node->safe_psql('fresh', 'CREATE EXTENSION sessionize;' . $setup);
+$node->safe_psql('upgraded', "CREATE EXTENSION sessionize VERSION '0.1';" . $as_feeder . $setup);
+$node->safe_psql('fresh', 'CREATE EXTENSION sessionize;' . $as_feeder . $setup);
 
 is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
 	'0.1', 'the first database runs 0.1');
@@ -91,6 +95,14 @@ SELECT count(*) FROM pg_class
  WHERE relnamespace = 'sessionize'::regnamespace AND relname LIKE 'state\_%\_chunks'
 };
 is($node->safe_psql('upgraded', $chunks), '0', '(0.1 has no chunk tables)');
+my $owners = q{
+SELECT string_agg(DISTINCT pg_get_userbyid(c.relowner), ',')
+  FROM sessionize.streams s
+  JOIN pg_class c ON c.relnamespace = 'sessionize'::regnamespace
+                 AND c.relname IN (s.state_table, s.state_table || '_chunks')
+};
+isnt($node->safe_psql('upgraded', $owners), 'feeder',
+	'(under 0.1 the state tables belong to the extension owner)');
 
 $node->safe_psql('upgraded', 'ALTER EXTENSION sessionize UPDATE');
 is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
@@ -98,6 +110,10 @@ is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extn
 is($node->safe_psql('upgraded', $state), $before,
 	'the update keeps settings, open sessions, watermark, counters and offsets');
 is($node->safe_psql('upgraded', $chunks), '3', 'the update gives each stream a chunk table');
+is($node->safe_psql('upgraded', $owners), 'feeder',
+	"the update gives each stream's tables to the stream's owner");
+is($node->safe_psql('fresh', $owners), 'feeder',
+	"(as a fresh install gives them)");
 
 # The upgraded extension has exactly the objects of a fresh install, with
 # the same definitions.
@@ -128,6 +144,7 @@ is($node->safe_psql('upgraded', $objects), $fresh_objects,
 # half (with a replay of batches 15 to 20, skipped), and a flush.  The
 # upgraded long stream now chunks its long sessions.
 my $more = q{
+SET ROLE feeder;
 SELECT sessionize.alter_stream('clicks', 'gap', '15 minutes');
 SELECT feed(15, 30);
 };
@@ -143,6 +160,7 @@ is($node->safe_psql('upgraded', $chunk_rows), 't',
 	'after the update, the long sessions of the upgraded stream use chunks');
 
 my $finish = q{
+SET ROLE feeder;
 SELECT feed(31, 40);
 SELECT count(*) FROM sessionize.flush('clicks');
 SELECT count(*) FROM sessionize.flush('counts');
