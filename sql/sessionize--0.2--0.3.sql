@@ -11,6 +11,10 @@
  * creates: what PostgreSQL runs as a table's owner (ANALYZE, VACUUM FULL,
  * REINDEX, autovacuum) then runs as that role.  The extension is marked
  * trusted, so a database owner may install it.
+ *
+ * From here on a stream's owner may add triggers and rules to its tables:
+ * a later update script must not run DML on them as the superuser that
+ * runs the script (SET ROLE to the table's owner first).
  */
 
 /* _create_stream as in 0.2, the stream's tables then given to its owner. */
