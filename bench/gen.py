@@ -32,6 +32,14 @@ the same bytes):
     key's own order), so each key's events are in ts order and no event is
     late: any cut into batches gives the same sessions.
 
+--workload many-users (issue 11) changes three things: Zipf 0.8 (many
+users, each with a few events a batch), isLast 3%, and each event's ts
+written in its user's local time with that UTC offset (+05:30, -08:00,
++01:00, ...) rather than Z, in a smaller payload (about 60 bytes, isLast
+only where true), and no user pauses less than 3 minutes within a session:
+
+    {"id":7,"ev":"click","ts":"2026-01-01T15:30:00.000+05:30"}
+
 Output: CSV (default) with the columns key, ts, is_last, payload, no
 header, ready for COPY ... (FORMAT csv); or --format jsonl, one payload
 per line.  A summary goes to stderr.
@@ -48,6 +56,10 @@ import sys
 GAP_MS = 30 * 60 * 1000
 DATA = ["view", "click", "scroll", "search", "add_to_cart", "purchase"]
 DATA_W = [40, 30, 15, 8, 5, 2]
+# many-users: a user's pauses within a session (a page read) are 3-6 min.
+THINK_MS = 180_000
+# UTC offsets (minutes) of the many-users workload's users: user id modulo.
+OFFSETS_MIN = [330, -480, 60, 0, -300, 540, 120, -180, 480, 345]
 
 
 def key_counts(rng, n_events, n_keys, s):
@@ -65,8 +77,9 @@ def key_counts(rng, n_events, n_keys, s):
     return counts
 
 
-def pauses_for(rng, count, span_ms):
-    """count-1 pauses (ms) for a key with count events over span_ms."""
+def pauses_for(rng, count, span_ms, think_ms=0):
+    """count-1 pauses (ms) for a key with count events over span_ms; with
+    think_ms, no pause within a session is shorter than that."""
     n = count - 1
     if n <= 0:
         return []
@@ -102,6 +115,8 @@ def pauses_for(rng, count, span_ms):
                 out.append(rng.randint(3_600_000, 21_600_000))
             elif v < p_hour + (1 - p_hour) * p_min:
                 out.append(rng.randint(60_000, 1_500_000))
+            elif think_ms:
+                out.append(rng.randint(think_ms, 2 * think_ms))
             else:
                 out.append(int(rng.uniform(0 if sec_hi < 1000 else 1000, sec_hi)))
             kinds.append(False)
@@ -128,11 +143,17 @@ def main():
                     help="probability that an event has isLast (0.015)")
     ap.add_argument("--start", default="2026-01-01T00:00:00",
                     help="UTC instant the stream starts at")
+    ap.add_argument("--workload", choices=["skewed", "many-users"], default="skewed",
+                    help="skewed (the defaults above) or many-users")
     ap.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     ap.add_argument("-o", "--output", default="-")
     args = ap.parse_args()
     if args.events < 1 or args.keys < 1:
         ap.error("--events and --keys must be positive")
+    many = args.workload == "many-users"
+    if many:
+        args.zipf = 0.8
+        args.last_rate = 0.03
 
     rng = random.Random(args.seed)
     span_ms = int(args.span_hours * 3_600_000)
@@ -145,7 +166,7 @@ def main():
     for rank, c in enumerate(counts):
         if c == 0:
             continue
-        ps = pauses_for(rng, c, span_ms)
+        ps = pauses_for(rng, c, span_ms, THINK_MS if many else 0)
         length = sum(ps)
         t = rng.randint(0, max(0, span_ms - length))
         recs.append((t, rank, 0))
@@ -165,15 +186,28 @@ def main():
     for t, rank, _ in recs:
         key = ids[rank]
         ts = start + datetime.timedelta(milliseconds=t)
-        ts_text = ts.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ts.microsecond // 1000)
+        if many:
+            # the user's local time, with its offset
+            off_min = OFFSETS_MIN[key % len(OFFSETS_MIN)]
+            local = ts + datetime.timedelta(minutes=off_min)
+            ts_text = local.strftime("%Y-%m-%dT%H:%M:%S.") + "%03d" % (local.microsecond // 1000) \
+                + "%s%02d:%02d" % ("-" if off_min < 0 else "+", abs(off_min) // 60, abs(off_min) % 60)
+        else:
+            ts_text = ts.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ts.microsecond // 1000)
         is_last = rng.random() < args.last_rate
         n_last += is_last
-        payload = json.dumps({"id": key,
-                              "data": rng.choices(DATA, DATA_W)[0],
-                              "isLast": is_last,
-                              "ts": ts_text,
-                              "page": "/p/%d" % rng.randint(1, 999)},
-                             separators=(",", ":"))
+        if many:
+            ev = {"id": key, "ev": rng.choices(DATA, DATA_W)[0], "ts": ts_text}
+            if is_last:
+                ev["isLast"] = True  # absent means false
+            payload = json.dumps(ev, separators=(",", ":"))
+        else:
+            payload = json.dumps({"id": key,
+                                  "data": rng.choices(DATA, DATA_W)[0],
+                                  "isLast": is_last,
+                                  "ts": ts_text,
+                                  "page": "/p/%d" % rng.randint(1, 999)},
+                                 separators=(",", ":"))
         n_bytes += len(payload)
         if key in prev_ts:
             d = t - prev_ts[key]

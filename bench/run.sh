@@ -15,6 +15,9 @@
 #
 # Options (throughput):  --events N (200000)  --keys N (20000)  --seed N (42)
 #                        --reps N (5)  --sizes "1000 10000"
+#                        --workload skewed|many-users (skewed): many-users is
+#                        Zipf 0.8, ts with UTC offsets, ~60-byte payloads
+#                        (see gen.py)
 # Options (scale):       --open N (10000000)  --small N (10000)  --batches N (300)
 # Either:                --pg-option guc=value (repeatable; given to
 #                        pg_virtualenv -o, e.g. shared_buffers=2GB; fsync is
@@ -36,6 +39,7 @@ KEYS=20000
 SEED=42
 REPS=5
 SIZES="1000 10000"
+WORKLOAD=skewed
 MODE=throughput
 OPEN=10000000
 AGG_EVENTS=1000000
@@ -48,7 +52,7 @@ NO_TYPED=
 # with it on (a later --pg-option fsync=off overrides).
 PGOPTS=(-o fsync=on)
 
-usage () { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage () { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -58,6 +62,7 @@ while [ $# -gt 0 ]; do
         --seed) SEED=$2; shift 2 ;;
         --reps) REPS=$2; shift 2 ;;
         --sizes) SIZES=$2; shift 2 ;;
+        --workload) WORKLOAD=$2; shift 2 ;;
         --scale) MODE=scale; shift ;;
         --aggregate) MODE=aggregate; shift ;;
         --long) MODE=long; shift ;;
@@ -76,6 +81,7 @@ done
 for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS" "$HOURS"; do
     case $v in ''|*[!0-9]*) echo "run.sh: not a number: $v" >&2; exit 2 ;; esac
 done
+case $WORKLOAD in skewed|many-users) ;; *) echo "run.sh: unknown workload: $WORKLOAD" >&2; exit 2 ;; esac
 for s in $SIZES; do
     case $s in ''|*[!0-9]*|0) echo "run.sh: not a batch size: $s" >&2; exit 2 ;; esac
 done
@@ -294,7 +300,8 @@ if [ "$TYPED" = t ]; then
     CONTENDERS="$CONTENDERS typed"
 fi
 
-python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" -o "$WORK/events.csv" 2> "$WORK/gen.log"
+python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" --workload "$WORKLOAD" \
+    -o "$WORK/events.csv" 2> "$WORK/gen.log"
 sed 's/^/          /' "$WORK/gen.log"
 q -c "\\copy staging (key, ts, is_last, payload) FROM '$WORK/events.csv' (FORMAT csv)"
 for size in $SIZES; do
@@ -312,7 +319,7 @@ for size in $SIZES; do
     } > "$WORK/copy_$size.sql"
 done
 q -c "VACUUM ANALYZE staging, batches" -c "CHECKPOINT"
-echo "events:   $EVENTS, $KEYS keys, seed $SEED; batch sizes $SIZES; $REPS repetitions"
+echo "events:   $EVENTS, $KEYS keys, seed $SEED, workload $WORKLOAD; batch sizes $SIZES; $REPS repetitions"
 
 # run_one CONTENDER SIZE REP: one timed pass over all batches of SIZE, from
 # an empty state; its seconds go into results.

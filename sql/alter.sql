@@ -12,13 +12,20 @@ LANGUAGE sql AS $$
       FROM sessionize.streams WHERE name = stream
 $$;
 
--- deadlines: the deadline of each open session, as the clock reads it.
-CREATE FUNCTION deadlines(stream text) RETURNS TABLE (key text, deadline time)
+-- deadlines: the deadline of each open session (last_ts + gap), and its
+-- timer, when the clock next looks at it: the timer is never later than
+-- the deadline (an event that extends a session leaves its timer, and the
+-- clock moves it when it comes; a new gap sets it to the deadline).
+CREATE FUNCTION deadlines(stream text)
+RETURNS TABLE (key text, deadline time, timer time, timer_ok boolean)
 LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY EXECUTE format(
-        'SELECT key::text, (deadline AT TIME ZONE ''UTC'')::time FROM sessionize.%I ORDER BY key',
-        (SELECT state_table FROM sessionize.streams WHERE name = stream));
+        'SELECT key::text, ((last_ts + $1) AT TIME ZONE ''UTC'')::time,
+                (deadline AT TIME ZONE ''UTC'')::time, deadline <= last_ts + $1
+           FROM sessionize.%I ORDER BY key',
+        (SELECT state_table FROM sessionize.streams WHERE name = stream))
+    USING (SELECT gap FROM sessionize.streams WHERE name = stream);
 END
 $$;
 

@@ -61,3 +61,25 @@ SELECT * FROM counters('nogap');
 SELECT * FROM sessionize.expire('nogap', NULL);
 SELECT * FROM sessionize.expire('nogap', 'infinity');
 SELECT * FROM sessionize.flush('no such stream');
+
+-- The clock finds a session by a timer that an event extending the
+-- session leaves where it was (so that the update writes no index entry).
+-- At the old timer it is looked at and rescheduled, not closed; it closes
+-- exactly at its deadline, last_ts + gap.
+SELECT sessionize.create_stream('timer', gap => '30 minutes', lateness => '2 hours');
+SELECT * FROM feed('timer', '[{"id": "a", "n": 1, "ts": "2026-01-01T10:00:00Z"}]');
+SELECT * FROM feed('timer', '[{"id": "a", "n": 2, "ts": "2026-01-01T10:20:00Z"}]');
+SELECT * FROM feed('timer', '[{"id": "a", "n": 3, "ts": "2026-01-01T10:40:00Z"}]');
+SELECT * FROM expire_at('timer', '2026-01-01T12:30:00Z');
+SELECT * FROM expire_at('timer', '2026-01-01T13:09:59Z');
+SELECT * FROM expire_at('timer', '2026-01-01T13:10:00Z');
+-- A session that ends, and a new one of the key that the same batch opens
+-- earlier than the old timer (the batch's events come out of order): the
+-- new session is timed out at its own deadline, not at the old timer.
+SELECT * FROM feed('timer', '[{"id": "b", "n": 1, "ts": "2026-01-01T14:00:00Z"}]');
+SELECT * FROM feed('timer', '[
+  {"id": "b", "n": 2, "ts": "2026-01-01T13:00:00Z", "isLast": true},
+  {"id": "b", "n": 3, "ts": "2026-01-01T13:01:00Z"}]');
+SELECT * FROM expire_at('timer', '2026-01-01T15:30:59Z');
+SELECT * FROM expire_at('timer', '2026-01-01T15:31:00Z');
+SELECT sessionize.drop_stream('timer');

@@ -12,6 +12,10 @@
  * REINDEX, autovacuum) then runs as that role.  The extension is marked
  * trusted, so a database owner may install it.
  *
+ * The deadline column of a state table becomes a lazy timer (see
+ * src/state.c): an update that extends a session leaves it, and so can be
+ * HOT; the tables keep 20 % of each page free for that (fillfactor 80).
+ *
  * From here on a stream's owner may add triggers and rules to its tables:
  * a later update script must not run DML on them as the superuser that
  * runs the script (SET ROLE to the table's owner first).
@@ -79,6 +83,8 @@ BEGIN
     END;
     EXECUTE format('CREATE INDEX %I ON sessionize.%I (deadline)',
                    v_table || '_deadline', v_table);
+    /* room in each page for the new version of a session a batch extends (HOT) */
+    EXECUTE format('ALTER TABLE sessionize.%I SET (fillfactor = 80)', v_table);
     EXECUTE format('COMMENT ON TABLE sessionize.%I IS %L',
                    v_table, 'open sessions of sessionize stream ' || quote_literal(p_stream));
     PERFORM sessionize._chunk_table(v_table);
@@ -118,6 +124,9 @@ BEGIN
               WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.oid = s.owner)
               ORDER BY s.stream_id LOOP
         PERFORM sessionize._give_tables(r.state_table, r.owner);
+    END LOOP;
+    FOR r IN SELECT s.state_table FROM sessionize.streams s ORDER BY s.stream_id LOOP
+        EXECUTE format('ALTER TABLE sessionize.%I SET (fillfactor = 80)', r.state_table);
     END LOOP;
 END
 $$;

@@ -3,10 +3,21 @@
  * state.c
  *	  Reading and writing a stream's state table: one row per open session.
  *
- * A row holds the key, first_ts, last_ts, the timeout deadline
- * (last_ts + gap), the event count, the events' timestamps (timestamptz[])
- * and their payloads (a jsonb array), both in session order, and the
- * number of the session's chunks.
+ * A row holds the key, first_ts, last_ts, when the clock is next to look
+ * at the session (the deadline column, see below), the event count, the
+ * events' timestamps (timestamptz[]) and their payloads (a jsonb array),
+ * both in session order, and the number of the session's chunks.
+ *
+ * The deadline column is a lazy timer: it is at or before the session's
+ * real deadline, last_ts + gap, and is not moved when an event extends the
+ * session.  So the update of a session that a batch extends changes no
+ * indexed column and can be HOT (the state table keeps free space in its
+ * pages for that, fillfactor 80): no index entry is written.  The clock
+ * scans the deadline index up to the watermark; a session it finds whose
+ * real deadline is later gets its timer moved there (one index entry), so
+ * a session is looked at about once per gap of its length, however many
+ * events it gets.  Only a timer later than the real deadline would be
+ * wrong, so a write that makes the real deadline earlier moves the timer.
  *
  * Chunks keep a long session from being rewritten whole each time its key
  * is touched: once a row holds CHUNK_EVENTS events (or CHUNK_BYTES of
@@ -78,6 +89,8 @@ struct StateTable
 	Stream	   *stream;
 	StoredTable t;
 	Relation	deadline_index;
+	bool		fetched_timer_null;	/* the timer of the row last fetched */
+	TimestampTz fetched_timer;
 	Snapshot	snapshot;
 	IndexScanDesc key_scan;
 	ScanKeyData key_skey;
@@ -614,6 +627,8 @@ state_fetch_slot(StateTable *st, Datum key, ItemPointer tid)
 		return NULL;
 	}
 	*tid = st->slot->tts_tid;
+	st->fetched_timer = DatumGetTimestampTz(slot_getattr(st->slot, ST_DEADLINE,
+														 &st->fetched_timer_null));
 	return st->slot;
 }
 
@@ -630,8 +645,33 @@ state_fetch(StateTable *st, Datum key, ItemPointer tid)
 }
 
 /*
- * state_write: make key's row (tid, or a new one when tid is invalid)
- * hold these values; the deadline is last_ts + gap.  nevents counts the
+ * session_timer: the timer of a session that ends at last_ts, whose row
+ * had a timer or not.  The timer is kept unless it is later than the
+ * session's deadline, or so early that the clock has passed it (it would
+ * be moved by the end of the call anyway).  Sets *isnull when the stream
+ * has no gap.
+ */
+static TimestampTz
+session_timer(Stream *stream, TimestampTz last_ts, bool had_timer, TimestampTz timer,
+			  bool *isnull)
+{
+	TimestampTz deadline;
+
+	*isnull = stream->rules.gap == 0;
+	if (*isnull)
+		return 0;
+	deadline = ts_add_usecs(last_ts, stream->rules.gap);
+	if (had_timer && timer <= deadline &&
+		(!stream->has_watermark || timer > stream->watermark))
+		return timer;
+	return deadline;
+}
+
+/*
+ * state_write: make key's row (tid, the row state_fetch_slot found last,
+ * or a new one when tid is invalid) hold these values; its timer stays
+ * where it was unless the session's deadline is now earlier (see the top
+ * of this file), so that the update can be HOT.  nevents counts the
  * events in the row and in its nchunks chunks (a state table of version
  * 0.1 has no column for nchunks, which is then 0).
  */
@@ -648,11 +688,10 @@ state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
 	values[ST_KEY - 1] = key;
 	values[ST_FIRST_TS - 1] = TimestampTzGetDatum(first_ts);
 	values[ST_LAST_TS - 1] = TimestampTzGetDatum(last_ts);
-	if (st->stream->rules.gap > 0)
-		values[ST_DEADLINE - 1] =
-			TimestampTzGetDatum(ts_add_usecs(last_ts, st->stream->rules.gap));
-	else
-		nulls[ST_DEADLINE - 1] = true;
+	values[ST_DEADLINE - 1] =
+		TimestampTzGetDatum(session_timer(st->stream, last_ts,
+										  ItemPointerIsValid(tid) && !st->fetched_timer_null,
+										  st->fetched_timer, &nulls[ST_DEADLINE - 1]));
 	values[ST_EVENT_COUNT - 1] = Int32GetDatum(nevents);
 	values[ST_EVENT_TS - 1] = PointerGetDatum(event_ts);
 	values[ST_EVENTS - 1] = JsonbPGetDatum(events);
@@ -763,9 +802,53 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 }
 
 /*
- * state_expire: finish, with reason gap, every session whose deadline is
- * at or before watermark.  An index range scan on the deadline: the cost
- * is in the sessions that time out, not in the sessions that stay open.
+ * set_timer: point the timer of the row in slot at timer (NULL: none).
+ */
+static void
+set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull)
+{
+	Datum		values[ST_NATTS] = {0};
+	bool		nulls[ST_NATTS] = {0};
+	bool		replace[ST_NATTS] = {0};
+	bool		should_free;
+	HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, &should_free);
+	HeapTuple	tup;
+
+	replace[ST_DEADLINE - 1] = true;
+	values[ST_DEADLINE - 1] = TimestampTzGetDatum(timer);
+	nulls[ST_DEADLINE - 1] = isnull;
+	tup = heap_modify_tuple(old, RelationGetDescr(st->t.rel), values, nulls, replace);
+	simple_heap_update(st->t.rel, &slot->tts_tid, tup);
+	if (!HeapTupleIsHeapOnly(tup))
+		stored_insert_index_entries(&st->t, tup);
+	heap_freetuple(tup);
+	if (should_free)
+		heap_freetuple(old);
+}
+
+/*
+ * cmp_finished_deadline: order finished sessions by deadline (last_ts, the
+ * gap being the same), then key with the stream arg's order.
+ */
+static int
+cmp_finished_deadline(const void *a, const void *b, void *arg)
+{
+	const Finished *fa = a;
+	const Finished *fb = b;
+
+	if (fa->last_ts != fb->last_ts)
+		return fa->last_ts < fb->last_ts ? -1 : 1;
+	return stream_key_cmp((Stream *) arg, fa->key, fb->key);
+}
+
+/*
+ * state_expire: finish, with reason gap, every session whose deadline
+ * (last_ts + gap) is at or before watermark, earliest deadline first (ties
+ * in key order).  An index range scan of the timers up to watermark: a
+ * session found there that events have extended since gets its timer
+ * moved to its deadline (see the top of this file).  The cost is in the
+ * sessions that time out or were extended by a gap, not in the sessions
+ * that stay open.
  */
 void
 state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
@@ -774,6 +857,7 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 	Snapshot	snapshot = take_snapshot();
 	ScanKeyData skey;
 	IndexScanDesc scan;
+	int			first = finished->count;
 
 	ScanKeyInit(&skey, 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
 				TimestampTzGetDatum(watermark));
@@ -781,21 +865,51 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 	index_rescan(scan, &skey, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
 	{
+		bool		isnull;
+		TimestampTz last_ts;
+
 		CHECK_FOR_INTERRUPTS();
-		finish_row(st, st->slot, END_GAP, finished, delta);
+		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, ST_LAST_TS, &isnull));
+		if (rules_timed_out(&st->stream->rules, last_ts, watermark))
+			finish_row(st, st->slot, END_GAP, finished, delta);
+		else
+		{
+			TimestampTz deadline = session_timer(st->stream, last_ts, false, 0, &isnull);
+
+			/* later than watermark: this scan does not meet it again */
+			set_timer(st, st->slot, deadline, isnull);
+		}
 	}
 	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
+
+	/* The timers were in timer order; the result is in deadline order. */
+	qsort_arg(&finished->items[first], finished->count - first, sizeof(Finished),
+			  cmp_finished_deadline, st->stream);
 }
 
 /*
- * state_flush: finish every open session with reason flush.
+ * cmp_finished_key: order finished sessions by key with the stream arg's
+ * order (a key has one open session).
+ */
+static int
+cmp_finished_key(const void *a, const void *b, void *arg)
+{
+	return stream_key_cmp((Stream *) arg, ((const Finished *) a)->key,
+						  ((const Finished *) b)->key);
+}
+
+/*
+ * state_flush: finish every open session with reason flush, in key order
+ * (read in the table's order, then sorted: the result does not depend on
+ * where the rows happen to lie).
  */
 void
 state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 {
 	Snapshot	snapshot = take_snapshot();
 	TableScanDesc scan;
+	int			first = finished->count;
 
 	scan = table_beginscan(st->t.rel, snapshot, 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, st->slot))
@@ -805,47 +919,31 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 	}
 	table_endscan(scan);
 	UnregisterSnapshot(snapshot);
+	qsort_arg(&finished->items[first], finished->count - first, sizeof(Finished),
+			  cmp_finished_key, st->stream);
 }
 
 /*
- * state_reset_deadlines: set every open session's deadline to its last_ts
- * plus the stream's gap (NULL with no gap), after the gap changed.  One
- * pass over the table: a rare change, paid for in the open sessions.
+ * state_reset_deadlines: set every open session's timer to its deadline,
+ * last_ts plus the stream's gap (NULL with no gap), after the gap changed.
+ * One pass over the table: a rare change, paid for in the open sessions.
  */
 void
 state_reset_deadlines(Stream *stream)
 {
 	StateTable *st = state_open(stream);
 	TableScanDesc scan = table_beginscan(st->t.rel, st->snapshot, 0, NULL);
-	Datum		values[ST_NATTS];
-	bool		nulls[ST_NATTS];
-	bool		replace[ST_NATTS];
 
-	memset(replace, false, sizeof(replace));
-	replace[ST_DEADLINE - 1] = true;
-	memset(nulls, false, sizeof(nulls));
 	while (table_scan_getnextslot(scan, ForwardScanDirection, st->slot))
 	{
 		bool		isnull;
-		bool		should_free;
 		TimestampTz last_ts;
-		HeapTuple	old;
-		HeapTuple	tup;
+		TimestampTz deadline;
 
 		CHECK_FOR_INTERRUPTS();
 		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, ST_LAST_TS, &isnull));
-		nulls[ST_DEADLINE - 1] = stream->rules.gap == 0;
-		values[ST_DEADLINE - 1] = stream->rules.gap == 0 ? (Datum) 0 :
-			TimestampTzGetDatum(ts_add_usecs(last_ts, stream->rules.gap));
-
-		old = ExecFetchSlotHeapTuple(st->slot, false, &should_free);
-		tup = heap_modify_tuple(old, RelationGetDescr(st->t.rel), values, nulls, replace);
-		simple_heap_update(st->t.rel, &st->slot->tts_tid, tup);
-		if (!HeapTupleIsHeapOnly(tup))
-			stored_insert_index_entries(&st->t, tup);
-		heap_freetuple(tup);
-		if (should_free)
-			heap_freetuple(old);
+		deadline = session_timer(stream, last_ts, false, 0, &isnull);
+		set_timer(st, st->slot, deadline, isnull);
 	}
 	table_endscan(scan);
 	state_close(st);

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# bench/profile.sh: where a contender's time goes, on one throwaway cluster.
+#
+#   bench/profile.sh [--contender json|typed|plain] [--size N] [--workload W]
+#                    [--events N] [--keys N] [--top N] [--no-perf]
+#
+# Feeds the events of bench/run.sh's throughput test (same generator, same
+# driver) to one contender in batches of --size, once to warm up and once
+# under `perf record -a -g`, and prints:
+#   - the hottest symbols of the server (perf report, self time, --top N),
+#     and sessionize's functions with what they call (inclusive);
+#   - the minor page faults of the backend per batch, read from
+#     /proc/<backend>/stat before and after each of the first and the last
+#     20 batches of a pass (a batch that reuses memory faults no more than
+#     the one before).
+# Needs the extension installed, perf (Debian: linux-perf), python3 and
+# postgresql-common.  Run as root.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CONTENDER=json
+SIZE=1000
+WORKLOAD=many-users
+EVENTS=200000
+KEYS=20000
+TOP=30
+PERF=1
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+    case $1 in
+        --contender) CONTENDER=$2; shift 2 ;;
+        --size) SIZE=$2; shift 2 ;;
+        --workload) WORKLOAD=$2; shift 2 ;;
+        --events) EVENTS=$2; shift 2 ;;
+        --keys) KEYS=$2; shift 2 ;;
+        --top) TOP=$2; shift 2 ;;
+        --no-perf) PERF=; shift ;;
+        -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "profile.sh: unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+
+if [ -z "${SESSIONIZE_PROFILE_INSIDE:-}" ]; then
+    export LANG=C.UTF-8
+    unset LC_ALL LANGUAGE PGHOST PGPORT PGDATABASE PGUSER
+    export SESSIONIZE_PROFILE_INSIDE=1
+    exec pg_virtualenv -t -v 15 -o fsync=on bash "$HERE/profile.sh" "${ARGS[@]}" </dev/null
+fi
+
+WORK=$(mktemp -d -t sessionize-profile.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+q () { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+q -c "CREATE EXTENSION sessionize" -f "$HERE/plain.sql" -f "$HERE/driver.sql"
+python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --workload "$WORKLOAD" \
+    -o "$WORK/events.csv" 2>/dev/null
+q -c "\\copy staging (key, ts, is_last, payload) FROM '$WORK/events.csv' (FORMAT csv)" \
+  -c "CALL build_batches($SIZE)" -c "VACUUM ANALYZE staging, batches" -c "CHECKPOINT"
+
+# The warm-up pass, then the profiled one.
+q -c "CALL reset_contender('$CONTENDER')" -c "CALL bench_run('$CONTENDER', $SIZE)" >/dev/null
+q -c "CALL reset_contender('$CONTENDER')" -c "CHECKPOINT"
+echo "== $CONTENDER, batches of $SIZE, workload $WORKLOAD, $EVENTS events over $KEYS keys"
+if [ -n "$PERF" ]; then
+    perf record -q -a -g -o "$WORK/perf.data" -- \
+        psql -X -q -At -c "CALL bench_run('$CONTENDER', $SIZE)" 2>/dev/null | sed 's/^/pass (secs|sessions): /'
+    perf report -i "$WORK/perf.data" --comm postgres --no-children --sort dso,symbol --percentage relative \
+        --stdio --percent-limit 0.5 -g none 2>/dev/null \
+      | grep -E '^ +[0-9]' | head -n "$TOP"
+    echo "-- inclusive (self and callees), sessionize's functions:"
+    perf report -i "$WORK/perf.data" --comm postgres --children --sort symbol --percentage relative \
+        --stdio -g none 2>/dev/null \
+      | grep -E '^ +[0-9]' \
+      | grep -wE "$(nm -D --defined-only "$(pg_config --pkglibdir)/sessionize.so" 2>/dev/null | awk '{print $3}' | paste -sd'|')|$(nm "$HERE/../sessionize.so" 2>/dev/null | awk '$2 ~ /[tT]/ {print $3}' | paste -sd'|')" \
+      | head -n "$TOP"
+fi
+
+# Minor faults per batch, inside one backend, one transaction a batch as
+# bench_run: the procedure reads its own /proc entry around each batch.
+if [ "$CONTENDER" = json ] || [ "$CONTENDER" = typed ]; then
+    q -c "CALL reset_contender('$CONTENDER')" -c "CHECKPOINT"
+    q <<'EOF'
+CREATE FUNCTION minflt() RETURNS bigint LANGUAGE sql AS $$
+    SELECT (string_to_array(split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'),
+                                       ') ', 2), ' '))[8]::bigint
+$$;
+CREATE TABLE faults (b int, faults bigint);
+CREATE PROCEDURE fault_run(p_contender text, p_size int) LANGUAGE plpgsql AS $$
+DECLARE
+    f0 bigint;
+    n bigint;
+BEGIN
+    FOR i IN 0 .. (SELECT count(*) - 1 FROM batches WHERE size = p_size) LOOP
+        f0 := minflt();
+        IF p_contender = 'typed' THEN
+            SELECT count(*) INTO n FROM batches b,
+                   sessionize.sessionize_batch('s', b.keys, b.ts, b.is_last, b.payloads)
+             WHERE b.size = p_size AND b.b = i;
+        ELSE
+            SELECT count(*) INTO n FROM batches b, sessionize.sessionize_batch('s', b.events)
+             WHERE b.size = p_size AND b.b = i;
+        END IF;
+        INSERT INTO faults VALUES (i, minflt() - f0);
+        COMMIT;
+    END LOOP;
+END
+$$;
+EOF
+    q -c "CALL fault_run('$CONTENDER', $SIZE)"
+    q -F ' ' -c "
+        SELECT format('minor faults per batch: batch 0: %s; batches 1-20: median %s, max %s; last 20: median %s, max %s; all: %s',
+                      (SELECT faults FROM faults WHERE b = 0),
+                      percentile_disc(0.5) WITHIN GROUP (ORDER BY faults) FILTER (WHERE b BETWEEN 1 AND 20),
+                      max(faults) FILTER (WHERE b BETWEEN 1 AND 20),
+                      percentile_disc(0.5) WITHIN GROUP (ORDER BY faults) FILTER (WHERE b > (SELECT max(b) - 20 FROM faults)),
+                      max(faults) FILTER (WHERE b > (SELECT max(b) - 20 FROM faults)),
+                      sum(faults))
+          FROM faults"
+fi
