@@ -3,6 +3,7 @@
 #
 #   bench/profile.sh [--contender json|typed|plain] [--size N] [--workload W]
 #                    [--events N] [--keys N] [--top N] [--no-perf]
+#                    [--event cycles|minor-faults]
 #
 # Feeds the events of bench/run.sh's throughput test (same generator, same
 # driver) to one contender in batches of --size, once to warm up and once
@@ -10,9 +11,10 @@
 #   - the hottest symbols of the server (perf report, self time, --top N),
 #     and sessionize's functions with what they call (inclusive);
 #   - the minor page faults of the backend per batch, read from
-#     /proc/<backend>/stat before and after each of the first and the last
-#     20 batches of a pass (a batch that reuses memory faults no more than
-#     the one before).
+#     /proc/<backend>/stat around each batch, over two passes in one backend
+#     (the first pass also maps the shared buffers it touches first; the
+#     second shows what a batch costs once they are mapped: a batch that
+#     reuses its memory faults no more than the one before).
 # Needs the extension installed, perf (Debian: linux-perf), python3 and
 # postgresql-common.  Run as root.
 set -euo pipefail
@@ -25,6 +27,7 @@ EVENTS=200000
 KEYS=20000
 TOP=30
 PERF=1
+EVENT=cycles
 ARGS=("$@")
 while [ $# -gt 0 ]; do
     case $1 in
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
         --keys) KEYS=$2; shift 2 ;;
         --top) TOP=$2; shift 2 ;;
         --no-perf) PERF=; shift ;;
+        --event) EVENT=$2; shift 2 ;;
         -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "profile.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -62,7 +66,7 @@ q -c "CALL reset_contender('$CONTENDER')" -c "CALL bench_run('$CONTENDER', $SIZE
 q -c "CALL reset_contender('$CONTENDER')" -c "CHECKPOINT"
 echo "== $CONTENDER, batches of $SIZE, workload $WORKLOAD, $EVENTS events over $KEYS keys"
 if [ -n "$PERF" ]; then
-    perf record -q -a -g -o "$WORK/perf.data" -- \
+    perf record -q -a -g -e "$EVENT" -o "$WORK/perf.data" -- \
         psql -X -q -At -c "CALL bench_run('$CONTENDER', $SIZE)" 2>/dev/null | sed 's/^/pass (secs|sessions): /'
     perf report -i "$WORK/perf.data" --comm postgres --no-children --sort dso,symbol --percentage relative \
         --stdio --percent-limit 0.5 -g none 2>/dev/null \
@@ -71,7 +75,7 @@ if [ -n "$PERF" ]; then
     perf report -i "$WORK/perf.data" --comm postgres --children --sort symbol --percentage relative \
         --stdio -g none 2>/dev/null \
       | grep -E '^ +[0-9]' \
-      | grep -wE "$(nm -D --defined-only "$(pg_config --pkglibdir)/sessionize.so" 2>/dev/null | awk '{print $3}' | paste -sd'|')|$(nm "$HERE/../sessionize.so" 2>/dev/null | awk '$2 ~ /[tT]/ {print $3}' | paste -sd'|')" \
+      | grep -wE "$(nm "$(pg_config --pkglibdir)/sessionize.so" | awk '$2 ~ /^[tT]$/ && $3 ~ /^[a-z]/ {print $3}' | paste -sd'|')" \
       | head -n "$TOP"
 fi
 
@@ -84,12 +88,15 @@ CREATE FUNCTION minflt() RETURNS bigint LANGUAGE sql AS $$
     SELECT (string_to_array(split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'),
                                        ') ', 2), ' '))[8]::bigint
 $$;
-CREATE TABLE faults (b int, faults bigint);
+CREATE TABLE faults (pass int, b int, faults bigint);
 CREATE PROCEDURE fault_run(p_contender text, p_size int) LANGUAGE plpgsql AS $$
 DECLARE
     f0 bigint;
     n bigint;
 BEGIN
+    FOR pass IN 1 .. 2 LOOP
+    CALL reset_contender(p_contender);
+    COMMIT;
     FOR i IN 0 .. (SELECT count(*) - 1 FROM batches WHERE size = p_size) LOOP
         f0 := minflt();
         IF p_contender = 'typed' THEN
@@ -100,20 +107,21 @@ BEGIN
             SELECT count(*) INTO n FROM batches b, sessionize.sessionize_batch('s', b.events)
              WHERE b.size = p_size AND b.b = i;
         END IF;
-        INSERT INTO faults VALUES (i, minflt() - f0);
+        INSERT INTO faults VALUES (pass, i, minflt() - f0);
         COMMIT;
+    END LOOP;
     END LOOP;
 END
 $$;
 EOF
     q -c "CALL fault_run('$CONTENDER', $SIZE)"
     q -F ' ' -c "
-        SELECT format('minor faults per batch: batch 0: %s; batches 1-20: median %s, max %s; last 20: median %s, max %s; all: %s',
-                      (SELECT faults FROM faults WHERE b = 0),
+        SELECT format('minor faults per batch, pass %s of a backend: batch 0: %s; 1-20: median %s, max %s; last 20: median %s, max %s; all: %s',
+                      pass, min(faults) FILTER (WHERE b = 0),
                       percentile_disc(0.5) WITHIN GROUP (ORDER BY faults) FILTER (WHERE b BETWEEN 1 AND 20),
                       max(faults) FILTER (WHERE b BETWEEN 1 AND 20),
                       percentile_disc(0.5) WITHIN GROUP (ORDER BY faults) FILTER (WHERE b > (SELECT max(b) - 20 FROM faults)),
                       max(faults) FILTER (WHERE b > (SELECT max(b) - 20 FROM faults)),
                       sum(faults))
-          FROM faults"
+          FROM faults GROUP BY pass ORDER BY pass"
 fi
