@@ -85,8 +85,8 @@ SELECT key, event_count FROM sessionize.sessionize_batch('texty', '[
   {"id": "", "ts": "2026-01-01T10:00:04Z"}]');
 SELECT key, event_count FROM sessionize.open_sessions('texty');
 CREATE TABLE long_keys AS
-SELECT substr(string_agg(md5(i::text), ''), 1, 2692) AS longest,
-       substr(string_agg(md5(i::text), ''), 1, 2693) AS too_long
+SELECT substr(string_agg(md5(i::text), ''), 1, 2684) AS longest,
+       substr(string_agg(md5(i::text), ''), 1, 2685) AS too_long
   FROM generate_series(1, 90) i;
 SELECT * FROM sessionize.sessionize_batch('texty',
   (SELECT jsonb_build_array(jsonb_build_object('id', longest, 'ts', '2026-01-01T10:00:00Z'),
@@ -97,6 +97,12 @@ SELECT * FROM sessionize.sessionize_batch('texty',
   (SELECT jsonb_build_array(jsonb_build_object('id', longest, 'ts', '2026-01-01T10:00:00Z'))
      FROM long_keys));
 SELECT length(key), event_count FROM sessionize.open_sessions('texty') ORDER BY 1;
+-- The longest key also fits the index of the chunks of a long session.
+SELECT count(*) FROM sessionize.sessionize_batch('texty',
+  (SELECT jsonb_agg(jsonb_build_object('id', longest, 'ts', '2026-01-01T10:00:00Z'::timestamptz
+                                                         + i * interval '1 second'))
+     FROM long_keys, generate_series(1, 130) i));
+SELECT length(key), event_count FROM sessionize.open_sessions('texty') WHERE length(key) > 100;
 
 -- Other key types: uuid keys are compared as uuids (case does not matter).
 SELECT sessionize.create_stream('uuids', key_type => 'uuid');

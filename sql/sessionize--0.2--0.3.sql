@@ -5,12 +5,20 @@
 /*
  * 0.3 runs no code of a caller with the extension owner's privileges.  The
  * C functions work as their caller and use the owner only for the rows of
- * sessionize.streams and sessionize.offsets and for creating and dropping
- * a stream's tables (see src/catalog.c).  A stream's state and chunk
- * tables now belong to the role that owns the stream, like any table it
- * creates: what PostgreSQL runs as a table's owner (ANALYZE, VACUUM FULL,
- * REINDEX, autovacuum) then runs as that role.  The extension is marked
- * trusted, so a database owner may install it.
+ * the catalog and for creating and dropping a stream's tables (see
+ * src/catalog.c).  A stream's state and chunk tables now belong to the
+ * role that owns the stream, like any table it creates: what PostgreSQL
+ * runs as a table's owner (ANALYZE, VACUUM FULL, REINDEX, autovacuum) then
+ * runs as that role.  The extension is marked trusted, so a database owner
+ * may install it.
+ *
+ * Partitions: a stream is N independent sessionizers under one name
+ * (create_stream(..., partitions => N)), each with its own lock, clock,
+ * counters, offsets and open sessions; every changing call takes the
+ * partition it works on.  The clock and counters move from streams to a
+ * row per partition in sessionize.partitions; offsets record their
+ * partition; state tables get a column part, first in their keys.  Every
+ * stream there is now becomes a stream of one partition, its state intact.
  *
  * The deadline column of a state table becomes a lazy timer (see
  * src/state.c): an update that extends a session leaves it, and so can be
@@ -21,74 +29,117 @@
  * runs the script (SET ROLE to the table's owner first).
  */
 
-/* _create_stream as in 0.2, the stream's tables then given to its owner. */
-CREATE OR REPLACE FUNCTION sessionize._create_stream(
-    p_owner regrole, p_stream text, p_key_type regtype, p_gap interval,
-    p_max_duration interval, p_max_events integer, p_lateness interval,
-    p_key_field text, p_ts_field text, p_last_field text, p_sink regclass,
-    p_update_function text)
+/* ------------------------------------------------------------ catalog */
+
+ALTER TABLE sessionize.streams
+    ADD COLUMN partitions integer NOT NULL DEFAULT 1 CHECK (partitions BETWEEN 1 AND 1024);
+
+/* The clock and the counters of each partition of a stream. */
+CREATE TABLE sessionize.partitions (
+    stream_id            bigint NOT NULL
+                         REFERENCES sessionize.streams ON DELETE CASCADE,
+    part                 integer NOT NULL,
+    watermark            timestamptz,
+    events_in            bigint NOT NULL DEFAULT 0,
+    late_events          bigint NOT NULL DEFAULT 0,
+    batches              bigint NOT NULL DEFAULT 0,
+    sessions_open        bigint NOT NULL DEFAULT 0,
+    closed_gap           bigint NOT NULL DEFAULT 0,
+    closed_max_duration  bigint NOT NULL DEFAULT 0,
+    closed_max_events    bigint NOT NULL DEFAULT 0,
+    closed_last          bigint NOT NULL DEFAULT 0,
+    closed_flush         bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (stream_id, part)
+);
+SELECT pg_catalog.pg_extension_config_dump('sessionize.partitions', '');
+ALTER TABLE sessionize.partitions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY partitions_owner ON sessionize.partitions
+    USING (EXISTS (SELECT 1 FROM sessionize.streams s
+                    WHERE s.stream_id OPERATOR(pg_catalog.=) partitions.stream_id));
+REVOKE ALL ON sessionize.partitions FROM PUBLIC;
+GRANT SELECT ON sessionize.partitions TO PUBLIC;
+
+INSERT INTO sessionize.partitions
+       (stream_id, part, watermark, events_in, late_events, batches, sessions_open,
+        closed_gap, closed_max_duration, closed_max_events, closed_last, closed_flush)
+SELECT stream_id, 0, watermark, events_in, late_events, batches, sessions_open,
+       closed_gap, closed_max_duration, closed_max_events, closed_last, closed_flush
+  FROM sessionize.streams;
+
+DROP VIEW sessionize.stats;
+ALTER TABLE sessionize.streams
+    DROP COLUMN watermark, DROP COLUMN events_in, DROP COLUMN late_events,
+    DROP COLUMN batches, DROP COLUMN sessions_open, DROP COLUMN closed_gap,
+    DROP COLUMN closed_max_duration, DROP COLUMN closed_max_events,
+    DROP COLUMN closed_last, DROP COLUMN closed_flush;
+
+/* A source belongs to the partition that first committed an offset for it. */
+ALTER TABLE sessionize.offsets ADD COLUMN part integer NOT NULL DEFAULT 0;
+
+/* ------------------------------------------------------- state tables */
+
+/*
+ * _state_tables: a stream's state and chunk tables, keyed by (part, key),
+ * given to the role that owns the stream.  The key column has the key
+ * type; keys of a collatable type with a deterministic collation are equal
+ * exactly when their bytes are, whatever that collation, so they are
+ * indexed and compared in "C", which compares bytes (far cheaper than a
+ * locale).  The tables keep room in their pages for HOT updates.
+ */
+CREATE FUNCTION sessionize._state_tables(p_table name, p_key_type regtype, p_owner regrole,
+                                         p_stream text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_id      bigint;
-    v_table   name;
+    v_key     text := format_type(p_key_type, NULL);
     v_collate text := '';
 BEGIN
-    /*
-     * Keys of a collatable type with a deterministic collation are equal
-     * exactly when their bytes are, whatever that collation: index and
-     * compare them in "C", which compares bytes (far cheaper than a locale).
-     */
     IF EXISTS (SELECT 1 FROM pg_type t JOIN pg_collation c ON c.oid = t.typcollation
                 WHERE t.oid = p_key_type AND c.collisdeterministic) THEN
         v_collate := ' COLLATE pg_catalog."C"';
     END IF;
-
-    v_id := nextval('sessionize.streams_stream_id_seq');
-    v_table := 'state_' || v_id;
-    BEGIN
-        INSERT INTO sessionize.streams
-               (stream_id, name, owner, key_type, gap, max_duration, max_events,
-                lateness, key_field, ts_field, last_field, sink, state_table,
-                update_function)
-        VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
-                p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
-                p_sink, v_table, p_update_function);
-    EXCEPTION WHEN unique_violation THEN
-        /* created by a concurrent create_stream since the caller looked */
-        RAISE EXCEPTION 'stream "%" already exists', p_stream
-            USING ERRCODE = 'duplicate_object',
-                  HINT = 'Drop it first with sessionize.drop_stream(), or choose another name.';
-    END;
-
     EXECUTE format(
         'CREATE TABLE sessionize.%I (
-             key          %s%s NOT NULL PRIMARY KEY,
+             key          %s%s NOT NULL,
              first_ts     pg_catalog.timestamptz NOT NULL,
              last_ts      pg_catalog.timestamptz NOT NULL,
              deadline     pg_catalog.timestamptz,
              event_count  pg_catalog.int4 NOT NULL,
              event_ts     pg_catalog.timestamptz[] NOT NULL,
              events       pg_catalog.jsonb NOT NULL,
-             chunks       pg_catalog.int4 NOT NULL DEFAULT 0)',
-        v_table, format_type(p_key_type, NULL), v_collate);
-    /* lz4 where the server has it: sessions are rewritten as they grow */
+             chunks       pg_catalog.int4 NOT NULL DEFAULT 0,
+             part         pg_catalog.int4 NOT NULL DEFAULT 0,
+             PRIMARY KEY (part, key))
+         WITH (fillfactor = 80)',
+        p_table, v_key, v_collate);
+    EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
+                   p_table || '_deadline', p_table);
+    EXECUTE format(
+        'CREATE TABLE sessionize.%I (
+             key       %s%s NOT NULL,
+             seq       pg_catalog.int4 NOT NULL,
+             event_ts  pg_catalog.timestamptz[] NOT NULL,
+             events    pg_catalog.jsonb NOT NULL,
+             part      pg_catalog.int4 NOT NULL DEFAULT 0,
+             PRIMARY KEY (part, key, seq))',
+        p_table || '_chunks', v_key, v_collate);
+    /* lz4 where the server has it: a session's row is rewritten as it grows */
     BEGIN
         EXECUTE format('ALTER TABLE sessionize.%I ALTER events SET COMPRESSION lz4, '
-                       'ALTER event_ts SET COMPRESSION lz4', v_table);
+                       'ALTER event_ts SET COMPRESSION lz4', p_table);
+        EXECUTE format('ALTER TABLE sessionize.%I ALTER events SET COMPRESSION lz4, '
+                       'ALTER event_ts SET COMPRESSION lz4', p_table || '_chunks');
     EXCEPTION WHEN feature_not_supported THEN
         NULL;
     END;
-    EXECUTE format('CREATE INDEX %I ON sessionize.%I (deadline)',
-                   v_table || '_deadline', v_table);
-    /* room in each page for the new version of a session a batch extends (HOT) */
-    EXECUTE format('ALTER TABLE sessionize.%I SET (fillfactor = 80)', v_table);
-    EXECUTE format('COMMENT ON TABLE sessionize.%I IS %L',
-                   v_table, 'open sessions of sessionize stream ' || quote_literal(p_stream));
-    PERFORM sessionize._chunk_table(v_table);
-    PERFORM sessionize._give_tables(v_table, p_owner);
+    EXECUTE format('COMMENT ON TABLE sessionize.%I IS %L', p_table,
+                   'open sessions of sessionize stream ' || quote_literal(p_stream));
+    EXECUTE format('COMMENT ON TABLE sessionize.%I IS %L', p_table || '_chunks',
+                   'older events of the long open sessions of sessionize stream '
+                   || quote_literal(p_stream));
+    PERFORM sessionize._give_tables(p_table, p_owner);
 END
 $$;
 
@@ -108,25 +159,224 @@ BEGIN
                    p_state_table || '_chunks', pg_get_userbyid(p_owner));
 END
 $$;
-REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
 
 /*
- * The streams there are now.  A stream whose owning role was dropped (0.2
- * kept no dependency on it) keeps its tables with the extension's owner;
- * only a superuser can use such a stream, as before.
+ * The streams there are now: their tables given to their owners, then
+ * keyed by (part, key), all in partition 0.  Given first, so that the new
+ * primary keys are built as the table's owner (index builds run as it).  A
+ * stream whose owning role was dropped (0.2 kept no dependency on it)
+ * keeps its tables with the extension's owner; only a superuser can use
+ * such a stream, as before.
  */
 DO $$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT s.state_table, s.owner
-               FROM sessionize.streams s
-              WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.oid = s.owner)
-              ORDER BY s.stream_id LOOP
-        PERFORM sessionize._give_tables(r.state_table, r.owner);
-    END LOOP;
-    FOR r IN SELECT s.state_table FROM sessionize.streams s ORDER BY s.stream_id LOOP
-        EXECUTE format('ALTER TABLE sessionize.%I SET (fillfactor = 80)', r.state_table);
+    FOR r IN SELECT s.state_table, s.owner,
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.oid = s.owner) AS owned
+               FROM sessionize.streams s ORDER BY s.stream_id LOOP
+        IF r.owned THEN
+            PERFORM sessionize._give_tables(r.state_table, r.owner);
+        END IF;
+        EXECUTE format('ALTER TABLE sessionize.%I ADD COLUMN part pg_catalog.int4 NOT NULL DEFAULT 0, '
+                       'DROP CONSTRAINT %I, ADD PRIMARY KEY (part, key), SET (fillfactor = 80)',
+                       r.state_table, r.state_table || '_pkey');
+        EXECUTE format('DROP INDEX sessionize.%I', r.state_table || '_deadline');
+        EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
+                       r.state_table || '_deadline', r.state_table);
+        EXECUTE format('ALTER TABLE sessionize.%I ADD COLUMN part pg_catalog.int4 NOT NULL DEFAULT 0, '
+                       'DROP CONSTRAINT %I, ADD PRIMARY KEY (part, key, seq)',
+                       r.state_table || '_chunks', r.state_table || '_chunks_pkey');
     END LOOP;
 END
 $$;
+
+/*
+ * _create_stream: the catalog half of create_stream(), run as the
+ * extension owner by the C function, which has already checked every
+ * setting as the caller.  Inserts the stream and a row per partition, and
+ * creates its tables for its owner.
+ */
+DROP FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval, integer,
+                                        interval, text, text, text, regclass, text);
+DROP FUNCTION sessionize._chunk_table(name);
+CREATE FUNCTION sessionize._create_stream(
+    p_owner regrole, p_stream text, p_key_type regtype, p_gap interval,
+    p_max_duration interval, p_max_events integer, p_lateness interval,
+    p_key_field text, p_ts_field text, p_last_field text, p_sink regclass,
+    p_update_function text, p_partitions integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id      bigint;
+    v_table   name;
+BEGIN
+    v_id := nextval('sessionize.streams_stream_id_seq');
+    v_table := 'state_' || v_id;
+    BEGIN
+        INSERT INTO sessionize.streams
+               (stream_id, name, owner, key_type, gap, max_duration, max_events,
+                lateness, key_field, ts_field, last_field, sink, state_table,
+                update_function, partitions)
+        VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
+                p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
+                p_sink, v_table, p_update_function, p_partitions);
+    EXCEPTION WHEN unique_violation THEN
+        /* created by a concurrent create_stream since the caller looked */
+        RAISE EXCEPTION 'stream "%" already exists', p_stream
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Drop it first with sessionize.drop_stream(), or choose another name.';
+    END;
+    INSERT INTO sessionize.partitions (stream_id, part)
+    SELECT v_id, p FROM generate_series(0, p_partitions - 1) AS p;
+    PERFORM sessionize._state_tables(v_table, p_key_type, p_owner, p_stream);
+END
+$$;
+
+REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval,
+    integer, interval, text, text, text, regclass, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
+
+/* ---------------------------------------------------------------- API */
+
+DROP FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
+                                       text, text, text, regclass, regprocedure);
+CREATE FUNCTION sessionize.create_stream(
+    stream        text,
+    key_type      regtype  DEFAULT 'text',
+    gap           interval DEFAULT NULL,
+    max_duration  interval DEFAULT NULL,
+    max_events    integer  DEFAULT NULL,
+    lateness      interval DEFAULT '0',
+    key_field     text     DEFAULT 'id',
+    ts_field      text     DEFAULT 'ts',
+    last_field    text     DEFAULT 'isLast',
+    sink          regclass DEFAULT NULL,
+    update_function regprocedure DEFAULT NULL,
+    partitions    integer  DEFAULT 1)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sessionize_create_stream'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+DROP FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint);
+CREATE FUNCTION sessionize.sessionize_batch(
+    stream        text,
+    events        jsonb,
+    source        text    DEFAULT NULL,
+    batch_offset  bigint  DEFAULT NULL,
+    "partition"   integer DEFAULT 0)
+RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
+               event_count integer, end_reason text, events jsonb)
+AS 'MODULE_PATHNAME', 'sessionize_batch_json'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
+
+DROP FUNCTION sessionize.sessionize_batch(text, anyarray, timestamptz[], boolean[], jsonb[],
+                                          text, bigint);
+CREATE FUNCTION sessionize.sessionize_batch(
+    stream        text,
+    keys          anyarray,
+    ts            timestamptz[],
+    is_last       boolean[],
+    payloads      jsonb[],
+    source        text    DEFAULT NULL,
+    batch_offset  bigint  DEFAULT NULL,
+    "partition"   integer DEFAULT 0)
+RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
+               event_count integer, end_reason text, events jsonb)
+AS 'MODULE_PATHNAME', 'sessionize_batch_arrays'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
+
+DROP FUNCTION sessionize.sessionize_query(text, text, text, bigint);
+CREATE FUNCTION sessionize.sessionize_query(
+    stream        text,
+    query         text,
+    source        text    DEFAULT NULL,
+    batch_offset  bigint  DEFAULT NULL,
+    "partition"   integer DEFAULT 0)
+RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
+               event_count integer, end_reason text, events jsonb)
+AS 'MODULE_PATHNAME', 'sessionize_batch_query'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
+
+DROP FUNCTION sessionize.expire(text, timestamptz);
+CREATE FUNCTION sessionize.expire(stream text, now timestamptz DEFAULT pg_catalog.now(),
+                                  "partition" integer DEFAULT NULL)
+RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
+               event_count integer, end_reason text, events jsonb)
+AS 'MODULE_PATHNAME', 'sessionize_expire'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
+
+DROP FUNCTION sessionize.flush(text);
+CREATE FUNCTION sessionize.flush(stream text, "partition" integer DEFAULT NULL)
+RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
+               event_count integer, end_reason text, events jsonb)
+AS 'MODULE_PATHNAME', 'sessionize_flush'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
+
+DROP FUNCTION sessionize.open_sessions(text);
+CREATE FUNCTION sessionize.open_sessions(stream text)
+RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
+               event_count integer, events jsonb, "partition" integer)
+AS 'MODULE_PATHNAME', 'sessionize_open_sessions'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 1000;
+
+/* Per stream: traffic, open and closed sessions by reason, the clock, offsets. */
+CREATE VIEW sessionize.stats WITH (security_invoker = true) AS
+SELECT s.name AS stream,
+       p.events_in,
+       p.late_events,
+       p.batches,
+       p.sessions_open,
+       p.closed_gap + p.closed_max_duration + p.closed_max_events
+         + p.closed_last + p.closed_flush AS sessions_closed,
+       p.closed_gap,
+       p.closed_max_duration,
+       p.closed_max_events,
+       p.closed_last,
+       p.closed_flush,
+       p.watermark,
+       COALESCE((SELECT pg_catalog.jsonb_object_agg(o.source, o.committed_offset
+                                                    ORDER BY o.source)
+                   FROM sessionize.offsets o
+                  WHERE o.stream_id = s.stream_id), '{}') AS offsets
+  FROM sessionize.streams s,
+       LATERAL (SELECT sum(events_in)::bigint AS events_in,
+                       sum(late_events)::bigint AS late_events,
+                       sum(batches)::bigint AS batches,
+                       sum(sessions_open)::bigint AS sessions_open,
+                       sum(closed_gap)::bigint AS closed_gap,
+                       sum(closed_max_duration)::bigint AS closed_max_duration,
+                       sum(closed_max_events)::bigint AS closed_max_events,
+                       sum(closed_last)::bigint AS closed_last,
+                       sum(closed_flush)::bigint AS closed_flush,
+                       min(watermark) AS watermark
+                  FROM sessionize.partitions
+                 WHERE stream_id = s.stream_id) p;
+
+/* Per partition of each stream: its traffic, sessions, clock and offsets. */
+CREATE VIEW sessionize.partition_stats WITH (security_invoker = true) AS
+SELECT s.name AS stream,
+       p.part AS "partition",
+       p.events_in,
+       p.late_events,
+       p.batches,
+       p.sessions_open,
+       p.closed_gap + p.closed_max_duration + p.closed_max_events
+         + p.closed_last + p.closed_flush AS sessions_closed,
+       p.closed_gap,
+       p.closed_max_duration,
+       p.closed_max_events,
+       p.closed_last,
+       p.closed_flush,
+       p.watermark,
+       COALESCE((SELECT pg_catalog.jsonb_object_agg(o.source, o.committed_offset
+                                                    ORDER BY o.source)
+                   FROM sessionize.offsets o
+                  WHERE o.stream_id = s.stream_id AND o.part = p.part), '{}') AS offsets
+  FROM sessionize.streams s
+  JOIN sessionize.partitions p ON p.stream_id = s.stream_id;
+
+GRANT SELECT ON sessionize.stats, sessionize.partition_stats TO PUBLIC;

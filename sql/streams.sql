@@ -8,11 +8,13 @@ SELECT sessionize.create_stream('s1', 'bigint', '30 min', '2 hours', 100, '5 min
                                 'user_id', 'at', 'done');
 SELECT sessionize.create_stream('s2');
 SELECT name, key_type, gap, max_duration, max_events, lateness, key_field,
-       ts_field, last_field, sink, watermark, owner = current_user::regrole AS mine
+       ts_field, last_field, sink, partitions, owner = current_user::regrole AS mine
   FROM sessionize.streams WHERE name IN ('s1', 's2') ORDER BY name;
+SELECT stream, watermark FROM sessionize.stats WHERE stream IN ('s1', 's2') ORDER BY 1;
 
--- Each stream's open sessions live in a table of its own: the key (of the
--- stream's key type) is the primary key, the timeout deadline is indexed.
+-- Each stream's open sessions live in a table of its own: the partition
+-- and the key (of the stream's key type) are the primary key, the timeout
+-- deadline is indexed in each partition.
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
   FROM pg_attribute a
  WHERE a.attrelid = (SELECT format('sessionize.%I', state_table)::regclass

@@ -18,7 +18,8 @@
  * around exactly one prepared statement of the table below and nothing
  * else, in catalog_exec():
  *
- *	  CAT_STREAM_READ, CAT_STREAM_LOCK	read (and lock) a stream's row
+ *	  CAT_STREAM_READ, _USE, _LOCK		read (and lock) a stream's row
+ *	  CAT_PART_LOCK						lock a partition's row, read its clock
  *	  CAT_STREAM_SAVE					add a call's counters, set the clock
  *	  CAT_OFFSET_READ, CAT_OFFSET_WRITE	a source's committed offset
  *	  CAT_STREAM_CREATE					sessionize._create_stream()
@@ -30,9 +31,10 @@
  *	  parameters of builtin types (text, bigint, interval, integer,
  *	  timestamptz, regrole, regtype, regclass): no input function of a
  *	  caller's type runs, and no caller text becomes SQL;
- *	- they read and write only sessionize.streams and sessionize.offsets,
- *	  whose columns are of builtin types, with no triggers, no defaults
- *	  but builtin ones, and the owner bypasses their row security;
+ *	- they read and write only sessionize.streams, sessionize.partitions and
+ *	  sessionize.offsets, whose columns are of builtin types, with no
+ *	  triggers, no defaults but builtin ones, and the owner bypasses their
+ *	  row security;
  *	- search_path is pinned to pg_catalog, pg_temp while they run, and every
  *	  name in them is schema-qualified anyway (operators spelled
  *	  OPERATOR(pg_catalog.=));
@@ -47,6 +49,12 @@
  *	  table's owner (ANALYZE, VACUUM FULL, REINDEX, autovacuum) runs as the
  *	  stream's owner too.  _drop_stream drops them.  Neither runs a
  *	  caller's function, trigger or default.
+ *
+ * A database whose extension is still at 0.1 or 0.2 (the library was
+ * installed, ALTER EXTENSION UPDATE not yet run) has the catalog of then:
+ * one partition, its clock and counters in the stream's row, offsets
+ * without a partition.  Each statement has its text for that catalog too,
+ * so that streams go on between the two steps of an upgrade.
  *
  *-------------------------------------------------------------------------
  */
@@ -67,7 +75,12 @@
 /* The catalog row of a stream, as stream_lock reads it (see CatalogColumn). */
 #define STREAM_SELECT \
 	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
-	"key_field, ts_field, last_field, sink, state_table, watermark, update_function " \
+	"key_field, ts_field, last_field, sink, state_table, NULL::pg_catalog.timestamptz, " \
+	"update_function, partitions " \
+	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
+#define STREAM_SELECT_0_2 \
+	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
+	"key_field, ts_field, last_field, sink, state_table, watermark, update_function, 1 " \
 	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
 
 /* The UPDATE of one setting of alter_stream: the column, from this file. */
@@ -75,65 +88,112 @@
 	"UPDATE sessionize.streams SET " column " = $2 " \
 	"WHERE stream_id OPERATOR(pg_catalog.=) $1"
 
-/* One statement the owner runs. */
+/* The counters a call adds to, and the clock it sets (as "SET ..."). */
+#define SAVE_COUNTERS \
+	"events_in = events_in OPERATOR(pg_catalog.+) $2, " \
+	"late_events = late_events OPERATOR(pg_catalog.+) $3, " \
+	"batches = batches OPERATOR(pg_catalog.+) $4, " \
+	"sessions_open = sessions_open OPERATOR(pg_catalog.+) $5, " \
+	"closed_gap = closed_gap OPERATOR(pg_catalog.+) $6, " \
+	"closed_max_duration = closed_max_duration OPERATOR(pg_catalog.+) $7, " \
+	"closed_max_events = closed_max_events OPERATOR(pg_catalog.+) $8, " \
+	"closed_last = closed_last OPERATOR(pg_catalog.+) $9, " \
+	"closed_flush = closed_flush OPERATOR(pg_catalog.+) $10, " \
+	"watermark = $11 "
+
+/*
+ * One statement the owner runs: its text for the catalog of 0.3 on, and
+ * for that of 0.1 and 0.2 (NULL: the same; "": none there).
+ */
 typedef struct CatalogStatement
 {
 	const char *sql;
+	const char *sql_0_2;
 	int			nargs;
 	Oid			argtypes[CATALOG_MAX_ARGS];
 	int			expected;		/* its SPI result code */
 } CatalogStatement;
 
 static const CatalogStatement statements[CAT_NSTATEMENTS] = {
-	[CAT_STREAM_READ] = {STREAM_SELECT, 1, {TEXTOID}, SPI_OK_SELECT},
-	[CAT_STREAM_LOCK] = {STREAM_SELECT " FOR UPDATE", 1, {TEXTOID}, SPI_OK_SELECT},
+	[CAT_STREAM_READ] = {STREAM_SELECT, STREAM_SELECT_0_2, 1, {TEXTOID}, SPI_OK_SELECT},
+	[CAT_STREAM_USE] = {
+		/* calls on different partitions share it; their partitions' rows serialize */
+		STREAM_SELECT " FOR KEY SHARE",
+		STREAM_SELECT_0_2 " FOR UPDATE", 1, {TEXTOID}, SPI_OK_SELECT
+	},
+	[CAT_STREAM_LOCK] = {
+		STREAM_SELECT " FOR UPDATE", STREAM_SELECT_0_2 " FOR UPDATE", 1, {TEXTOID},
+		SPI_OK_SELECT
+	},
+	[CAT_PART_LOCK] = {
+		"SELECT watermark FROM sessionize.partitions "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2 "
+		"FOR UPDATE",
+		"", 2, {INT8OID, INT4OID}, SPI_OK_SELECT
+	},
 	[CAT_STREAM_SAVE] = {
-		"UPDATE sessionize.streams SET "
-		"events_in = events_in OPERATOR(pg_catalog.+) $2, "
-		"late_events = late_events OPERATOR(pg_catalog.+) $3, "
-		"batches = batches OPERATOR(pg_catalog.+) $4, "
-		"sessions_open = sessions_open OPERATOR(pg_catalog.+) $5, "
-		"closed_gap = closed_gap OPERATOR(pg_catalog.+) $6, "
-		"closed_max_duration = closed_max_duration OPERATOR(pg_catalog.+) $7, "
-		"closed_max_events = closed_max_events OPERATOR(pg_catalog.+) $8, "
-		"closed_last = closed_last OPERATOR(pg_catalog.+) $9, "
-		"closed_flush = closed_flush OPERATOR(pg_catalog.+) $10, "
-		"watermark = $11 "
+		"UPDATE sessionize.partitions SET " SAVE_COUNTERS
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $12",
+		"UPDATE sessionize.streams SET " SAVE_COUNTERS
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		11, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, SPI_OK_UPDATE
+		12, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID}, SPI_OK_UPDATE
 	},
 	[CAT_OFFSET_READ] = {
-		"SELECT committed_offset FROM sessionize.offsets "
+		"SELECT committed_offset, part FROM sessionize.offsets "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1 "
+		"AND source OPERATOR(pg_catalog.=) $2",
+		"SELECT committed_offset, 0 FROM sessionize.offsets "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 "
 		"AND source OPERATOR(pg_catalog.=) $2",
 		2, {INT8OID, TEXTOID}, SPI_OK_SELECT
 	},
 	[CAT_OFFSET_WRITE] = {
+		/* no row when the source belongs to another partition */
+		"INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset, part) "
+		"VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id, source) DO UPDATE "
+		"SET committed_offset = EXCLUDED.committed_offset, "
+		"committed_at = pg_catalog.now() "
+		"WHERE o.part OPERATOR(pg_catalog.=) EXCLUDED.part",
 		"INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset) "
 		"VALUES ($1, $2, $3) ON CONFLICT (stream_id, source) DO UPDATE "
 		"SET committed_offset = EXCLUDED.committed_offset, "
 		"committed_at = pg_catalog.now()",
-		3, {INT8OID, TEXTOID, INT8OID}, SPI_OK_INSERT
+		4, {INT8OID, TEXTOID, INT8OID, INT4OID}, SPI_OK_INSERT
 	},
 	[CAT_STREAM_CREATE] = {
+		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
 		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-		12, {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID, INTERVALOID, INT4OID,
-		INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID, TEXTOID}, SPI_OK_SELECT
+		13, {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID, INTERVALOID, INT4OID,
+		INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID, TEXTOID, INT4OID}, SPI_OK_SELECT
 	},
-	[CAT_STREAM_DROP] = {"SELECT sessionize._drop_stream($1)", 1, {INT8OID}, SPI_OK_SELECT},
-	[CAT_SET_GAP] = {SET_SETTING("gap"), 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
-	[CAT_SET_MAX_DURATION] = {SET_SETTING("max_duration"), 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
-	[CAT_SET_MAX_EVENTS] = {SET_SETTING("max_events"), 2, {INT8OID, INT4OID}, SPI_OK_UPDATE},
-	[CAT_SET_LATENESS] = {SET_SETTING("lateness"), 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
-	[CAT_SET_KEY_FIELD] = {SET_SETTING("key_field"), 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
-	[CAT_SET_TS_FIELD] = {SET_SETTING("ts_field"), 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
-	[CAT_SET_LAST_FIELD] = {SET_SETTING("last_field"), 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
-	[CAT_SET_SINK] = {SET_SETTING("sink"), 2, {INT8OID, REGCLASSOID}, SPI_OK_UPDATE},
+	[CAT_STREAM_DROP] = {"SELECT sessionize._drop_stream($1)", NULL, 1, {INT8OID}, SPI_OK_SELECT},
+	[CAT_SET_GAP] = {SET_SETTING("gap"), NULL, 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
+	[CAT_SET_MAX_DURATION] = {SET_SETTING("max_duration"), NULL, 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
+	[CAT_SET_MAX_EVENTS] = {SET_SETTING("max_events"), NULL, 2, {INT8OID, INT4OID}, SPI_OK_UPDATE},
+	[CAT_SET_LATENESS] = {SET_SETTING("lateness"), NULL, 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
+	[CAT_SET_KEY_FIELD] = {SET_SETTING("key_field"), NULL, 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
+	[CAT_SET_TS_FIELD] = {SET_SETTING("ts_field"), NULL, 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
+	[CAT_SET_LAST_FIELD] = {SET_SETTING("last_field"), NULL, 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
+	[CAT_SET_SINK] = {SET_SETTING("sink"), NULL, 2, {INT8OID, REGCLASSOID}, SPI_OK_UPDATE},
 };
 
-/* Each statement's plan, prepared on first use and kept for the backend. */
-static SPIPlanPtr plans[CAT_NSTATEMENTS];
+/*
+ * Each statement's plan, for each catalog, prepared on first use and kept
+ * for the backend.
+ */
+static SPIPlanPtr plans[2][CAT_NSTATEMENTS];
+
+/*
+ * catalog_partitioned: whether the catalog is that of 0.3 on, with
+ * sessionize.partitions.
+ */
+bool
+catalog_partitioned(void)
+{
+	return OidIsValid(get_relname_relid("partitions",
+										get_namespace_oid(SESSIONIZE_SCHEMA, false)));
+}
 
 /*
  * sessionize_extension_owner: the role that owns the catalog tables (the
@@ -208,26 +268,31 @@ catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
 			 HeapTuple *row, TupleDesc *desc)
 {
 	const CatalogStatement *s = &statements[stmt];
+	bool		current = catalog_partitioned();
+	const char *sql = current || s->sql_0_2 == NULL ? s->sql : s->sql_0_2;
+	SPIPlanPtr *plan = &plans[current ? 1 : 0][stmt];
 	MemoryContext cxt = CurrentMemoryContext;
 	OwnerSwitch sw;
 	uint64		processed;
 	int			rc;
 
 	Assert(stmt >= 0 && stmt < CAT_NSTATEMENTS && s->sql != NULL);
+	if (sql[0] == '\0')
+		elog(ERROR, "catalog statement %d does not exist before version 0.3", stmt);
 	SPI_connect();
 	owner_begin(&sw);
-	if (plans[stmt] == NULL)
+	if (*plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(s->sql, s->nargs, (Oid *) s->argtypes);
+		SPIPlanPtr	prepared = SPI_prepare(sql, s->nargs, (Oid *) s->argtypes);
 
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare \"%s\": %s", s->sql,
+		if (prepared == NULL || SPI_keepplan(prepared) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql,
 				 SPI_result_code_string(SPI_result));
-		plans[stmt] = plan;
+		*plan = prepared;
 	}
-	rc = SPI_execute_plan(plans[stmt], values, nulls, false, 0);
+	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
 	if (rc != s->expected)
-		elog(ERROR, "\"%s\" failed: %s", s->sql, SPI_result_code_string(rc));
+		elog(ERROR, "\"%s\" failed: %s", sql, SPI_result_code_string(rc));
 	owner_end(&sw);
 
 	processed = SPI_processed;

@@ -6,7 +6,8 @@
  * After each batch the watermark (the newest ts seen, minus lateness)
  * times out open sessions; see apply_events().  expire() moves the
  * watermark by wall-clock time for a stream that went quiet, and flush()
- * ends every open session.
+ * ends every open session.  Each works on one partition, or on each
+ * partition in turn.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,14 +19,31 @@ PG_FUNCTION_INFO_V1(sessionize_expire);
 PG_FUNCTION_INFO_V1(sessionize_flush);
 
 /*
- * sessionize_expire: expire(stream, now): advance the watermark to at
- * least now - lateness and finish the sessions that time out.
+ * The partitions a call on the clock works on: argument argno, or every
+ * partition of the stream (in order, so that two such calls lock them in
+ * the same order) when it is NULL.
+ */
+static void
+partition_range(Call *call, FunctionCallInfo fcinfo, int argno, int32 *first, int32 *last)
+{
+	bool		all;
+
+	*first = partition_arg(fcinfo, argno, &all);
+	*last = all ? call->stream->npartitions - 1 : *first;
+}
+
+/*
+ * sessionize_expire: expire(stream, now, partition): advance the
+ * watermark of the partition (NULL: of each) to at least now - lateness
+ * and finish the sessions that time out.
  */
 Datum
 sessionize_expire(PG_FUNCTION_ARGS)
 {
 	Call		call;
 	TimestampTz now;
+	int32		part;
+	int32		last;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -39,32 +57,48 @@ sessionize_expire(PG_FUNCTION_ARGS)
 				 errhint("Use flush() to end every open session.")));
 
 	call_begin(&call, fcinfo);
-	advance_watermark(call.stream, watermark_minus_lateness(call.stream, now));
-	if (call.stream->rules.gap > 0)
+	partition_range(&call, fcinfo, 2, &part, &last);
+	for (; part <= last; part++)
 	{
-		StateTable *st = state_open(call.stream);
+		call_partition_begin(&call, part);
+		advance_watermark(call.stream, watermark_minus_lateness(call.stream, now));
+		if (call.stream->rules.gap > 0)
+		{
+			StateTable *st = state_open(call.stream);
 
-		state_expire(st, call.stream->watermark, &call.finished, &call.delta);
-		state_close(st);
+			state_expire(st, call.stream->watermark, &call.finished, &call.delta);
+			state_close(st);
+		}
+		call_partition_end(&call, true);
 	}
-	call_end(&call, fcinfo, true);
+	call_end(&call, fcinfo);
 	return (Datum) 0;
 }
 
 /*
- * sessionize_flush: flush(stream): finish every open session, with reason
- * flush.  The watermark stays where it is.
+ * sessionize_flush: flush(stream, partition): finish every open session
+ * of the partition (NULL: of each), with reason flush.  The watermark stays
+ * where it is.
  */
 Datum
 sessionize_flush(PG_FUNCTION_ARGS)
 {
 	Call		call;
-	StateTable *st;
+	int32		part;
+	int32		last;
 
 	call_begin(&call, fcinfo);
-	st = state_open(call.stream);
-	state_flush(st, &call.finished, &call.delta);
-	state_close(st);
-	call_end(&call, fcinfo, true);
+	partition_range(&call, fcinfo, 1, &part, &last);
+	for (; part <= last; part++)
+	{
+		StateTable *st;
+
+		call_partition_begin(&call, part);
+		st = state_open(call.stream);
+		state_flush(st, &call.finished, &call.delta);
+		state_close(st);
+		call_partition_end(&call, true);
+	}
+	call_end(&call, fcinfo);
 	return (Datum) 0;
 }

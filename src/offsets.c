@@ -4,8 +4,12 @@
  *	  Exactly-once: the last batch offset committed per (stream, source).
  *
  * The offset is written in the transaction that applies the batch, after
- * the stream's row lock is taken, so a batch sent twice at once is applied
- * once: the second sending waits for the first, then sees its offset.
+ * the partition's row lock is taken, so a batch sent twice at once is
+ * applied once: the second sending waits for the first, then sees its
+ * offset.  A source belongs to the partition that first committed an
+ * offset for it: Kafka partition p of a topic feeds one partition of the
+ * stream, and a batch from it sent to another is an error, not a second
+ * stream of offsets.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,10 +23,25 @@
 PG_FUNCTION_INFO_V1(sessionize_committed_offset);
 
 /*
- * committed_offset_of: the offset committed for source, or false if none.
+ * source_elsewhere: the error for a batch from a source that belongs to
+ * another partition than the call's.
+ */
+static void
+source_elsewhere(Stream *stream, const char *source, int32 part)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("source \"%s\" of stream \"%s\" belongs to partition %d, not %d",
+					source, stream->name, part, stream->part),
+			 errhint("A source is bound to the partition that first committed an offset for it; feed it there.")));
+}
+
+/*
+ * committed_offset_of: the offset committed for source, or false if none;
+ * *part is its partition (NULL: not wanted).
  */
 static bool
-committed_offset_of(Stream *stream, const char *source, int64 *offset)
+committed_offset_of(Stream *stream, const char *source, int64 *offset, int32 *part)
 {
 	Datum		values[2];
 	HeapTuple	row;
@@ -34,6 +53,8 @@ committed_offset_of(Stream *stream, const char *source, int64 *offset)
 	if (catalog_exec(CAT_OFFSET_READ, values, NULL, &row, &desc) == 0)
 		return false;
 	*offset = DatumGetInt64(heap_getattr(row, 1, desc, &isnull));
+	if (part != NULL)
+		*part = DatumGetInt32(heap_getattr(row, 2, desc, &isnull));
 	return true;
 }
 
@@ -48,23 +69,28 @@ sessionize_committed_offset(PG_FUNCTION_ARGS)
 	Stream	   *stream;
 	int64		offset;
 
-	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, GetUserId());
-	if (!committed_offset_of(stream, text_to_cstring(PG_GETARG_TEXT_PP(1)), &offset))
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_READ, GetUserId());
+	if (!committed_offset_of(stream, text_to_cstring(PG_GETARG_TEXT_PP(1)), &offset, NULL))
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(offset);
 }
 
 /*
  * offset_check: whether a batch at offset from source is new, that is
- * later than the offset committed for source.  Needs the stream's row
- * lock.
+ * later than the offset committed for source.  Needs the partition's row
+ * lock; a source of another partition is an error.
  */
 bool
 offset_check(Stream *stream, const char *source, int64 offset)
 {
 	int64		committed;
+	int32		part;
 
-	if (!committed_offset_of(stream, source, &committed) || offset > committed)
+	if (!committed_offset_of(stream, source, &committed, &part))
+		return true;
+	if (part != stream->part)
+		source_elsewhere(stream, source, part);
+	if (offset > committed)
 		return true;
 
 	ereport(NOTICE,
@@ -81,10 +107,19 @@ offset_check(Stream *stream, const char *source, int64 offset)
 void
 offset_record(Stream *stream, const char *source, int64 offset)
 {
-	Datum		values[3];
+	Datum		values[4];
 
 	values[0] = Int64GetDatum(stream->id);
 	values[1] = CStringGetTextDatum(source);
 	values[2] = Int64GetDatum(offset);
-	(void) catalog_exec(CAT_OFFSET_WRITE, values, NULL, NULL, NULL);
+	values[3] = Int32GetDatum(stream->part);
+	if (catalog_exec(CAT_OFFSET_WRITE, values, NULL, NULL, NULL) == 0)
+	{
+		/* another partition committed the source's first offset meanwhile */
+		int64		committed;
+		int32		part = stream->part;
+
+		(void) committed_offset_of(stream, source, &committed, &part);
+		source_elsewhere(stream, source, part);
+	}
 }

@@ -47,12 +47,14 @@ check_may_change(const char *name)
 /*
  * call_begin: start a call that changes the stream named by argument 0:
  * check the transaction, make the call's memory context and lock the
- * stream.  The call runs as its caller; only the catalog statements run
- * as the extension's owner (see catalog.c).
+ * stream for use (see stream.c); call_partition_begin then takes the
+ * partition it works on.  The call runs as its caller; only the catalog
+ * statements run as the extension's owner (see catalog.c).
  *
- * The stream's row lock makes calls on one stream run one at a time.  It
- * needs READ COMMITTED: a call that waited for another must see what that
- * one committed, which a transaction snapshot taken earlier would not.
+ * The partition's row lock makes calls on one partition run one at a
+ * time.  It needs READ COMMITTED: a call that waited for another must see
+ * what that one committed, which a transaction snapshot taken earlier
+ * would not.
  */
 void
 call_begin(Call *call, FunctionCallInfo fcinfo)
@@ -70,7 +72,7 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 	call->cxt = AllocSetContextCreate(CurrentMemoryContext, "sessionize call",
 									  ALLOCSET_DEFAULT_SIZES);
 	call->caller_cxt = MemoryContextSwitchTo(call->cxt);
-	call->stream = stream_lock(name, true, GetUserId());
+	call->stream = stream_lock(name, STREAM_USE, GetUserId());
 	if (call->stream->update_function != NULL)
 	{
 		if (!OidIsValid(call->stream->update_fn))
@@ -84,15 +86,60 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 }
 
 /*
- * call_end: finish a call: save the stream's counters and clock (when
- * changed), return the finished sessions and append them to the sink,
- * and free the call's memory.
+ * call_partition_begin: the call works on partition part from here on:
+ * lock it and read its clock; its counters start from zero.
  */
 void
-call_end(Call *call, FunctionCallInfo fcinfo, bool changed)
+call_partition_begin(Call *call, int32 part)
+{
+	partition_lock(call->stream, part);
+	memset(&call->delta, 0, sizeof(StreamDelta));
+}
+
+/*
+ * call_partition_end: the call is done with its partition: save its
+ * counters and clock, when changed.
+ */
+void
+call_partition_end(Call *call, bool changed)
 {
 	if (changed)
 		stream_save(call->stream, &call->delta);
+}
+
+/*
+ * partition_arg: the partition argument argno of a changing call; when it
+ * is NULL, *all is set if given (expire and flush: every partition), else
+ * it is an error.  A call declared without it (by the SQL of 0.1 or 0.2)
+ * works on partition 0.
+ */
+int32
+partition_arg(FunctionCallInfo fcinfo, int argno, bool *all)
+{
+	if (all != NULL)
+		*all = false;
+	if (PG_NARGS() <= argno)
+		return 0;
+	if (PG_ARGISNULL(argno))
+	{
+		if (all == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("partition must not be NULL"),
+					 errhint("A batch goes to one partition, 0 for a stream of one.")));
+		*all = true;
+		return 0;
+	}
+	return PG_GETARG_INT32(argno);
+}
+
+/*
+ * call_end: finish a call: return the finished sessions and append them
+ * to the sink, and free the call's memory.
+ */
+void
+call_end(Call *call, FunctionCallInfo fcinfo)
+{
 	emit_finished(fcinfo, call->stream, &call->finished);
 	MemoryContextSwitchTo(call->caller_cxt);
 	ereport(DEBUG1,
@@ -378,11 +425,12 @@ typedef SessEvent *(*BatchDecoder) (Call *call, FunctionCallInfo fcinfo,
  * source_arg + 1 are source and batch_offset: with both, a batch at or
  * before the offset committed for source is skipped whole (before it is
  * even decoded), and a batch applied records its offset in the same
- * transaction.
+ * transaction.  Argument source_arg + 2 is the partition.
  */
 static Datum
 run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 {
+	int32		part = partition_arg(fcinfo, source_arg + 2, NULL);
 	Call		call;
 	char	   *source = NULL;
 	int64		offset = 0;
@@ -396,13 +444,15 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 				 errhint("Give both for exactly-once delivery, or neither.")));
 
 	call_begin(&call, fcinfo);
+	call_partition_begin(&call, part);
 	if (!PG_ARGISNULL(source_arg))
 	{
 		source = text_to_cstring(PG_GETARG_TEXT_PP(source_arg));
 		offset = PG_GETARG_INT64(source_arg + 1);
 		if (!offset_check(call.stream, source, offset))
 		{
-			call_end(&call, fcinfo, false);
+			call_partition_end(&call, false);
+			call_end(&call, fcinfo);
 			return (Datum) 0;
 		}
 	}
@@ -411,7 +461,8 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 	apply_events(&call, events, n);
 	if (source != NULL)
 		offset_record(call.stream, source, offset);
-	call_end(&call, fcinfo, true);
+	call_partition_end(&call, true);
+	call_end(&call, fcinfo);
 	return (Datum) 0;
 }
 

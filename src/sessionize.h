@@ -128,7 +128,9 @@ typedef struct Stream
 	char	   *last_field;
 	Oid			sink;			/* InvalidOid: none */
 	Oid			state_relid;
-	bool		has_watermark;
+	int32		npartitions;
+	int32		part;			/* the partition a call works on */
+	bool		has_watermark;	/* that partition's clock */
 	TimestampTz watermark;
 
 	/* key type support, looked up once per call */
@@ -183,10 +185,12 @@ typedef struct Call
 typedef enum CatalogStmt
 {
 	CAT_STREAM_READ,			/* (name): the stream's row, CatalogColumn */
+	CAT_STREAM_USE,				/* (name): the same, locked FOR KEY SHARE */
 	CAT_STREAM_LOCK,			/* (name): the same, locked FOR UPDATE */
-	CAT_STREAM_SAVE,			/* (id, 9 counters, watermark) */
-	CAT_OFFSET_READ,			/* (id, source): committed_offset */
-	CAT_OFFSET_WRITE,			/* (id, source, offset) */
+	CAT_PART_LOCK,				/* (id, part): its watermark, FOR UPDATE */
+	CAT_STREAM_SAVE,			/* (id, 9 counters, watermark, part) */
+	CAT_OFFSET_READ,			/* (id, source): committed_offset, part */
+	CAT_OFFSET_WRITE,			/* (id, source, offset, part) */
 	CAT_STREAM_CREATE,			/* the arguments of _create_stream */
 	CAT_STREAM_DROP,			/* (id) */
 	CAT_SET_GAP,				/* (id, value): alter_stream, one per setting */
@@ -200,24 +204,35 @@ typedef enum CatalogStmt
 	CAT_NSTATEMENTS
 } CatalogStmt;
 
-#define CATALOG_MAX_ARGS 12
+#define CATALOG_MAX_ARGS 13
 
-/* The columns of the row CAT_STREAM_READ and CAT_STREAM_LOCK return. */
+/*
+ * The columns of the row CAT_STREAM_READ, _USE and _LOCK return.  The
+ * watermark is the stream's in a catalog of version 0.1 or 0.2 (one
+ * partition), NULL from 0.3 on (each partition's is in its row).
+ */
 typedef enum CatalogColumn
 {
 	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
 	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
-	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION
+	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION, COL_PARTITIONS
 } CatalogColumn;
+
+/* The most partitions a stream may have. */
+#define MAX_PARTITIONS 1024
 
 extern uint64 catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
 						   HeapTuple *row, TupleDesc *desc);
+extern bool catalog_partitioned(void);
 extern Oid	sessionize_extension_owner(void);
 
 /* sessionize.c */
 extern void check_may_change(const char *name);
 extern void call_begin(Call *call, FunctionCallInfo fcinfo);
-extern void call_end(Call *call, FunctionCallInfo fcinfo, bool changed);
+extern void call_partition_begin(Call *call, int32 part);
+extern void call_partition_end(Call *call, bool changed);
+extern void call_end(Call *call, FunctionCallInfo fcinfo);
+extern int32 partition_arg(FunctionCallInfo fcinfo, int argno, bool *all);
 extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);
 extern void advance_watermark(Stream *stream, TimestampTz ts);
 
@@ -242,7 +257,17 @@ extern void finished_add_output(FinishedList *list, Datum key, Jsonb *output,
 								TimestampTz last_ts, int32 nevents);
 
 /* stream.c */
-extern Stream *stream_lock(const char *name, bool for_update, Oid caller);
+
+/* How stream_lock locks the stream's catalog row. */
+typedef enum StreamLockMode
+{
+	STREAM_READ,				/* no lock: readers */
+	STREAM_USE,					/* calls on a partition: drop and alter wait */
+	STREAM_CHANGE				/* drop and alter: wait for every call */
+} StreamLockMode;
+
+extern Stream *stream_lock(const char *name, StreamLockMode mode, Oid caller);
+extern void partition_lock(Stream *stream, int32 part);
 extern void stream_save(Stream *stream, const StreamDelta *delta);
 extern int	stream_key_cmp(Stream *stream, Datum a, Datum b);
 extern int64 interval_usecs(Interval *span, const char *setting);
@@ -252,15 +277,17 @@ extern void check_update_function(Oid fn);
 
 /*
  * The longest key, in bytes, that is accepted: any key up to this size
- * fits in a btree index tuple of the state table's primary key, even
- * uncompressed (BTMaxItemSize of nbtree.h, less the index tuple header).
+ * fits in a btree index tuple of the state tables' keys, even uncompressed
+ * (BTMaxItemSize of nbtree.h, less the index tuple header).  The tightest
+ * is the chunk table's (part, key, seq): an int4 before the key and one
+ * after it.
  */
 #define MAX_KEY_BYTES \
 	(MAXALIGN_DOWN((BLCKSZ - \
 					MAXALIGN(SizeOfPageHeaderData + 3 * sizeof(ItemIdData) + \
 							 3 * sizeof(ItemPointerData)) - \
 					MAXALIGN(sizeof(BTPageOpaqueData))) / 3) - \
-	 MAXALIGN(sizeof(IndexTupleData)))
+	 MAXALIGN(sizeof(IndexTupleData)) - 2 * sizeof(int32))
 
 #define KEY_TOO_LONG_HINT "Keys are indexed; use a shorter key, or a hash of it."
 
@@ -289,7 +316,7 @@ typedef struct StateTable StateTable;
 enum
 {
 	ST_KEY = 1, ST_FIRST_TS, ST_LAST_TS, ST_DEADLINE, ST_EVENT_COUNT,
-	ST_EVENT_TS, ST_EVENTS, ST_CHUNKS, ST_NATTS = ST_CHUNKS
+	ST_EVENT_TS, ST_EVENTS, ST_CHUNKS, ST_PART, ST_NATTS = ST_PART
 };
 
 extern StateTable *state_open(Stream *stream);

@@ -19,6 +19,11 @@
  * events it gets.  Only a timer later than the real deadline would be
  * wrong, so a write that makes the real deadline earlier moves the timer.
  *
+ * A stream's partitions share its tables: every row has a column part, the
+ * first column of the primary key (part, key) and of the timer index
+ * (part, deadline), so each partition is a range of both (a state table of
+ * version 0.1 or 0.2 has no such column, and is partition 0).
+ *
  * Chunks keep a long session from being rewritten whole each time its key
  * is touched: once a row holds CHUNK_EVENTS events (or CHUNK_BYTES of
  * payloads), they move to a row of the stream's chunk table
@@ -55,7 +60,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -77,6 +81,7 @@ typedef struct Chunks Chunks;
 typedef struct StoredTable
 {
 	Relation	rel;
+	bool		has_part;		/* the table has the column part */
 	int			nindexes;
 	Relation   *indexes;
 	IndexInfo **index_info;
@@ -93,7 +98,8 @@ struct StateTable
 	TimestampTz fetched_timer;
 	Snapshot	snapshot;
 	IndexScanDesc key_scan;
-	ScanKeyData key_skey;
+	ScanKeyData key_skey[2];	/* (part,) key */
+	int			key_nkeys;
 	TupleTableSlot *slot;		/* for reading */
 	bool		chunked;		/* the table has the chunks column */
 	Chunks	   *chunks;			/* opened when first needed */
@@ -106,14 +112,15 @@ struct StateTable
 struct Chunks
 {
 	StoredTable t;
-	ScanKeyData skey;
+	ScanKeyData skey[2];		/* (part,) key */
+	int			nkeys;
 	TupleTableSlot *slot;
 };
 
 /* The columns of a chunk table. */
 enum
 {
-	CH_KEY = 1, CH_SEQ, CH_EVENT_TS, CH_EVENTS, CH_NATTS = CH_EVENTS
+	CH_KEY = 1, CH_SEQ, CH_EVENT_TS, CH_EVENTS, CH_PART, CH_NATTS = CH_PART
 };
 
 /*
@@ -170,12 +177,13 @@ index_on(IndexInfo *ii, const AttrNumber *attnums, int n)
 
 /*
  * stored_open: open table relid of stream with lockmode and check it: a
- * heap table whose columns have types (natts of them; natts_old also
- * accepted, a layout of an earlier version), with a btree primary key on
- * columns key_cols.  Returns the number of columns it has.
+ * heap table whose first columns have types (natts_min to natts_max of
+ * them: the layouts of earlier versions lack the last ones), with a btree
+ * primary key on columns key_cols (leaving out those the table lacks: the
+ * column part, which comes last in the table and first in the key).
  */
-static int
-stored_open(Stream *stream, Oid relid, const Oid *types, int natts, int natts_old,
+static void
+stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natts_max,
 			const AttrNumber *key_cols, int nkey_cols, LOCKMODE lockmode,
 			StoredTable *t)
 {
@@ -189,7 +197,7 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts, int natts_ol
 	if (t->rel->rd_rel->relkind != RELKIND_RELATION ||
 		t->rel->rd_rel->relam != HEAP_TABLE_AM_OID)
 		table_altered(stream, t->rel, "It is no longer a heap table.");
-	if (desc->natts != natts && desc->natts != natts_old)
+	if (desc->natts < natts_min || desc->natts > natts_max)
 		table_altered(stream, t->rel, "Its columns were added or dropped.");
 	for (i = 0; i < desc->natts; i++)
 	{
@@ -202,6 +210,12 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts, int natts_ol
 						  psprintf("Column \"%s\" is of type %s, not %s.",
 								   NameStr(att->attname), format_type_be(att->atttypid),
 								   format_type_be(types[i])));
+	}
+	t->has_part = desc->natts == natts_max;
+	if (!t->has_part)
+	{
+		key_cols++;				/* no column part */
+		nkey_cols--;
 	}
 
 	index_oids = RelationGetIndexList(t->rel);
@@ -228,7 +242,6 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts, int natts_ol
 	if (t->key_index == NULL)
 		table_altered(stream, t->rel, "Its primary key is gone.");
 	t->hslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-	return desc->natts;
 }
 
 /*
@@ -247,20 +260,43 @@ stored_close(StoredTable *t, LOCKMODE lockmode)
 }
 
 /*
- * stored_key_scankey: an equality scan key on the first column of t's
- * primary key, its argument to be set.
+ * index_scankeys: equality scan keys on the first n columns of index, their
+ * arguments to be set; strategy of the last one instead of equality when
+ * last_strategy is not 0.
  */
 static void
-stored_key_scankey(StoredTable *t, ScanKey skey)
+index_scankeys(Relation index, ScanKey skeys, int n, StrategyNumber last_strategy)
 {
-	Relation	index = t->key_index;
-	Oid			eq_opr = get_opfamily_member(index->rd_opfamily[0],
-											 index->rd_opcintype[0],
-											 index->rd_opcintype[0],
-											 BTEqualStrategyNumber);
+	int			i;
 
-	ScanKeyInit(skey, 1, BTEqualStrategyNumber, get_opcode(eq_opr), (Datum) 0);
-	skey->sk_collation = index->rd_indcollation[0];
+	for (i = 0; i < n; i++)
+	{
+		StrategyNumber strategy = i == n - 1 && last_strategy != 0 ?
+			last_strategy : BTEqualStrategyNumber;
+		Oid			opr = get_opfamily_member(index->rd_opfamily[i],
+											  index->rd_opcintype[i],
+											  index->rd_opcintype[i], strategy);
+
+		ScanKeyInit(&skeys[i], i + 1, strategy, get_opcode(opr), (Datum) 0);
+		skeys[i].sk_collation = index->rd_indcollation[i];
+	}
+}
+
+/*
+ * set_part_key: the arguments of scan keys on (part, key), or on (key) in
+ * a table without the column part; returns how many there are.
+ */
+static int
+set_part_key(StoredTable *t, ScanKey skeys, int32 part, Datum key)
+{
+	if (!t->has_part)
+	{
+		skeys[0].sk_argument = key;
+		return 1;
+	}
+	skeys[0].sk_argument = Int32GetDatum(part);
+	skeys[1].sk_argument = key;
+	return 2;
 }
 
 /*
@@ -293,21 +329,23 @@ stored_insert_index_entries(StoredTable *t, HeapTuple tup)
 /*
  * state_table_open: open the state table of stream with lockmode, checked
  * (see StoredTable); returns whether it has the chunks column (version
- * 0.2 on).  One of version 0.1 works as it did, without chunks, until
- * ALTER EXTENSION sessionize UPDATE adds them, so streams go on between
- * installing this library and updating the extension.
+ * 0.2 on).  One of version 0.1 works as it did, without chunks, and one of
+ * 0.1 or 0.2 without partitions, until ALTER EXTENSION sessionize UPDATE
+ * adds them, so streams go on between installing this library and
+ * updating the extension.
  */
 static bool
 state_table_open(Stream *stream, LOCKMODE lockmode, StoredTable *t)
 {
 	const Oid	types[ST_NATTS] = {
 		stream->key_type, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
-		TIMESTAMPTZARRAYOID, JSONBOID, INT4OID
+		TIMESTAMPTZARRAYOID, JSONBOID, INT4OID, INT4OID
 	};
-	static const AttrNumber key_cols[] = {ST_KEY};
+	static const AttrNumber key_cols[] = {ST_PART, ST_KEY};
 
-	return stored_open(stream, stream->state_relid, types, ST_NATTS, ST_NATTS - 1,
-					   key_cols, lengthof(key_cols), lockmode, t) == ST_NATTS;
+	stored_open(stream, stream->state_relid, types, ST_CHUNKS - 1, ST_NATTS,
+				key_cols, lengthof(key_cols), lockmode, t);
+	return RelationGetDescr(t->rel)->natts >= ST_CHUNKS;
 }
 
 /*
@@ -339,9 +377,9 @@ static Chunks *
 chunks_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
 {
 	const Oid	types[CH_NATTS] = {
-		stream->key_type, INT4OID, TIMESTAMPTZARRAYOID, JSONBOID
+		stream->key_type, INT4OID, TIMESTAMPTZARRAYOID, JSONBOID, INT4OID
 	};
-	static const AttrNumber key_cols[] = {CH_KEY, CH_SEQ};
+	static const AttrNumber key_cols[] = {CH_PART, CH_KEY, CH_SEQ};
 	Chunks	   *c = palloc0(sizeof(Chunks));
 	char	   *name = psprintf("%s_chunks", RelationGetRelationName(state_rel));
 	Oid			relid = get_relname_relid(name, RelationGetNamespace(state_rel));
@@ -352,9 +390,10 @@ chunks_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
 				 errmsg("the chunk table sessionize.\"%s\" of stream \"%s\" is missing",
 						name, stream->name),
 				 errhint("Drop the stream and create it again.")));
-	stored_open(stream, relid, types, CH_NATTS, CH_NATTS, key_cols, lengthof(key_cols),
+	stored_open(stream, relid, types, CH_NATTS - 1, CH_NATTS, key_cols, lengthof(key_cols),
 				lockmode, &c->t);
-	stored_key_scankey(&c->t, &c->skey);
+	c->nkeys = c->t.has_part ? 2 : 1;
+	index_scankeys(c->t.key_index, c->skey, c->nkeys, 0);
 	c->slot = table_slot_create(c->t.rel, NULL);
 	return c;
 }
@@ -385,10 +424,9 @@ chunks_read(Stream *stream, Chunks *c, Snapshot snapshot, Datum key, Session *s,
 	int32	   *payload_len = palloc(sizeof(int32) * size);
 	int			n = 0;
 	int			seq = 0;
-	IndexScanDesc scan = index_beginscan(c->t.rel, c->t.key_index, snapshot, 1, 0);
+	IndexScanDesc scan = index_beginscan(c->t.rel, c->t.key_index, snapshot, c->nkeys, 0);
 
-	c->skey.sk_argument = key;
-	index_rescan(scan, &c->skey, 1, NULL, 0);
+	index_rescan(scan, c->skey, set_part_key(&c->t, c->skey, stream->part, key), NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, c->slot))
 	{
 		ArrayType  *ts_array;
@@ -459,6 +497,7 @@ chunk_write(StateTable *st, Datum key, const Session *s)
 	values[CH_SEQ - 1] = Int32GetDatum(s->nchunks);
 	values[CH_EVENT_TS - 1] = PointerGetDatum(event_ts);
 	values[CH_EVENTS - 1] = JsonbPGetDatum(events);
+	values[CH_PART - 1] = Int32GetDatum(st->stream->part);
 	tup = heap_form_tuple(RelationGetDescr(c->t.rel), values, nulls);
 	simple_heap_insert(c->t.rel, tup);
 	stored_insert_index_entries(&c->t, tup);
@@ -490,22 +529,27 @@ StateTable *
 state_open(Stream *stream)
 {
 	StateTable *st = palloc0(sizeof(StateTable));
-	static const AttrNumber deadline_cols[] = {ST_DEADLINE};
+	static const AttrNumber deadline_cols[] = {ST_PART, ST_DEADLINE};
+	int			ndeadline_cols;
 	int			i;
 
 	st->stream = stream;
 	st->chunked = state_table_open(stream, RowExclusiveLock, &st->t);
+	ndeadline_cols = st->t.has_part ? 2 : 1;
 	for (i = 0; i < st->t.nindexes && st->deadline_index == NULL; i++)
 		if (st->t.indexes[i]->rd_rel->relam == BTREE_AM_OID &&
-			index_on(st->t.index_info[i], deadline_cols, lengthof(deadline_cols)))
+			index_on(st->t.index_info[i], deadline_cols + 2 - ndeadline_cols,
+					 ndeadline_cols))
 			st->deadline_index = st->t.indexes[i];
 	if (st->deadline_index == NULL)
 		table_altered(stream, st->t.rel, "Its index on the deadline is gone.");
 
 	st->snapshot = take_snapshot();
 	st->slot = table_slot_create(st->t.rel, NULL);
-	stored_key_scankey(&st->t, &st->key_skey);
-	st->key_scan = index_beginscan(st->t.rel, st->t.key_index, st->snapshot, 1, 0);
+	st->key_nkeys = st->t.has_part ? 2 : 1;
+	index_scankeys(st->t.key_index, st->key_skey, st->key_nkeys, 0);
+	st->key_scan = index_beginscan(st->t.rel, st->t.key_index, st->snapshot,
+								   st->key_nkeys, 0);
 	return st;
 }
 
@@ -619,8 +663,8 @@ decode_row(Stream *stream, TupleTableSlot *slot)
 TupleTableSlot *
 state_fetch_slot(StateTable *st, Datum key, ItemPointer tid)
 {
-	st->key_skey.sk_argument = key;
-	index_rescan(st->key_scan, &st->key_skey, 1, NULL, 0);
+	index_rescan(st->key_scan, st->key_skey,
+				 set_part_key(&st->t, st->key_skey, st->stream->part, key), NULL, 0);
 	if (!index_getnext_slot(st->key_scan, ForwardScanDirection, st->slot))
 	{
 		ItemPointerSetInvalid(tid);
@@ -696,6 +740,7 @@ state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
 	values[ST_EVENT_TS - 1] = PointerGetDatum(event_ts);
 	values[ST_EVENTS - 1] = JsonbPGetDatum(events);
 	values[ST_CHUNKS - 1] = Int32GetDatum(nchunks);
+	values[ST_PART - 1] = Int32GetDatum(st->stream->part);
 
 	tup = heap_form_tuple(RelationGetDescr(st->t.rel), values, nulls);
 	if (ItemPointerIsValid(tid))
@@ -855,14 +900,15 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 			 StreamDelta *delta)
 {
 	Snapshot	snapshot = take_snapshot();
-	ScanKeyData skey;
+	ScanKeyData skeys[2];		/* (part = part,) deadline <= watermark */
+	int			nkeys = st->t.has_part ? 2 : 1;
 	IndexScanDesc scan;
 	int			first = finished->count;
 
-	ScanKeyInit(&skey, 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
-				TimestampTzGetDatum(watermark));
-	scan = index_beginscan(st->t.rel, st->deadline_index, snapshot, 1, 0);
-	index_rescan(scan, &skey, 1, NULL, 0);
+	index_scankeys(st->deadline_index, skeys, nkeys, BTLessEqualStrategyNumber);
+	(void) set_part_key(&st->t, skeys, st->stream->part, TimestampTzGetDatum(watermark));
+	scan = index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
+	index_rescan(scan, skeys, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
 	{
 		bool		isnull;
@@ -889,38 +935,28 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 }
 
 /*
- * cmp_finished_key: order finished sessions by key with the stream arg's
- * order (a key has one open session).
- */
-static int
-cmp_finished_key(const void *a, const void *b, void *arg)
-{
-	return stream_key_cmp((Stream *) arg, ((const Finished *) a)->key,
-						  ((const Finished *) b)->key);
-}
-
-/*
- * state_flush: finish every open session with reason flush, in key order
- * (read in the table's order, then sorted: the result does not depend on
- * where the rows happen to lie).
+ * state_flush: finish every open session of the call's partition with
+ * reason flush, in key order: along the primary key.
  */
 void
 state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 {
 	Snapshot	snapshot = take_snapshot();
-	TableScanDesc scan;
-	int			first = finished->count;
+	ScanKeyData skey;			/* part = part */
+	int			nkeys = st->t.has_part ? 1 : 0;
+	IndexScanDesc scan;
 
-	scan = table_beginscan(st->t.rel, snapshot, 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, st->slot))
+	index_scankeys(st->t.key_index, &skey, nkeys, 0);
+	skey.sk_argument = Int32GetDatum(st->stream->part);
+	scan = index_beginscan(st->t.rel, st->t.key_index, snapshot, nkeys, 0);
+	index_rescan(scan, &skey, nkeys, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
 	{
 		CHECK_FOR_INTERRUPTS();
 		finish_row(st, st->slot, END_FLUSH, finished, delta);
 	}
-	table_endscan(scan);
+	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
-	qsort_arg(&finished->items[first], finished->count - first, sizeof(Finished),
-			  cmp_finished_key, st->stream);
 }
 
 /*
@@ -953,8 +989,8 @@ PG_FUNCTION_INFO_V1(sessionize_open_sessions);
 
 /*
  * sessionize_open_sessions: open_sessions(stream): the stream's open
- * sessions in the key type's order, as Spark's stateSnapshots() shows
- * them.  It reads the state table along its primary key, with the
+ * sessions, partition by partition, each in the key type's order, as
+ * Spark's stateSnapshots() shows them.  It reads the state table along its primary key, with the
  * statement's snapshot, and takes no lock it keeps: the rows are copied
  * out whole and the table's lock is released at once, so a transaction
  * that looked at a stream may then feed it while drop_stream() waits for
@@ -978,7 +1014,7 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 				 errmsg("stream must not be NULL")));
 
 	InitMaterializedSRF(fcinfo, 0);
-	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, GetUserId());
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_READ, GetUserId());
 
 	/*
 	 * Dropped since stream_lock read its row (which locks nothing here)?  The
@@ -997,8 +1033,8 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 	index_rescan(scan, NULL, 0, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		Datum		values[5];
-		bool		nulls[5] = {0};
+		Datum		values[6];
+		bool		nulls[6] = {0};
 
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
@@ -1014,6 +1050,7 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 
 			if (chunks == NULL)
 				chunks = chunks_open(stream, t.rel, AccessShareLock);
+			stream->part = t.has_part ? DatumGetInt32(slot->tts_values[ST_PART - 1]) : 0;
 			chunks_read(stream, chunks, snapshot, slot->tts_values[ST_KEY - 1], s, false);
 			values[4] = JsonbPGetDatum(session_events_jsonb(s));
 		}
@@ -1022,6 +1059,8 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 			/* whole, not a TOAST pointer into a table that may be dropped */
 			values[4] = PointerGetDatum(PG_DETOAST_DATUM(slot->tts_values[ST_EVENTS - 1]));
 		}
+		/* the partition: a column of the result from version 0.3 on */
+		values[5] = t.has_part ? slot->tts_values[ST_PART - 1] : Int32GetDatum(0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	index_endscan(scan);

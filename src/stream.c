@@ -4,11 +4,14 @@
  *	  The catalog of streams: create_stream, drop_stream, settings, and the
  *	  per-call lock that serializes the calls on one stream.
  *
- * Every call that changes a stream first locks its catalog row
- * (SELECT ... FOR UPDATE): calls on one stream run one at a time, calls on
- * different streams never wait for each other, and a call that waited sees
- * everything the call before it committed (READ COMMITTED takes a new
- * snapshot per statement).  The catalog tables belong to the extension's
+ * Every call that changes a stream locks its catalog row FOR KEY SHARE and
+ * the row of the partition it works on FOR UPDATE (sessionize.partitions,
+ * which holds each partition's clock and counters): calls on one partition
+ * run one at a time, calls on different partitions or streams never wait
+ * for each other, and a call that waited sees everything the call before
+ * it committed (READ COMMITTED takes a new snapshot per statement).
+ * alter_stream and drop_stream lock the stream's row FOR UPDATE, so they
+ * wait for every call on the stream, and every call waits for them.  The catalog tables belong to the extension's
  * owner and are read and written through catalog.c alone; the functions
  * here check that the caller may use the stream and do everything else as
  * the caller.
@@ -434,6 +437,17 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 	check_field_name(PG_ARGISNULL(8) ? NULL : PG_GETARG_TEXT_PP(8), "last_field");
 	if (!PG_ARGISNULL(9))
 		check_sink(PG_GETARG_OID(9), key_type, GetUserId());
+	/* partitions: the 0.1 and 0.2 definitions have no such argument */
+	if (PG_NARGS() > 11 && PG_ARGISNULL(11))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partitions must not be NULL"),
+				 errhint("Pass 1 for a stream fed by one feeder at a time.")));
+	if (PG_NARGS() > 11 &&
+		(PG_GETARG_INT32(11) < 1 || PG_GETARG_INT32(11) > MAX_PARTITIONS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions must be between 1 and %d", MAX_PARTITIONS)));
 	if (!PG_ARGISNULL(10))
 	{
 		check_update_function(PG_GETARG_OID(10));
@@ -456,6 +470,13 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 	values[11] = PG_ARGISNULL(10) ? (Datum) 0 :
 		CStringGetTextDatum(format_procedure_qualified(PG_GETARG_OID(10)));
 	nulls[11] = PG_ARGISNULL(10) ? 'n' : ' ';
+	values[12] = Int32GetDatum(PG_NARGS() > 11 ? PG_GETARG_INT32(11) : 1);
+	nulls[12] = ' ';
+	if (DatumGetInt32(values[12]) > 1 && !catalog_partitioned())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("partitions need sessionize 0.3"),
+				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
 
 	if (catalog_exec(CAT_STREAM_READ, &values[1], NULL, NULL, NULL) > 0)
 		ereport(ERROR,
@@ -482,7 +503,7 @@ sessionize_drop_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("stream must not be NULL")));
 
-	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), true, GetUserId());
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_CHANGE, GetUserId());
 	values[0] = Int64GetDatum(stream->id);
 	(void) catalog_exec(CAT_STREAM_DROP, values, NULL, NULL, NULL);
 
@@ -525,7 +546,8 @@ find_setting(const char *name)
 			return &stream_settings[i];
 
 	if (pg_strcasecmp(name, "key_type") == 0 ||
-		pg_strcasecmp(name, "update_function") == 0)
+		pg_strcasecmp(name, "update_function") == 0 ||
+		pg_strcasecmp(name, "partitions") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the %s of a stream cannot be changed", name),
@@ -587,7 +609,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	else if (setting->type == TEXTOID)
 		check_field_name(isnull ? NULL : DatumGetTextPP(value), setting->name);
 
-	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), true, caller);
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_CHANGE, caller);
 	if (stream->update_function != NULL && !isnull &&
 		(strcmp(setting->name, "max_duration") == 0 ||
 		 strcmp(setting->name, "max_events") == 0))
@@ -645,13 +667,19 @@ row_interval_usecs(HeapTuple row, TupleDesc desc, int col, const char *setting)
 
 /*
  * stream_lock: look up a stream by name, check that caller may use it,
- * and decode its settings into a Stream in CurrentMemoryContext.  With
- * for_update, lock its catalog row until the end of the transaction,
- * waiting for any call on the stream that is under way.
+ * and decode its settings into a Stream in CurrentMemoryContext, locking
+ * its catalog row as mode says until the end of the transaction.  The
+ * clock is that of partition 0 in a catalog before 0.3, and none from 0.3
+ * on until partition_lock.
  */
 Stream *
-stream_lock(const char *name, bool for_update, Oid caller)
+stream_lock(const char *name, StreamLockMode mode, Oid caller)
 {
+	static const CatalogStmt stmts[] = {
+		[STREAM_READ] = CAT_STREAM_READ,
+		[STREAM_USE] = CAT_STREAM_USE,
+		[STREAM_CHANGE] = CAT_STREAM_LOCK
+	};
 	Datum		values[1];
 	Stream	   *stream;
 	TupleDesc	desc;
@@ -668,8 +696,7 @@ stream_lock(const char *name, bool for_update, Oid caller)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	values[0] = CStringGetTextDatum(name);
-	if (catalog_exec(for_update ? CAT_STREAM_LOCK : CAT_STREAM_READ, values, NULL,
-					 &row, &desc) == 0)
+	if (catalog_exec(stmts[mode], values, NULL, &row, &desc) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("stream \"%s\" does not exist", name),
@@ -706,6 +733,7 @@ stream_lock(const char *name, bool for_update, Oid caller)
 														 &isnull));
 	stream->has_watermark = !isnull;
 	update_function = row_text(row, desc, COL_UPDATE_FUNCTION);
+	stream->npartitions = DatumGetInt32(heap_getattr(row, COL_PARTITIONS, desc, &isnull));
 
 	stream->state_relid = get_relname_relid(state_table,
 											get_namespace_oid(SESSIONIZE_SCHEMA, false));
@@ -774,14 +802,48 @@ stream_key_cmp(Stream *stream, Datum a, Datum b)
 }
 
 /*
- * stream_save: add a call's counters to the stream's and set its
- * watermark.  Needs the row lock of stream_lock.
+ * partition_lock: make part the partition the call works on: lock its
+ * catalog row until the end of the transaction (waiting for any call on
+ * it that is under way) and read its clock.  Needs stream_lock(STREAM_USE).
+ */
+void
+partition_lock(Stream *stream, int32 part)
+{
+	Datum		values[2];
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (part < 0 || part >= stream->npartitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stream \"%s\" has no partition %d", stream->name, part),
+				 stream->npartitions == 1 ?
+				 errhint("It has one partition, 0.") :
+				 errhint("Its partitions are 0 to %d.", stream->npartitions - 1)));
+	stream->part = part;
+	if (!catalog_partitioned())
+		return;					/* one partition, its clock read by stream_lock */
+
+	values[0] = Int64GetDatum(stream->id);
+	values[1] = Int32GetDatum(part);
+	if (catalog_exec(CAT_PART_LOCK, values, NULL, &row, &desc) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("partition %d of stream \"%s\" has no catalog row", part, stream->name)));
+	stream->watermark = DatumGetTimestampTz(heap_getattr(row, 1, desc, &isnull));
+	stream->has_watermark = !isnull;
+}
+
+/*
+ * stream_save: add a call's counters to its partition's and set the
+ * partition's watermark.  Needs the row lock of partition_lock.
  */
 void
 stream_save(Stream *stream, const StreamDelta *delta)
 {
-	Datum		values[11];
-	char		nulls[11];
+	Datum		values[12];
+	char		nulls[12];
 	int64		closed = 0;
 	int			i;
 
@@ -799,6 +861,7 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	values[10] = TimestampTzGetDatum(stream->watermark);
 	if (!stream->has_watermark)
 		nulls[10] = 'n';
+	values[11] = Int32GetDatum(stream->part);
 
 	(void) catalog_exec(CAT_STREAM_SAVE, values, nulls, NULL, NULL);
 }
