@@ -3,7 +3,8 @@
 # shutdown) again and again, between batches and in the middle of a
 # batch's transaction; after each restart the feeder resumes after
 # committed_offset.  At the end the stream's sink must hold exactly the
-# sessions of the same stream fed without interruption.  Also: a batch
+# sessions of the same stream fed without interruption.  Then the same with
+# two feeders at once, each on its partition of one stream.  Also: a batch
 # cancelled by statement_timeout leaves no trace.
 use strict;
 use warnings;
@@ -159,6 +160,120 @@ SELECT (SELECT row(events_in, late_events, batches, sessions_open, sessions_clos
           FROM sessionize.stats WHERE stream = 'crash')}),
 	't',
 	'and the same counters');
+
+# Two feeders on two partitions of one stream, at once, through crashes:
+# the users split by parity, each partition's events in batches of 100
+# with its own source.  Each round starts both feeders (a procedure that
+# commits batch by batch from its source's committed_offset, or from three
+# batches before it, as a feeder that lost its last answers), and kills the
+# server while both are under way.  At the end both partitions hold
+# exactly the sessions of an uninterrupted run.
+$node->safe_psql('postgres', q{
+CREATE TABLE pbatches AS
+SELECT part, (row_number() OVER (PARTITION BY part ORDER BY seq) - 1) / 100 + 1 AS b, seq,
+       jsonb_build_object('id', 'u' || k, 'seq', seq, 'ts', ts, 'isLast', last) AS ev
+  FROM (SELECT *, k % 2 AS part FROM gen) g;
+CREATE TABLE pbatch AS
+SELECT part, b, jsonb_agg(ev ORDER BY seq) AS events FROM pbatches GROUP BY part, b;
+CREATE TABLE psink_clean (LIKE sink_clean);
+CREATE TABLE psink_crash (LIKE sink_clean);
+SELECT sessionize.create_stream('pclean', gap => '30 minutes', max_events => 25,
+                                sink => 'psink_clean', partitions => 2);
+SELECT sessionize.create_stream('pcrash', gap => '30 minutes', max_events => 25,
+                                sink => 'psink_crash', partitions => 2);
+CREATE PROCEDURE feed_part(p_stream text, p int, back int) LANGUAGE plpgsql AS $$
+DECLARE
+    v_b  int := greatest(coalesce(sessionize.committed_offset(p_stream, 'gen-' || p), 0)
+                         + 1 - back, 1);
+    v_n  int := (SELECT max(b) FROM pbatch WHERE part = p);
+BEGIN
+    WHILE v_b <= v_n LOOP
+        PERFORM count(*) FROM pbatch pb,
+                sessionize.sessionize_batch(p_stream, pb.events, 'gen-' || p, pb.b, p)
+          WHERE pb.part = p AND pb.b = v_b;
+        COMMIT;
+        v_b := v_b + 1;
+        IF p_stream = 'pcrash' THEN
+            PERFORM pg_sleep(0.003);  -- both feeders long under way when killed
+        END IF;
+    END LOOP;
+END
+$$;
+CALL feed_part('pclean', 0, 0);
+CALL feed_part('pclean', 1, 0);
+});
+my $pbatches = $node->safe_psql('postgres',
+	q{SELECT string_agg(max_b::text, ',' ORDER BY part) FROM
+        (SELECT part, max(b) AS max_b FROM pbatch GROUP BY part) m});
+
+sub pcommitted
+{
+	return $node->safe_psql('postgres', q{
+SELECT string_agg(coalesce(sessionize.committed_offset('pcrash', 'gen-' || p), 0)::text, ','
+                  ORDER BY p) FROM generate_series(0, 1) p});
+}
+
+my $rounds = 0;
+my $pkills = 0;
+while (pcommitted() ne $pbatches)
+{
+	my $last_round = ++$rounds > 6;
+	my @feeders;
+	foreach my $p (0, 1)
+	{
+		my $psql = $node->background_psql('postgres', on_error_stop => 0);
+		my $back = $rounds % 2 ? 0 : 3;
+		$psql->query_until(qr/started/, qq{
+SELECT 'started';
+CALL feed_part('pcrash', $p, $back);
+SELECT 'fed';
+});
+		push @feeders, $psql;
+	}
+	if ($last_round)
+	{
+		# no more kills: both run to the end
+		$_->query_until(qr/fed/, '') foreach @feeders;
+		$_->quit foreach @feeders;
+		last;
+	}
+	# both under way for a while, then killed
+	select(undef, undef, undef, 0.05 + rand(0.1));
+	$node->stop('immediate');
+	$pkills++;
+	eval { $_->quit; } foreach @feeders;
+	$node->start;
+}
+cmp_ok($pkills, '>=', 3, "two feeders were killed under way $pkills times");
+is(pcommitted(), $pbatches, 'every batch of both partitions committed once');
+$node->safe_psql('postgres', q{
+SELECT count(*) FROM sessionize.flush('pclean');
+SELECT count(*) FROM sessionize.flush('pcrash');
+});
+my $psessions = $node->safe_psql('postgres', 'SELECT count(*) FROM psink_clean');
+cmp_ok($psessions, '>', 1000, "the uninterrupted partitioned run has $psessions sessions");
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM ((TABLE psink_clean EXCEPT ALL TABLE psink_crash)
+                      UNION ALL (TABLE psink_crash EXCEPT ALL TABLE psink_clean)) d}),
+	'0',
+	'the partitioned run with crashes has exactly the same sessions');
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) = count(DISTINCT e->>'seq') AND count(*) = (SELECT count(*) FROM gen)
+  FROM psink_crash, jsonb_array_elements(events) e}),
+	't',
+	'every event in exactly one session');
+is( $node->safe_psql(
+		'postgres', q{
+SELECT (SELECT string_agg(row("partition", events_in, batches, sessions_open, sessions_closed)::text, ','
+                          ORDER BY "partition")
+          FROM sessionize.partition_stats WHERE stream = 'pclean')
+     = (SELECT string_agg(row("partition", events_in, batches, sessions_open, sessions_closed)::text, ','
+                          ORDER BY "partition")
+          FROM sessionize.partition_stats WHERE stream = 'pcrash')}),
+	't',
+	'and the same counters in each partition');
 
 # A large batch cancelled by statement_timeout leaves no trace.
 $node->safe_psql('postgres',
