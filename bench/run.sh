@@ -12,6 +12,11 @@
 #   bench/run.sh --long          long sessions: per-batch latency as 100
 #                                devices' sessions grow to --hours N (6) of
 #                                pings every 10 s, sessionize and plain SQL
+#   bench/run.sh --parallel      partitions: one feeder on a stream of one
+#                                partition against two feeders at once on a
+#                                stream of two (the events split by key), and
+#                                COPY by one and by two clients; checks both
+#                                streams find the same sessions
 #
 # Options (throughput):  --events N (200000)  --keys N (20000)  --seed N (42)
 #                        --reps N (5)  --sizes "1000 10000"
@@ -52,7 +57,7 @@ NO_TYPED=
 # with it on (a later --pg-option fsync=off overrides).
 PGOPTS=(-o fsync=on)
 
-usage () { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage () { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -66,6 +71,7 @@ while [ $# -gt 0 ]; do
         --scale) MODE=scale; shift ;;
         --aggregate) MODE=aggregate; shift ;;
         --long) MODE=long; shift ;;
+        --parallel) MODE=parallel; shift ;;
         --hours) HOURS=$2; shift 2 ;;
         --agg-events) AGG_EVENTS=$2; shift 2 ;;
         --open) OPEN=$2; shift 2 ;;
@@ -280,6 +286,145 @@ if [ "$MODE" = scale ]; then
     echo "each batch: 250 events end an open session (isLast), 250 join one, 250 open a new"
     echo "session that stays open, 250 are new keys' single-event sessions (isLast);"
     echo "latency is the batch and its COMMIT, measured inside the server (no client)."
+    echo "total run time: $(( $(date +%s) - START )) s"
+    exit 0
+fi
+
+# ================================================================ parallel
+if [ "$MODE" = parallel ]; then
+    echo "== sessionize partitions: one feeder, and two feeders on two partitions of one stream"
+    machine
+    q -f "$HERE/plain.sql" -f "$HERE/driver.sql" -f "$HERE/parallel.sql"
+    python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" --workload "$WORKLOAD" \
+        -o "$WORK/events.csv" 2> "$WORK/gen.log"
+    sed 's/^/          /' "$WORK/gen.log"
+    q -c "\\copy staging (key, ts, is_last, payload) FROM '$WORK/events.csv' (FORMAT csv)"
+    q -c "CREATE TABLE par_results (size integer, contender text, rep integer, secs double precision)"
+    for size in $SIZES; do
+        q -c "CALL build_batches($size)" -c "CALL build_part_batches($size)"
+        # COPY: the same batches of the whole stream, one client; two
+        # clients take every other batch file
+        mkdir -p "$WORK/copy_$size"
+        split -l "$size" -d -a 6 "$WORK/events.csv" "$WORK/copy_$size/b"
+        for half in 0 1; do
+            {
+                i=0
+                for f in "$WORK/copy_$size"/b*; do
+                    if [ $((i % 2)) = "$half" ]; then
+                        printf "\\\\copy copy_target FROM '%s' (FORMAT csv)\n" "$f"
+                    fi
+                    i=$((i + 1))
+                done
+            } > "$WORK/copy_${size}_$half.sql"
+        done
+        cat "$WORK/copy_${size}_0.sql" "$WORK/copy_${size}_1.sql" > "$WORK/copy_${size}_all.sql"
+    done
+    q -c "VACUUM ANALYZE staging, batches, part_batches" -c "CHECKPOINT"
+    echo "events:   $EVENTS, $KEYS keys, seed $SEED, workload $WORKLOAD; batch sizes $SIZES; $REPS repetitions"
+
+    # at_once CMD...: run the commands at once; prints the wall seconds
+    # from before the first starts to after the last ends
+    at_once () {
+        local t0 t1 pids=()
+        t0=$(now)
+        for c in "$@"; do bash -c "$c" >/dev/null & pids+=($!); done
+        for p in "${pids[@]}"; do wait "$p"; done
+        t1=$(now)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+    }
+    # fresh SINK1 SINK2: the streams anew (one: one partition, two: two),
+    # with these sinks (or none), an empty COPY target, a checkpoint
+    fresh () {
+        q -c "SELECT sessionize.drop_stream(name) FROM sessionize.streams WHERE name IN ('one', 'two')" \
+          -c "SELECT sessionize.create_stream('one', gap => '30 minutes', sink => ${1:-NULL})" \
+          -c "SELECT sessionize.create_stream('two', gap => '30 minutes', sink => ${2:-NULL},
+                                              partitions => 2)" \
+          -c "TRUNCATE copy_target" -c "CHECKPOINT" >/dev/null
+    }
+    q -c "CREATE PROCEDURE one_run(p_size integer, INOUT secs double precision DEFAULT NULL)
+          LANGUAGE plpgsql AS \$\$
+          DECLARE v_t0 timestamptz := clock_timestamp(); v_n bigint;
+          BEGIN
+              FOR i IN 0 .. (SELECT count(*) - 1 FROM batches WHERE size = p_size) LOOP
+                  SELECT count(*) INTO v_n FROM batches b,
+                         sessionize.sessionize_batch('one', b.events, 'bench', i + 1)
+                   WHERE b.size = p_size AND b.b = i;
+                  COMMIT;
+              END LOOP;
+              secs := extract(epoch FROM clock_timestamp() - v_t0);
+          END \$\$"
+    two_feeders="psql -X -q -c \"CALL part_run('two', 0, SIZE)\""
+    for size in $SIZES; do
+        feeders=("${two_feeders/SIZE/$size}" "${two_feeders/SIZE/$size}")
+        feeders[1]=${feeders[1]/\'two\', 0/\'two\', 1}
+        # Check pass, also the warm-up: both streams with a sink, flushed
+        # at the end, find the same sessions (a partition's clock follows
+        # its own half only, so a session still open at the end of one may
+        # have timed out in the other: end reasons are not compared).
+        q -c "DROP TABLE IF EXISTS sink_one, sink_two" \
+          -c "CREATE TABLE sink_one (key text, session_start timestamptz, session_end timestamptz,
+                                     event_count int, end_reason text, events jsonb)" \
+          -c "CREATE TABLE sink_two (LIKE sink_one)"
+        fresh "'sink_one'" "'sink_two'"
+        q -c "CALL one_run($size)" >/dev/null
+        at_once "${feeders[@]}" >/dev/null
+        q -c "SELECT count(*) FROM sessionize.flush('one')" \
+          -c "SELECT count(*) FROM sessionize.flush('two')" >/dev/null
+        diff=$(q -c "SELECT count(*) FROM (
+                       (SELECT key, session_start, session_end, event_count, events FROM sink_one
+                        EXCEPT ALL SELECT key, session_start, session_end, event_count, events FROM sink_two)
+                       UNION ALL
+                       (SELECT key, session_start, session_end, event_count, events FROM sink_two
+                        EXCEPT ALL SELECT key, session_start, session_end, event_count, events FROM sink_one)) d")
+        n=$(q -c "SELECT count(*) FROM sink_one")
+        echo "check:    batch $size: one stream and its two partitions find the same $n sessions: $diff differences"
+        if [ "$diff" != 0 ]; then
+            echo "run.sh: the partitioned stream's sessions differ" >&2
+            exit 1
+        fi
+        # Timed passes, the contenders taking turns.
+        for rep in $(seq 1 "$REPS"); do
+            fresh
+            secs=$(q -c "CALL one_run($size)")
+            q -c "INSERT INTO par_results VALUES ($size, 'one', $rep, $secs)"
+            fresh
+            secs=$(at_once "${feeders[@]}")
+            q -c "INSERT INTO par_results VALUES ($size, 'two', $rep, $secs)"
+            fresh
+            secs=$(at_once "psql -X -q -f '$WORK/copy_${size}_all.sql'")
+            q -c "INSERT INTO par_results VALUES ($size, 'copy1', $rep, $secs)"
+            fresh
+            secs=$(at_once "psql -X -q -f '$WORK/copy_${size}_0.sql'" "psql -X -q -f '$WORK/copy_${size}_1.sql'")
+            q -c "INSERT INTO par_results VALUES ($size, 'copy2', $rep, $secs)"
+            printf '          batch %s: repetition %s of %s done (%s s)\n' "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
+        done
+    done
+    echo
+    q -F ' ' -c "
+        WITH agg AS (
+            SELECT size, contender,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY $EVENTS / secs) AS med,
+                   min($EVENTS / secs) AS lo, max($EVENTS / secs) AS hi
+              FROM par_results GROUP BY size, contender),
+        names (contender, label, base, ord) AS (
+            VALUES ('one', 'sessionize, 1 feeder', 'one', 1),
+                   ('two', 'sessionize, 2 feeders, 2 partitions', 'one', 2),
+                   ('copy1', 'COPY, 1 client', 'copy1', 3),
+                   ('copy2', 'COPY, 2 clients', 'copy1', 4))
+        SELECT format('%-6s %-36s %12s %10s %10s %12s', 'batch', 'contender', 'events/s med',
+                      'min', 'max', 'vs 1 feeder')
+        UNION ALL
+        SELECT * FROM (
+            SELECT format('%-6s %-36s %12s %10s %10s %12s', a.size, n.label,
+                          to_char(a.med, 'FM999,999,999'), to_char(a.lo, 'FM999,999,999'),
+                          to_char(a.hi, 'FM999,999,999'),
+                          to_char(a.med / b.med, 'FM990.00') || 'x')
+              FROM agg a JOIN names n USING (contender)
+              JOIN agg b ON b.size = a.size AND b.contender = n.base
+             ORDER BY a.size, n.ord) t"
+    echo
+    echo "each batch its own transaction; two feeders: one psql each, started together, timed"
+    echo "until both are done; COPY clients: every other batch file each."
     echo "total run time: $(( $(date +%s) - START )) s"
     exit 0
 fi
