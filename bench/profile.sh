@@ -70,12 +70,12 @@ if [ -n "$PERF" ]; then
         psql -X -q -At -c "CALL bench_run('$CONTENDER', $SIZE)" 2>/dev/null | sed 's/^/pass (secs|sessions): /'
     perf report -i "$WORK/perf.data" --comm postgres --no-children --sort dso,symbol --percentage relative \
         --stdio --percent-limit 0.5 -g none 2>/dev/null \
-      | grep -E '^ +[0-9]' | head -n "$TOP"
+      | { grep -E '^ +[0-9]' || true; } | head -n "$TOP"
     echo "-- inclusive (self and callees), sessionize's functions:"
     perf report -i "$WORK/perf.data" --comm postgres --children --sort symbol --percentage relative \
         --stdio -g none 2>/dev/null \
-      | grep -E '^ +[0-9]' \
-      | grep -wE "$(nm "$(pg_config --pkglibdir)/sessionize.so" | awk '$2 ~ /^[tT]$/ && $3 ~ /^[a-z]/ {print $3}' | paste -sd'|')" \
+      | { grep -E '^ +[0-9]' || true; } \
+      | { grep -wE "$(nm "$(pg_config --pkglibdir)/sessionize.so" | awk '$2 ~ /^[tT]$/ && $3 ~ /^[a-z]/ {print $3}' | paste -sd'|')" || true; } \
       | head -n "$TOP"
 fi
 

@@ -17,7 +17,9 @@
  * counters, offsets and open sessions; every changing call takes the
  * partition it works on.  The clock and counters move from streams to a
  * row per partition in sessionize.partitions; offsets record their
- * partition; state tables get a column part, first in their keys.  Every
+ * partition; state tables get a column part, in their keys after the key
+ * (so that a stream of one partition compares keys as before) and first
+ * in the timer index (so that each partition's clock scans its own).  Every
  * stream there is now becomes a stream of one partition, its state intact.
  *
  * The deadline column of a state table becomes a lazy timer (see
@@ -79,7 +81,7 @@ ALTER TABLE sessionize.offsets ADD COLUMN part integer NOT NULL DEFAULT 0;
 /* ------------------------------------------------------- state tables */
 
 /*
- * _state_tables: a stream's state and chunk tables, keyed by (part, key),
+ * _state_tables: a stream's state and chunk tables, keyed by (key, part),
  * given to the role that owns the stream.  The key column has the key
  * type; keys of a collatable type with a deterministic collation are equal
  * exactly when their bytes are, whatever that collation, so they are
@@ -111,7 +113,7 @@ BEGIN
              events       pg_catalog.jsonb NOT NULL,
              chunks       pg_catalog.int4 NOT NULL DEFAULT 0,
              part         pg_catalog.int4 NOT NULL DEFAULT 0,
-             PRIMARY KEY (part, key))
+             PRIMARY KEY (key, part))
          WITH (fillfactor = 80)',
         p_table, v_key, v_collate);
     EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
@@ -123,7 +125,7 @@ BEGIN
              event_ts  pg_catalog.timestamptz[] NOT NULL,
              events    pg_catalog.jsonb NOT NULL,
              part      pg_catalog.int4 NOT NULL DEFAULT 0,
-             PRIMARY KEY (part, key, seq))',
+             PRIMARY KEY (key, part, seq))',
         p_table || '_chunks', v_key, v_collate);
     /* lz4 where the server has it: a session's row is rewritten as it grows */
     BEGIN
@@ -162,7 +164,7 @@ $$;
 
 /*
  * The streams there are now: their tables given to their owners, then
- * keyed by (part, key), all in partition 0.  Given first, so that the new
+ * keyed by (key, part), all in partition 0.  Given first, so that the new
  * primary keys are built as the table's owner (index builds run as it).  A
  * stream whose owning role was dropped (0.2 kept no dependency on it)
  * keeps its tables with the extension's owner; only a superuser can use
@@ -179,13 +181,13 @@ BEGIN
             PERFORM sessionize._give_tables(r.state_table, r.owner);
         END IF;
         EXECUTE format('ALTER TABLE sessionize.%I ADD COLUMN part pg_catalog.int4 NOT NULL DEFAULT 0, '
-                       'DROP CONSTRAINT %I, ADD PRIMARY KEY (part, key), SET (fillfactor = 80)',
+                       'DROP CONSTRAINT %I, ADD PRIMARY KEY (key, part), SET (fillfactor = 80)',
                        r.state_table, r.state_table || '_pkey');
         EXECUTE format('DROP INDEX sessionize.%I', r.state_table || '_deadline');
         EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
                        r.state_table || '_deadline', r.state_table);
         EXECUTE format('ALTER TABLE sessionize.%I ADD COLUMN part pg_catalog.int4 NOT NULL DEFAULT 0, '
-                       'DROP CONSTRAINT %I, ADD PRIMARY KEY (part, key, seq)',
+                       'DROP CONSTRAINT %I, ADD PRIMARY KEY (key, part, seq)',
                        r.state_table || '_chunks', r.state_table || '_chunks_pkey');
     END LOOP;
 END

@@ -80,3 +80,33 @@ SELECT (key).tenant, (key).user_id, event_count, end_reason FROM tenant_sessions
 SELECT sessionize.drop_stream('tenants');
 DROP TABLE tenant_sessions;
 DROP TYPE tenant_user;
+
+-- A call made during another (a sink trigger that feeds a second stream:
+-- sessions of sessions) works with memory of its own: the first call's
+-- is still in use.  Each session of 'visits' ends a one-event "visit" of
+-- its user in 'daily', whose sink gets a session per user once flushed.
+CREATE TABLE daily_sessions (key text, session_start timestamptz, session_end timestamptz,
+                             event_count int, end_reason text, events jsonb);
+CREATE TABLE visit_sessions (LIKE daily_sessions);
+SELECT sessionize.create_stream('daily', sink => 'daily_sessions');
+SELECT sessionize.create_stream('visits', gap => '30 minutes', sink => 'visit_sessions');
+CREATE FUNCTION visit_to_daily() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM count(*) FROM sessionize.sessionize_batch('daily', jsonb_build_array(
+        jsonb_build_object('id', NEW.key, 'ts', NEW.session_start, 'n', NEW.event_count)));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER visit_to_daily AFTER INSERT ON visit_sessions
+    FOR EACH ROW EXECUTE FUNCTION visit_to_daily();
+SELECT key, event_count, end_reason FROM sessionize.sessionize_batch('visits', '[
+  {"id": "u1", "ts": "2026-01-01T09:00:00Z"},
+  {"id": "u1", "ts": "2026-01-01T09:10:00Z", "isLast": true},
+  {"id": "u2", "ts": "2026-01-01T09:20:00Z", "isLast": true},
+  {"id": "u1", "ts": "2026-01-01T11:00:00Z", "isLast": true}]') ORDER BY 1, 2;
+SELECT key, event_count, jsonb_path_query_array(events, '$[*].n') AS visit_sizes
+  FROM sessionize.flush('daily') ORDER BY key;
+SELECT sessionize.drop_stream('visits');
+SELECT sessionize.drop_stream('daily');
+DROP TABLE visit_sessions, daily_sessions;
+DROP FUNCTION visit_to_daily();

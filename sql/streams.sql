@@ -12,9 +12,9 @@ SELECT name, key_type, gap, max_duration, max_events, lateness, key_field,
   FROM sessionize.streams WHERE name IN ('s1', 's2') ORDER BY name;
 SELECT stream, watermark FROM sessionize.stats WHERE stream IN ('s1', 's2') ORDER BY 1;
 
--- Each stream's open sessions live in a table of its own: the partition
--- and the key (of the stream's key type) are the primary key, the timeout
--- deadline is indexed in each partition.
+-- Each stream's open sessions live in a table of its own: the key (of
+-- the stream's key type) and the partition are the primary key, the
+-- timeout timer is indexed in each partition.
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
   FROM pg_attribute a
  WHERE a.attrelid = (SELECT format('sessionize.%I', state_table)::regclass

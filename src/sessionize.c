@@ -20,6 +20,97 @@
 
 PG_MODULE_MAGIC;
 
+void		_PG_init(void);
+
+/*
+ * The memory of a call.  A call allocates in proportion to its batch
+ * (about 1 kB an event: the decoded events, their grouping, the sessions
+ * read and written, the result).  Allocated anew each time and freed at
+ * the end, much of it would go back to the operating system and fault in
+ * again on the next call, one page at a time (1,500 minor faults a batch
+ * of 10,000 events).  So the backend keeps one context for its calls,
+ * reset by each, whose first block (kept across resets) grows to what the
+ * largest call so far needed, up to CALL_MEMORY_KEEP_MAX.  A call made
+ * while another is under way (from a sink trigger or an update function)
+ * gets a context of its own, deleted at its end.
+ */
+#define CALL_MEMORY_KEEP_MIN (256 * 1024)
+#define CALL_MEMORY_KEEP_MAX (64 * 1024 * 1024)
+
+static MemoryContext call_memory = NULL;
+static Size call_memory_keep = 0;
+static int	call_depth = 0;
+
+/*
+ * call_memory_xact: at the end of a transaction no call is under way (one
+ * that failed never reached call_end).
+ */
+static void
+call_memory_xact(XactEvent event, void *arg)
+{
+	call_depth = 0;
+}
+
+/*
+ * _PG_init: the module is loaded.
+ */
+void
+_PG_init(void)
+{
+	RegisterXactCallback(call_memory_xact, NULL);
+}
+
+/*
+ * call_memory_take: the memory context of a call that begins.
+ */
+static MemoryContext
+call_memory_take(void)
+{
+	if (call_depth++ > 0)
+		return AllocSetContextCreate(CurrentMemoryContext, "sessionize nested call",
+									 ALLOCSET_DEFAULT_SIZES);
+	if (call_memory == NULL)
+	{
+		call_memory_keep = CALL_MEMORY_KEEP_MIN;
+		call_memory = AllocSetContextCreate(TopMemoryContext, "sessionize call",
+											call_memory_keep, call_memory_keep,
+											Max(call_memory_keep, ALLOCSET_DEFAULT_MAXSIZE));
+	}
+	MemoryContextReset(call_memory);
+	return call_memory;
+}
+
+/*
+ * call_memory_give: the call that had cxt ends: a nested call's context is
+ * deleted; the backend's is kept (emptied by the next call) and, when
+ * this call needed more than its first block, made again with a first
+ * block that would have held it.
+ */
+static void
+call_memory_give(MemoryContext cxt)
+{
+	Size		used;
+
+	call_depth = Max(call_depth - 1, 0);
+	if (cxt != call_memory)
+	{
+		MemoryContextDelete(cxt);
+		return;
+	}
+	used = MemoryContextMemAllocated(cxt, true);
+	if (used > call_memory_keep && call_memory_keep < CALL_MEMORY_KEEP_MAX)
+	{
+		while (call_memory_keep < used && call_memory_keep < CALL_MEMORY_KEEP_MAX)
+			call_memory_keep *= 2;
+		MemoryContextDelete(call_memory);
+		call_memory = AllocSetContextCreate(TopMemoryContext, "sessionize call",
+											call_memory_keep, call_memory_keep,
+											Max(call_memory_keep, ALLOCSET_DEFAULT_MAXSIZE));
+	}
+	else
+		MemoryContextReset(call_memory);
+}
+
 PG_FUNCTION_INFO_V1(sessionize_batch_json);
 PG_FUNCTION_INFO_V1(sessionize_batch_arrays);
 PG_FUNCTION_INFO_V1(sessionize_batch_query);
@@ -69,8 +160,7 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 
 	memset(call, 0, sizeof(Call));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	call->cxt = AllocSetContextCreate(CurrentMemoryContext, "sessionize call",
-									  ALLOCSET_DEFAULT_SIZES);
+	call->cxt = call_memory_take();
 	call->caller_cxt = MemoryContextSwitchTo(call->cxt);
 	call->stream = stream_lock(name, STREAM_USE, GetUserId());
 	if (call->stream->update_function != NULL)
@@ -147,7 +237,7 @@ call_end(Call *call, FunctionCallInfo fcinfo)
 							 call->stream->name, (long long) call->delta.events_in,
 							 call->finished.count,
 							 MemoryContextMemAllocated(call->cxt, true) / 1024)));
-	MemoryContextDelete(call->cxt);
+	call_memory_give(call->cxt);
 }
 
 /*

@@ -19,10 +19,12 @@
  * events it gets.  Only a timer later than the real deadline would be
  * wrong, so a write that makes the real deadline earlier moves the timer.
  *
- * A stream's partitions share its tables: every row has a column part, the
- * first column of the primary key (part, key) and of the timer index
- * (part, deadline), so each partition is a range of both (a state table of
- * version 0.1 or 0.2 has no such column, and is partition 0).
+ * A stream's partitions share its tables: every row has a column part.
+ * The primary key is (key, part): part is compared only between equal
+ * keys, so a stream of one partition probes and inserts as cheaply as
+ * with the key alone.  The timer index is (part, deadline): each
+ * partition's clock scans its own range (a state table of version 0.1 or
+ * 0.2 has no column part, and is partition 0).
  *
  * Chunks keep a long session from being rewritten whole each time its key
  * is touched: once a row holds CHUNK_EVENTS events (or CHUNK_BYTES of
@@ -98,7 +100,7 @@ struct StateTable
 	TimestampTz fetched_timer;
 	Snapshot	snapshot;
 	IndexScanDesc key_scan;
-	ScanKeyData key_skey[2];	/* (part,) key */
+	ScanKeyData key_skey[2];	/* key (, part) */
 	int			key_nkeys;
 	TupleTableSlot *slot;		/* for reading */
 	bool		chunked;		/* the table has the chunks column */
@@ -112,7 +114,7 @@ struct StateTable
 struct Chunks
 {
 	StoredTable t;
-	ScanKeyData skey[2];		/* (part,) key */
+	ScanKeyData skey[2];		/* key (, part) */
 	int			nkeys;
 	TupleTableSlot *slot;
 };
@@ -180,7 +182,7 @@ index_on(IndexInfo *ii, const AttrNumber *attnums, int n)
  * heap table whose first columns have types (natts_min to natts_max of
  * them: the layouts of earlier versions lack the last ones), with a btree
  * primary key on columns key_cols (leaving out those the table lacks: the
- * column part, which comes last in the table and first in the key).
+ * column part, which comes last in the table).
  */
 static void
 stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natts_max,
@@ -190,6 +192,8 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natt
 	TupleDesc	desc;
 	List	   *index_oids;
 	ListCell   *lc;
+	AttrNumber	keys[INDEX_MAX_KEYS];
+	int			nkeys;
 	int			i;
 
 	t->rel = table_open(relid, lockmode);
@@ -212,11 +216,9 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natt
 								   format_type_be(types[i])));
 	}
 	t->has_part = desc->natts == natts_max;
-	if (!t->has_part)
-	{
-		key_cols++;				/* no column part */
-		nkey_cols--;
-	}
+	for (i = 0, nkeys = 0; i < nkey_cols; i++)
+		if (key_cols[i] <= desc->natts)
+			keys[nkeys++] = key_cols[i];
 
 	index_oids = RelationGetIndexList(t->rel);
 	t->nindexes = 0;
@@ -233,7 +235,7 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natt
 						  psprintf("Index %s has expressions or a predicate.",
 								   quote_identifier(RelationGetRelationName(index))));
 		if (index->rd_index->indisprimary && index->rd_rel->relam == BTREE_AM_OID &&
-			index_on(ii, key_cols, nkey_cols))
+			index_on(ii, keys, nkeys))
 			t->key_index = index;
 		t->indexes[t->nindexes] = index;
 		t->index_info[t->nindexes] = ii;
@@ -283,19 +285,17 @@ index_scankeys(Relation index, ScanKey skeys, int n, StrategyNumber last_strateg
 }
 
 /*
- * set_part_key: the arguments of scan keys on (part, key), or on (key) in
- * a table without the column part; returns how many there are.
+ * set_key_part: the arguments of scan keys on a primary key (key, part),
+ * or on (key) in a table without the column part; returns how many there
+ * are.
  */
 static int
-set_part_key(StoredTable *t, ScanKey skeys, int32 part, Datum key)
+set_key_part(StoredTable *t, ScanKey skeys, Datum key, int32 part)
 {
+	skeys[0].sk_argument = key;
 	if (!t->has_part)
-	{
-		skeys[0].sk_argument = key;
 		return 1;
-	}
-	skeys[0].sk_argument = Int32GetDatum(part);
-	skeys[1].sk_argument = key;
+	skeys[1].sk_argument = Int32GetDatum(part);
 	return 2;
 }
 
@@ -341,7 +341,7 @@ state_table_open(Stream *stream, LOCKMODE lockmode, StoredTable *t)
 		stream->key_type, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
 		TIMESTAMPTZARRAYOID, JSONBOID, INT4OID, INT4OID
 	};
-	static const AttrNumber key_cols[] = {ST_PART, ST_KEY};
+	static const AttrNumber key_cols[] = {ST_KEY, ST_PART};
 
 	stored_open(stream, stream->state_relid, types, ST_CHUNKS - 1, ST_NATTS,
 				key_cols, lengthof(key_cols), lockmode, t);
@@ -379,7 +379,7 @@ chunks_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
 	const Oid	types[CH_NATTS] = {
 		stream->key_type, INT4OID, TIMESTAMPTZARRAYOID, JSONBOID, INT4OID
 	};
-	static const AttrNumber key_cols[] = {CH_PART, CH_KEY, CH_SEQ};
+	static const AttrNumber key_cols[] = {CH_KEY, CH_PART, CH_SEQ};
 	Chunks	   *c = palloc0(sizeof(Chunks));
 	char	   *name = psprintf("%s_chunks", RelationGetRelationName(state_rel));
 	Oid			relid = get_relname_relid(name, RelationGetNamespace(state_rel));
@@ -426,7 +426,7 @@ chunks_read(Stream *stream, Chunks *c, Snapshot snapshot, Datum key, Session *s,
 	int			seq = 0;
 	IndexScanDesc scan = index_beginscan(c->t.rel, c->t.key_index, snapshot, c->nkeys, 0);
 
-	index_rescan(scan, c->skey, set_part_key(&c->t, c->skey, stream->part, key), NULL, 0);
+	index_rescan(scan, c->skey, set_key_part(&c->t, c->skey, key, stream->part), NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, c->slot))
 	{
 		ArrayType  *ts_array;
@@ -664,7 +664,7 @@ TupleTableSlot *
 state_fetch_slot(StateTable *st, Datum key, ItemPointer tid)
 {
 	index_rescan(st->key_scan, st->key_skey,
-				 set_part_key(&st->t, st->key_skey, st->stream->part, key), NULL, 0);
+				 set_key_part(&st->t, st->key_skey, key, st->stream->part), NULL, 0);
 	if (!index_getnext_slot(st->key_scan, ForwardScanDirection, st->slot))
 	{
 		ItemPointerSetInvalid(tid);
@@ -906,7 +906,8 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 	int			first = finished->count;
 
 	index_scankeys(st->deadline_index, skeys, nkeys, BTLessEqualStrategyNumber);
-	(void) set_part_key(&st->t, skeys, st->stream->part, TimestampTzGetDatum(watermark));
+	skeys[0].sk_argument = Int32GetDatum(st->stream->part);
+	skeys[nkeys - 1].sk_argument = TimestampTzGetDatum(watermark);
 	scan = index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
 	index_rescan(scan, skeys, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
@@ -935,8 +936,21 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 }
 
 /*
+ * cmp_finished_key: order finished sessions by key with the stream arg's
+ * order (a partition has one open session per key).
+ */
+static int
+cmp_finished_key(const void *a, const void *b, void *arg)
+{
+	return stream_key_cmp((Stream *) arg, ((const Finished *) a)->key,
+						  ((const Finished *) b)->key);
+}
+
+/*
  * state_flush: finish every open session of the call's partition with
- * reason flush, in key order: along the primary key.
+ * reason flush, in key order: the partition's range of the timer index
+ * (part, deadline), which also holds the sessions without a deadline,
+ * sorted.
  */
 void
 state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
@@ -945,10 +959,11 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 	ScanKeyData skey;			/* part = part */
 	int			nkeys = st->t.has_part ? 1 : 0;
 	IndexScanDesc scan;
+	int			first = finished->count;
 
-	index_scankeys(st->t.key_index, &skey, nkeys, 0);
+	index_scankeys(st->deadline_index, &skey, nkeys, 0);
 	skey.sk_argument = Int32GetDatum(st->stream->part);
-	scan = index_beginscan(st->t.rel, st->t.key_index, snapshot, nkeys, 0);
+	scan = index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
 	index_rescan(scan, &skey, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
 	{
@@ -957,6 +972,8 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 	}
 	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
+	qsort_arg(&finished->items[first], finished->count - first, sizeof(Finished),
+			  cmp_finished_key, st->stream);
 }
 
 /*
@@ -989,8 +1006,8 @@ PG_FUNCTION_INFO_V1(sessionize_open_sessions);
 
 /*
  * sessionize_open_sessions: open_sessions(stream): the stream's open
- * sessions, partition by partition, each in the key type's order, as
- * Spark's stateSnapshots() shows them.  It reads the state table along its primary key, with the
+ * sessions in the key type's order (a key's in several partitions by
+ * partition), as Spark's stateSnapshots() shows them.  It reads the state table along its primary key, with the
  * statement's snapshot, and takes no lock it keeps: the rows are copied
  * out whole and the table's lock is released at once, so a transaction
  * that looked at a stream may then feed it while drop_stream() waits for
