@@ -382,3 +382,64 @@ SELECT s.name AS stream,
   JOIN sessionize.partitions p ON p.stream_id = s.stream_id;
 
 GRANT SELECT ON sessionize.stats, sessionize.partition_stats TO PUBLIC;
+
+/* ----------------------------------------------------------- comments */
+
+COMMENT ON SCHEMA sessionize IS
+    'sessionize: stateful sessionization of event streams';
+COMMENT ON TABLE sessionize.streams IS
+    'one row per stream: its settings (change them with sessionize.alter_stream)';
+COMMENT ON TABLE sessionize.partitions IS
+    'one row per partition of each stream: its clock and counters';
+COMMENT ON TABLE sessionize.offsets IS
+    'the last batch offset committed per stream and source, and the partition the source belongs to';
+COMMENT ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
+                                             text, text, text, regclass, regprocedure, integer) IS
+    'create a stream owned by the calling role';
+COMMENT ON FUNCTION sessionize.alter_stream(text, text, text) IS
+    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink)';
+COMMENT ON FUNCTION sessionize.drop_stream(text) IS
+    'drop a stream, its open sessions and its offsets';
+COMMENT ON FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint, integer) IS
+    'apply a batch of JSON events to a partition of a stream; returns the sessions it finished';
+COMMENT ON FUNCTION sessionize.sessionize_batch(text, anyarray, timestamptz[], boolean[], jsonb[],
+                                                text, bigint, integer) IS
+    'apply a batch given as parallel arrays (keys, ts, is_last, payloads); returns the sessions it finished';
+COMMENT ON FUNCTION sessionize.sessionize_query(text, text, text, bigint, integer) IS
+    'apply the rows of a query, run as the caller, as one batch; returns the sessions it finished';
+COMMENT ON FUNCTION sessionize.expire(text, timestamptz, integer) IS
+    'advance the clock of a partition (NULL: of each) to now - lateness; returns the sessions that time out';
+COMMENT ON FUNCTION sessionize.flush(text, integer) IS
+    'end every open session of a partition (NULL: of each); returns them';
+COMMENT ON FUNCTION sessionize.open_sessions(text) IS
+    'the open sessions of a stream (Spark''s stateSnapshots)';
+COMMENT ON FUNCTION sessionize.committed_offset(text, text) IS
+    'the last batch offset committed for a source, NULL if none: a consumer resumes after it';
+COMMENT ON AGGREGATE sessionize.sessions(timestamptz, boolean, jsonb, interval) IS
+    'the sessions of one key''s events (GROUP BY key), with a gap: for backfill';
+COMMENT ON AGGREGATE sessionize.sessions(timestamptz, boolean, jsonb, interval, interval, integer) IS
+    'the sessions of one key''s events (GROUP BY key), with gap, max_duration and max_events: for backfill';
+COMMENT ON FUNCTION sessionize._sessions_add(internal, timestamptz, boolean, jsonb, interval) IS
+    'transition function of sessionize.sessions';
+COMMENT ON FUNCTION sessionize._sessions_add(internal, timestamptz, boolean, jsonb, interval,
+                                             interval, integer) IS
+    'transition function of sessionize.sessions';
+COMMENT ON FUNCTION sessionize._sessions_final(internal) IS
+    'final function of sessionize.sessions';
+COMMENT ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval, integer,
+                                              interval, text, text, text, regclass, text, integer) IS
+    'internal: the catalog half of create_stream, run as the extension owner';
+COMMENT ON FUNCTION sessionize._drop_stream(bigint) IS
+    'internal: the catalog half of drop_stream, run as the extension owner';
+COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) IS
+    'internal: create a stream''s state and chunk tables for its owner';
+COMMENT ON FUNCTION sessionize._give_tables(name, regrole) IS
+    'internal: give a stream''s tables to the role that owns it';
+COMMENT ON TYPE sessionize.state_update IS
+    'what an update function returns: the key''s new state (NULL ends it) and an output';
+COMMENT ON TYPE sessionize.session IS
+    'a session, as sessionize.sessions returns them';
+COMMENT ON VIEW sessionize.stats IS
+    'per stream: events, sessions open and closed by reason, the clock, offsets';
+COMMENT ON VIEW sessionize.partition_stats IS
+    'per partition of each stream: events, sessions open and closed by reason, the clock, offsets';

@@ -13,6 +13,19 @@ SELECT pg_describe_object(classid, objid, objsubid) AS object
  ORDER BY 1;
 
 
+-- Each of its functions, aggregates, tables and views has a comment.
+SELECT pg_describe_object(classid, objid, objsubid) AS without_comment
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sessionize')
+   AND deptype = 'e'
+   AND classid IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_type'::regclass,
+                   'pg_namespace'::regclass)
+   AND obj_description(objid, classid::regclass::name) IS NULL
+   AND NOT (classid = 'pg_class'::regclass AND
+            (SELECT relkind FROM pg_class WHERE oid = objid) = 'S')
+ ORDER BY 1;
+
 -- feed: a batch, its finished sessions ordered by key and start.
 CREATE FUNCTION feed(stream text, events jsonb, source text DEFAULT NULL,
                      batch_offset bigint DEFAULT NULL)

@@ -24,61 +24,6 @@ enum
 };
 
 /*
- * session_events_jsonb: the session's payloads as one jsonb array, in
- * session order.
- *
- * The payloads are jsonb containers already, so the array is assembled in
- * jsonb's binary format directly (see utils/jsonb.h): the array header,
- * one JEntry per element (every JB_OFFSET_STRIDE'th an end offset, the
- * others lengths), then each container, 4-byte aligned, the padding
- * counted in the element before it.  No payload is parsed or re-encoded.
- */
-Jsonb *
-session_events_jsonb(const Session *s)
-{
-	int			n = s->nevents;
-	Size		data_start = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * n;
-	Size		size = data_start;
-	Size		pos;
-	uint32		totallen = 0;
-	char	   *buf;
-	JEntry	   *entries;
-	int			i;
-
-	for (i = 0; i < n; i++)
-		size = INTALIGN(size) + s->payload_len[i];
-	if (size - data_start > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a session's events total %zu bytes, more than a jsonb array can hold",
-						size - data_start),
-				 errhint("Set max_events or max_duration on the stream to bound sessions.")));
-
-	/* every byte is written below (padding zeroed): no palloc0 pass */
-	buf = palloc(size);
-	*(uint32 *) (buf + VARHDRSZ) = (uint32) n | JB_FARRAY;
-	entries = (JEntry *) (buf + VARHDRSZ + sizeof(uint32));
-	pos = data_start;
-	for (i = 0; i < n; i++)
-	{
-		Size		start = INTALIGN(pos);
-		uint32		len = (start - pos) + s->payload_len[i];
-
-		memset(buf + pos, 0, start - pos);
-		memcpy(buf + start, s->payload[i], s->payload_len[i]);
-		pos = start + s->payload_len[i];
-		totallen += len;
-		if (i % JB_OFFSET_STRIDE == 0)
-			entries[i] = JENTRY_ISCONTAINER | JENTRY_HAS_OFF | totallen;
-		else
-			entries[i] = JENTRY_ISCONTAINER | len;
-	}
-	Assert(pos == size);
-	SET_VARSIZE(buf, size);
-	return (Jsonb *) buf;
-}
-
-/*
  * finished_events: the events column of a finished session: its events as
  * a jsonb array, or a custom state's output.
  */

@@ -116,26 +116,6 @@ PG_FUNCTION_INFO_V1(sessionize_batch_arrays);
 PG_FUNCTION_INFO_V1(sessionize_batch_query);
 
 /*
- * check_may_change: a call that changes stream name needs a read-write
- * transaction on the primary, in READ COMMITTED (see call_begin).
- */
-void
-check_may_change(const char *name)
-{
-	if (XactReadOnly || RecoveryInProgress())
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot change stream \"%s\" in a read-only transaction", name),
-				 errhint("Feed the primary; a standby shows streams with open_sessions() and the stats view.")));
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("sessionize needs READ COMMITTED isolation"),
-				 errdetail("Calls on a stream wait for each other and must see what the previous call committed."),
-				 errhint("Call it in a READ COMMITTED transaction, the default.")));
-}
-
-/*
  * call_begin: start a call that changes the stream named by argument 0:
  * check the transaction, make the call's memory context and lock the
  * stream for use (see stream.c); call_partition_begin then takes the
@@ -172,6 +152,7 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 							call->stream->update_function, name),
 					 errhint("Create it again, or drop the stream.")));
 		check_update_function(call->stream->update_fn);
+		call->stream->finish_state = custom_finish_row;
 	}
 }
 
@@ -238,33 +219,6 @@ call_end(Call *call, FunctionCallInfo fcinfo)
 							 call->finished.count,
 							 MemoryContextMemAllocated(call->cxt, true) / 1024)));
 	call_memory_give(call->cxt);
-}
-
-/*
- * watermark_minus_lateness: ts - lateness, not before the first instant
- * timestamptz holds.
- */
-TimestampTz
-watermark_minus_lateness(Stream *stream, TimestampTz ts)
-{
-	TimestampTz result;
-
-	if (pg_sub_s64_overflow(ts, stream->lateness, &result) || result < MIN_TIMESTAMP)
-		return MIN_TIMESTAMP;
-	return result;
-}
-
-/*
- * advance_watermark: move the stream's clock to ts if that is later.
- */
-void
-advance_watermark(Stream *stream, TimestampTz ts)
-{
-	if (!stream->has_watermark || ts > stream->watermark)
-	{
-		stream->watermark = ts;
-		stream->has_watermark = true;
-	}
 }
 
 /* The events of one key in a batch: events[start .. start + count). */

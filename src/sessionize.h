@@ -26,6 +26,21 @@
 #include "utils/timestamp.h"
 #include "utils/sortsupport.h"
 
+/*
+ * PostgreSQL 15 loads libraries with RTLD_GLOBAL: every symbol a library
+ * exports is global in the server, so a function of ours named like one of
+ * another library could be called in its place.  Everything declared in
+ * this header is hidden: the library exports only the SQL-callable
+ * functions (declared by PG_FUNCTION_INFO_V1 in the .c files), _PG_init
+ * and the magic block.
+ */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
+typedef struct StateTable StateTable;	/* a stream's state table, opened (state.c) */
+typedef struct StreamDelta StreamDelta;
+
 /* Why a session ended; the order is that of the stats columns. */
 typedef enum EndReason
 {
@@ -104,12 +119,13 @@ typedef struct Finished
 } Finished;
 
 /* The finished sessions of one call, in the order they finished. */
-typedef struct FinishedList
+typedef struct FinishedList FinishedList;
+struct FinishedList
 {
 	int			count;
 	int			capacity;
 	Finished   *items;
-} FinishedList;
+};
 
 /*
  * A stream as the C code sees it: its catalog row, decoded, and what is
@@ -141,6 +157,10 @@ typedef struct Stream
 	char	   *update_function;	/* custom state: its signature, or NULL */
 	Oid			update_fn;		/* the function, 0 if none or gone */
 	FmgrInfo	update_finfo;
+	/* custom state: how the clock and flush end a state (see custom.c) */
+	void		(*finish_state) (StateTable *st, TupleTableSlot *slot,
+								 EndReason reason, FinishedList *finished,
+								 StreamDelta *delta);
 	FmgrInfo	key_input;
 	Oid			key_ioparam;
 	FmgrInfo	key_output;
@@ -151,14 +171,14 @@ typedef struct Stream
 } Stream;
 
 /* What a call did, added to the stream's counters at its end. */
-typedef struct StreamDelta
+struct StreamDelta
 {
 	int64		events_in;
 	int64		late_events;
 	int64		batches;
 	int64		opened;
 	int64		closed[END_NREASONS];
-} StreamDelta;
+};
 
 /*
  * A call that changes a stream (a batch, expire, flush): its memory, the
@@ -227,14 +247,11 @@ extern bool catalog_partitioned(void);
 extern Oid	sessionize_extension_owner(void);
 
 /* sessionize.c */
-extern void check_may_change(const char *name);
 extern void call_begin(Call *call, FunctionCallInfo fcinfo);
 extern void call_partition_begin(Call *call, int32 part);
 extern void call_partition_end(Call *call, bool changed);
 extern void call_end(Call *call, FunctionCallInfo fcinfo);
 extern int32 partition_arg(FunctionCallInfo fcinfo, int argno, bool *all);
-extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);
-extern void advance_watermark(Stream *stream, TimestampTz ts);
 
 /* rules.c */
 extern Session *session_alloc(int capacity);
@@ -255,6 +272,9 @@ extern void finished_add(FinishedList *list, Datum key, Session *s,
 extern void finished_add_output(FinishedList *list, Datum key, Jsonb *output,
 								EndReason reason, TimestampTz first_ts,
 								TimestampTz last_ts, int32 nevents);
+extern Jsonb *session_events_jsonb(const Session *s);
+extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);
+extern void advance_watermark(Stream *stream, TimestampTz ts);
 
 /* stream.c */
 
@@ -266,6 +286,7 @@ typedef enum StreamLockMode
 	STREAM_CHANGE				/* drop and alter: wait for every call */
 } StreamLockMode;
 
+extern void check_may_change(const char *name);
 extern Stream *stream_lock(const char *name, StreamLockMode mode, Oid caller);
 extern void partition_lock(Stream *stream, int32 part);
 extern void stream_save(Stream *stream, const StreamDelta *delta);
@@ -310,7 +331,6 @@ extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 									  ArrayType *payloads, int *nevents);
 
 /* state.c */
-typedef struct StateTable StateTable;
 
 /* The columns of a state table (see _create_stream). */
 enum
@@ -345,7 +365,6 @@ extern void custom_finish_row(StateTable *st, TupleTableSlot *slot, EndReason re
 extern Stream *state_stream(StateTable *st);
 
 /* emit.c */
-extern Jsonb *session_events_jsonb(const Session *s);
 extern Jsonb *finished_events(const Finished *f);
 extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
 						  FinishedList *finished);
@@ -353,5 +372,9 @@ extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
 /* offsets.c */
 extern bool offset_check(Stream *stream, const char *source, int64 offset);
 extern void offset_record(Stream *stream, const char *source, int64 offset);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif							/* SESSIONIZE_H */

@@ -834,9 +834,10 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 	Datum		key = slot_getattr(slot, ST_KEY, &isnull);
 	Session    *session;
 
-	if (OidIsValid(stream->update_fn))
+	if (stream->finish_state != NULL)
 	{
-		custom_finish_row(st, slot, reason, finished, delta);
+		/* custom state: the function is offered it (custom.c) */
+		stream->finish_state(st, slot, reason, finished, delta);
 		return;
 	}
 	key = datumCopy(key, stream->key_typbyval, stream->key_typlen);

@@ -25,6 +25,7 @@
 #include "access/table.h"
 #include "common/int.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_amop.h"
@@ -55,6 +56,26 @@ static const char *const sink_columns[] = {
 PG_FUNCTION_INFO_V1(sessionize_create_stream);
 PG_FUNCTION_INFO_V1(sessionize_drop_stream);
 PG_FUNCTION_INFO_V1(sessionize_alter_stream);
+
+/*
+ * check_may_change: a call that changes stream name needs a read-write
+ * transaction on the primary, in READ COMMITTED (see call_begin).
+ */
+void
+check_may_change(const char *name)
+{
+	if (XactReadOnly || RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot change stream \"%s\" in a read-only transaction", name),
+				 errhint("Feed the primary; a standby shows streams with open_sessions() and the stats view.")));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("sessionize needs READ COMMITTED isolation"),
+				 errdetail("Calls on a stream wait for each other and must see what the previous call committed."),
+				 errhint("Call it in a READ COMMITTED transaction, the default.")));
+}
 
 /*
  * interval_usecs: a duration setting in microseconds, a day taken as 24
