@@ -325,39 +325,6 @@ RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
 AS 'MODULE_PATHNAME', 'sessionize_open_sessions'
 LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 1000;
 
-/* Per stream: traffic, open and closed sessions by reason, the clock, offsets. */
-CREATE VIEW sessionize.stats WITH (security_invoker = true) AS
-SELECT s.name AS stream,
-       p.events_in,
-       p.late_events,
-       p.batches,
-       p.sessions_open,
-       p.closed_gap + p.closed_max_duration + p.closed_max_events
-         + p.closed_last + p.closed_flush AS sessions_closed,
-       p.closed_gap,
-       p.closed_max_duration,
-       p.closed_max_events,
-       p.closed_last,
-       p.closed_flush,
-       p.watermark,
-       COALESCE((SELECT pg_catalog.jsonb_object_agg(o.source, o.committed_offset
-                                                    ORDER BY o.source)
-                   FROM sessionize.offsets o
-                  WHERE o.stream_id = s.stream_id), '{}') AS offsets
-  FROM sessionize.streams s,
-       LATERAL (SELECT sum(events_in)::bigint AS events_in,
-                       sum(late_events)::bigint AS late_events,
-                       sum(batches)::bigint AS batches,
-                       sum(sessions_open)::bigint AS sessions_open,
-                       sum(closed_gap)::bigint AS closed_gap,
-                       sum(closed_max_duration)::bigint AS closed_max_duration,
-                       sum(closed_max_events)::bigint AS closed_max_events,
-                       sum(closed_last)::bigint AS closed_last,
-                       sum(closed_flush)::bigint AS closed_flush,
-                       min(watermark) AS watermark
-                  FROM sessionize.partitions
-                 WHERE stream_id = s.stream_id) p;
-
 /* Per partition of each stream: its traffic, sessions, clock and offsets. */
 CREATE VIEW sessionize.partition_stats WITH (security_invoker = true) AS
 SELECT s.name AS stream,
@@ -380,6 +347,29 @@ SELECT s.name AS stream,
                   WHERE o.stream_id = s.stream_id AND o.part = p.part), '{}') AS offsets
   FROM sessionize.streams s
   JOIN sessionize.partitions p ON p.stream_id = s.stream_id;
+
+/*
+ * Per stream: the sums of its partitions' counters, the oldest of their
+ * clocks, all their offsets (as before 0.3 for a stream of one partition).
+ */
+CREATE VIEW sessionize.stats WITH (security_invoker = true) AS
+SELECT ps.stream,
+       sum(ps.events_in)::bigint AS events_in,
+       sum(ps.late_events)::bigint AS late_events,
+       sum(ps.batches)::bigint AS batches,
+       sum(ps.sessions_open)::bigint AS sessions_open,
+       sum(ps.sessions_closed)::bigint AS sessions_closed,
+       sum(ps.closed_gap)::bigint AS closed_gap,
+       sum(ps.closed_max_duration)::bigint AS closed_max_duration,
+       sum(ps.closed_max_events)::bigint AS closed_max_events,
+       sum(ps.closed_last)::bigint AS closed_last,
+       sum(ps.closed_flush)::bigint AS closed_flush,
+       min(ps.watermark) AS watermark,
+       COALESCE((SELECT pg_catalog.jsonb_object_agg(o.key, o.value ORDER BY o.key)
+                   FROM sessionize.partition_stats p, pg_catalog.jsonb_each(p.offsets) o
+                  WHERE p.stream = ps.stream), '{}') AS offsets
+  FROM sessionize.partition_stats ps
+ GROUP BY ps.stream;
 
 GRANT SELECT ON sessionize.stats, sessionize.partition_stats TO PUBLIC;
 
