@@ -292,6 +292,7 @@ extern void partition_lock(Stream *stream, int32 part);
 extern void stream_save(Stream *stream, const StreamDelta *delta);
 extern int	stream_key_cmp(Stream *stream, Datum a, Datum b);
 extern int64 interval_usecs(Interval *span, const char *setting);
+extern void check_duration(Interval *span, const char *setting);
 extern bool check_positive_duration(FunctionCallInfo fcinfo, int argno,
 									const char *setting);
 extern void check_update_function(Oid fn);

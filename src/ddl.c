@@ -1,0 +1,545 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.c
+ *	  create_stream, alter_stream and drop_stream: every setting checked as
+ *	  the caller, then the catalog changed through catalog.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "sessionize.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_amproc.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
+#include "parser/parse_coerce.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/catcache.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+/* The columns a sink must have, in the order of the result columns. */
+static const char *const sink_columns[] = {
+	"key", "session_start", "session_end", "event_count", "end_reason", "events"
+};
+
+#define SINK_NCOLUMNS lengthof(sink_columns)
+
+PG_FUNCTION_INFO_V1(sessionize_create_stream);
+PG_FUNCTION_INFO_V1(sessionize_drop_stream);
+PG_FUNCTION_INFO_V1(sessionize_alter_stream);
+
+/*
+ * check_max_events: at least 1 (NULL, no limit, is the caller's case).
+ */
+static void
+check_max_events(int32 max_events)
+{
+	if (max_events < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_events must be at least 1"),
+				 errhint("Pass NULL for no limit.")));
+}
+
+/*
+ * check_lateness: not NULL, not negative.
+ */
+static void
+check_lateness(Interval *lateness)
+{
+	if (lateness == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("lateness must not be NULL"),
+				 errhint("Pass '0' for a clock that follows the newest event.")));
+	if (interval_usecs(lateness, "lateness") < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lateness must not be negative")));
+}
+
+/*
+ * check_field_name: a JSON field-name setting, not NULL nor empty.
+ */
+static void
+check_field_name(text *name, const char *setting)
+{
+	if (name == NULL || VARSIZE_ANY_EXHDR(name) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a field name, not NULL or empty", setting)));
+}
+
+/*
+ * proc_is_c: whether function proc is written in C (or internal), that is
+ * by a superuser.
+ */
+static bool
+proc_is_c(Oid proc)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(proc));
+	Oid			lang;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", proc);
+	lang = ((Form_pg_proc) GETSTRUCT(tup))->prolang;
+	ReleaseSysCache(tup);
+	return lang == ClanguageId || lang == INTERNALlanguageId;
+}
+
+/*
+ * opfamily_non_c_proc: a function of operator family opfamily for type
+ * (an operator's or a support function) that is not written in C, or
+ * InvalidOid.
+ */
+static Oid
+opfamily_non_c_proc(Oid opfamily, Oid type)
+{
+	CatCList   *list = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamily));
+	Oid			found = InvalidOid;
+	int			i;
+
+	for (i = 0; i < list->n_members && !OidIsValid(found); i++)
+	{
+		Form_pg_amproc p = (Form_pg_amproc) GETSTRUCT(&list->members[i]->tuple);
+
+		if (p->amproclefttype == type && p->amprocrighttype == type &&
+			!proc_is_c(p->amproc))
+			found = p->amproc;
+	}
+	ReleaseSysCacheList(list);
+
+	list = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamily));
+	for (i = 0; i < list->n_members && !OidIsValid(found); i++)
+	{
+		Form_pg_amop o = (Form_pg_amop) GETSTRUCT(&list->members[i]->tuple);
+
+		if (o->amoplefttype == type && o->amoprighttype == type &&
+			!proc_is_c(get_opcode(o->amopopr)))
+			found = get_opcode(o->amopopr);
+	}
+	ReleaseSysCacheList(list);
+	return found;
+}
+
+/*
+ * check_key_support: keys of type key_type are compared and hashed with
+ * type's default btree and hash operator classes, and those of the types
+ * inside it (a domain's base type, an array's element type, a composite's
+ * columns, a range's subtype).  Each of their functions must be written
+ * in C: the key's comparison support is the one piece of a caller's type
+ * that also runs as the extension's owner, when create_stream builds the
+ * state table's primary key (see catalog.c).  Operator classes are made by
+ * superusers, but a superuser may have made one of a role's SQL or
+ * PL/pgSQL functions, whose body that role can replace.  A temporary type
+ * is refused too: the state table would lose its key column when the
+ * session ends.
+ */
+static void
+check_key_support(Oid type, Oid key_type)
+{
+	static const Oid ams[] = {BTREE_AM_OID, HASH_AM_OID};
+	HeapTuple	tup;
+	Oid			nsp;
+	char		typtype;
+	int			i;
+
+	check_stack_depth();
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", type);
+	nsp = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
+	ReleaseSysCache(tup);
+	if (isAnyTempNamespace(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key type %s is a temporary type", format_type_be(key_type)),
+				 errhint("A stream outlives the session: use a type of a permanent schema.")));
+
+	type = getBaseType(type);
+	for (i = 0; i < lengthof(ams); i++)
+	{
+		Oid			opclass = GetDefaultOpClass(type, ams[i]);
+		Oid			proc;
+
+		if (!OidIsValid(opclass))
+			continue;
+		proc = opfamily_non_c_proc(get_opclass_family(opclass),
+								   get_opclass_input_type(opclass));
+		if (OidIsValid(proc))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key type %s is compared with function %s, which is not written in C",
+							format_type_be(key_type), format_procedure(proc)),
+					 errdetail("The operator classes of a key type must use C functions, written by a superuser: sessionize indexes keys with them."),
+					 errhint("Choose a key type such as text, bigint or uuid, or a domain or composite of such types.")));
+	}
+
+	typtype = get_typtype(type);
+	if (OidIsValid(get_element_type(type)))
+		check_key_support(get_element_type(type), key_type);
+	else if (typtype == TYPTYPE_RANGE)
+		check_key_support(get_range_subtype(type), key_type);
+	else if (typtype == TYPTYPE_MULTIRANGE)
+		check_key_support(get_multirange_range(type), key_type);
+	else if (typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(type, -1);
+
+		for (i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				check_key_support(TupleDescAttr(desc, i)->atttypid, key_type);
+		ReleaseTupleDesc(desc);
+	}
+}
+
+/*
+ * check_key_type: keys are grouped, sorted and indexed with the type's
+ * default btree operator class, and sunk as an array of the type.
+ */
+static void
+check_key_type(Oid key_type)
+{
+	char		typtype = get_typtype(key_type);
+
+	if (typtype == TYPTYPE_PSEUDO ||
+		!OidIsValid(GetDefaultOpClass(key_type, BTREE_AM_OID)) ||
+		!OidIsValid(get_array_type(key_type)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("key type %s has no default btree operator class",
+						format_type_be(key_type)),
+				 errhint("Keys are grouped and indexed with btree; choose a type such as text, bigint or uuid.")));
+	check_key_support(key_type, key_type);
+}
+
+/*
+ * sink_column_type: the type of the value sessionize writes to sink
+ * column i.
+ */
+static Oid
+sink_column_type(int i, Oid key_type)
+{
+	static const Oid types[SINK_NCOLUMNS] = {
+		InvalidOid, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, JSONBOID
+	};
+
+	return i == 0 ? key_type : types[i];
+}
+
+/*
+ * check_sink: the sink is a table user may insert into, with a
+ * column for each result column that can be assigned its value, and a
+ * default (or no NOT NULL) for every other column.
+ */
+static void
+check_sink(Oid sink, Oid key_type, Oid user)
+{
+	Relation	rel = relation_open(sink, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("sink \"%s\" is not a table", RelationGetRelationName(rel))));
+
+	if (pg_class_aclcheck(sink, user, ACL_INSERT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to insert into sink \"%s\"",
+						RelationGetRelationName(rel))));
+
+	for (i = 0; i < SINK_NCOLUMNS; i++)
+	{
+		AttrNumber	attnum = get_attnum(sink, sink_columns[i]);
+		Oid			source = sink_column_type(i, key_type);
+		Oid			target;
+
+		if (attnum == InvalidAttrNumber || attnum < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("sink table \"%s\" has no column \"%s\"",
+							RelationGetRelationName(rel), sink_columns[i]),
+					 errhint("A sink needs the columns key, session_start, session_end, event_count, end_reason and events.")));
+		target = TupleDescAttr(desc, attnum - 1)->atttypid;
+		if (target != source &&
+			!can_coerce_type(1, &source, &target, COERCION_ASSIGNMENT))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("sink column \"%s\".\"%s\" of type %s cannot hold a value of type %s",
+							RelationGetRelationName(rel), sink_columns[i],
+							format_type_be(target), format_type_be(source))));
+	}
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			j;
+		bool		ours = false;
+
+		if (att->attisdropped || !att->attnotnull || att->atthasdef ||
+			att->attidentity || att->attgenerated)
+			continue;
+		for (j = 0; j < SINK_NCOLUMNS; j++)
+			ours |= strcmp(NameStr(att->attname), sink_columns[j]) == 0;
+		if (!ours)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("sink column \"%s\".\"%s\" is NOT NULL and has no default",
+							RelationGetRelationName(rel), NameStr(att->attname)),
+					 errhint("Give it a default (a serial id, now()), or drop NOT NULL.")));
+	}
+	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * sessionize_create_stream: check every setting as the caller, then insert
+ * the stream and create its tables (catalog.c).  The caller owns the
+ * stream and its tables.
+ */
+Datum
+sessionize_create_stream(PG_FUNCTION_ARGS)
+{
+	Datum		values[CATALOG_MAX_ARGS];
+	char		nulls[CATALOG_MAX_ARGS];
+	Oid			key_type;
+	int			i;
+
+	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a stream needs a name, not NULL or empty")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key_type must not be NULL")));
+	key_type = PG_GETARG_OID(1);
+	check_key_type(key_type);
+
+	check_positive_duration(fcinfo, 2, "gap");
+	check_positive_duration(fcinfo, 3, "max_duration");
+	if (!PG_ARGISNULL(4))
+		check_max_events(PG_GETARG_INT32(4));
+	check_lateness(PG_ARGISNULL(5) ? NULL : PG_GETARG_INTERVAL_P(5));
+	check_field_name(PG_ARGISNULL(6) ? NULL : PG_GETARG_TEXT_PP(6), "key_field");
+	check_field_name(PG_ARGISNULL(7) ? NULL : PG_GETARG_TEXT_PP(7), "ts_field");
+	check_field_name(PG_ARGISNULL(8) ? NULL : PG_GETARG_TEXT_PP(8), "last_field");
+	if (!PG_ARGISNULL(9))
+		check_sink(PG_GETARG_OID(9), key_type, GetUserId());
+	/* partitions: the 0.1 and 0.2 definitions have no such argument */
+	if (PG_NARGS() > 11 && PG_ARGISNULL(11))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partitions must not be NULL"),
+				 errhint("Pass 1 for a stream fed by one feeder at a time.")));
+	if (PG_NARGS() > 11 &&
+		(PG_GETARG_INT32(11) < 1 || PG_GETARG_INT32(11) > MAX_PARTITIONS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions must be between 1 and %d", MAX_PARTITIONS)));
+	if (!PG_ARGISNULL(10))
+	{
+		check_update_function(PG_GETARG_OID(10));
+		if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a stream with an update_function takes no max_duration or max_events"),
+					 errhint("Its state is the function's; only gap (the timeout) and lateness apply.")));
+	}
+
+	/* The caller owns the stream, and its tables (see _create_stream). */
+	values[0] = ObjectIdGetDatum(GetUserId());
+	nulls[0] = ' ';
+	for (i = 0; i < 10; i++)
+	{
+		values[i + 1] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i + 1] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	/* The update function by its qualified signature: it survives pg_dump. */
+	values[11] = PG_ARGISNULL(10) ? (Datum) 0 :
+		CStringGetTextDatum(format_procedure_qualified(PG_GETARG_OID(10)));
+	nulls[11] = PG_ARGISNULL(10) ? 'n' : ' ';
+	values[12] = Int32GetDatum(PG_NARGS() > 11 ? PG_GETARG_INT32(11) : 1);
+	nulls[12] = ' ';
+	if (DatumGetInt32(values[12]) > 1 && !catalog_partitioned())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("partitions need sessionize 0.3"),
+				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
+
+	if (catalog_exec(CAT_STREAM_READ, &values[1], NULL, NULL, NULL) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("stream \"%s\" already exists", text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errhint("Drop it first with sessionize.drop_stream(), or choose another name.")));
+	(void) catalog_exec(CAT_STREAM_CREATE, values, nulls, NULL, NULL);
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * sessionize_drop_stream: drop a stream and its state, after every call
+ * on it that is under way.
+ */
+Datum
+sessionize_drop_stream(PG_FUNCTION_ARGS)
+{
+	Stream	   *stream;
+	Datum		values[1];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be NULL")));
+
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_CHANGE, GetUserId());
+	values[0] = Int64GetDatum(stream->id);
+	(void) catalog_exec(CAT_STREAM_DROP, values, NULL, NULL, NULL);
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * The settings alter_stream changes: each is the streams column of that
+ * name and type.  The key type and the update function are not here: a
+ * stream's open sessions (or states) were built for them.
+ */
+typedef struct StreamSetting
+{
+	const char *name;
+	Oid			type;
+	CatalogStmt update;			/* the catalog statement that sets it */
+} StreamSetting;
+
+static const StreamSetting stream_settings[] = {
+	{"gap", INTERVALOID, CAT_SET_GAP},
+	{"max_duration", INTERVALOID, CAT_SET_MAX_DURATION},
+	{"max_events", INT4OID, CAT_SET_MAX_EVENTS},
+	{"lateness", INTERVALOID, CAT_SET_LATENESS},
+	{"key_field", TEXTOID, CAT_SET_KEY_FIELD},
+	{"ts_field", TEXTOID, CAT_SET_TS_FIELD},
+	{"last_field", TEXTOID, CAT_SET_LAST_FIELD},
+	{"sink", REGCLASSOID, CAT_SET_SINK},
+};
+
+/*
+ * find_setting: the alterable setting called name (any case), or an error.
+ */
+static const StreamSetting *
+find_setting(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(stream_settings); i++)
+		if (pg_strcasecmp(name, stream_settings[i].name) == 0)
+			return &stream_settings[i];
+
+	if (pg_strcasecmp(name, "key_type") == 0 ||
+		pg_strcasecmp(name, "update_function") == 0 ||
+		pg_strcasecmp(name, "partitions") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the %s of a stream cannot be changed", name),
+				 errhint("Its open sessions were built for it: create a new stream, and drop this one after sessionize.flush().")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized stream setting \"%s\"", name),
+			 errhint("The settings that can be changed are gap, max_duration, max_events, lateness, key_field, ts_field, last_field and sink.")));
+	pg_unreachable();
+}
+
+/*
+ * sessionize_alter_stream: alter_stream(stream, setting, value): set one
+ * setting of a stream (value NULL removes it), after every call on the
+ * stream that is under way.  The value is read as the setting's type, as
+ * the caller, with the caller's search_path (a sink's name).
+ *
+ * A new gap moves the deadline of every open session (last_ts + gap); the
+ * sessions it times out close at the stream's next batch, expire() or
+ * flush(), as any other.
+ */
+Datum
+sessionize_alter_stream(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetUserId();
+	const StreamSetting *setting;
+	Datum		value = (Datum) 0;
+	bool		isnull = PG_ARGISNULL(2);
+	Stream	   *stream;
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be NULL")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("setting must not be NULL")));
+	check_may_change(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	setting = find_setting(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+
+	if (!isnull)
+	{
+		Oid			typinput;
+		Oid			typioparam;
+
+		getTypeInputInfo(setting->type, &typinput, &typioparam);
+		value = OidInputFunctionCall(typinput, text_to_cstring(PG_GETARG_TEXT_PP(2)),
+									 typioparam, -1);
+	}
+	if (setting->type == INTERVALOID && strcmp(setting->name, "lateness") == 0)
+		check_lateness(isnull ? NULL : DatumGetIntervalP(value));
+	else if (setting->type == INTERVALOID && !isnull)
+		check_duration(DatumGetIntervalP(value), setting->name);
+	else if (setting->type == INT4OID && !isnull)
+		check_max_events(DatumGetInt32(value));
+	else if (setting->type == TEXTOID)
+		check_field_name(isnull ? NULL : DatumGetTextPP(value), setting->name);
+
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_CHANGE, caller);
+	if (stream->update_function != NULL && !isnull &&
+		(strcmp(setting->name, "max_duration") == 0 ||
+		 strcmp(setting->name, "max_events") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a stream with an update_function takes no max_duration or max_events"),
+				 errhint("Its state is the function's; only gap (the timeout) and lateness apply.")));
+	if (setting->type == REGCLASSOID && !isnull)
+		check_sink(DatumGetObjectId(value), stream->key_type, caller);
+
+	values[0] = Int64GetDatum(stream->id);
+	values[1] = value;
+	nulls[1] = isnull ? 'n' : ' ';
+	if (catalog_exec(setting->update, values, nulls, NULL, NULL) != 1)
+		elog(ERROR, "could not update stream \"%s\"", stream->name);
+
+	if (strcmp(setting->name, "gap") == 0)
+	{
+		int64		gap = isnull ? 0 : interval_usecs(DatumGetIntervalP(value), "gap");
+
+		if (gap != stream->rules.gap)
+		{
+			stream->rules.gap = gap;
+			state_reset_deadlines(stream);
+		}
+	}
+
+	PG_RETURN_VOID();
+}
