@@ -20,8 +20,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
-PG_FUNCTION_INFO_V1(sessionize_committed_offset);
-
 /*
  * source_elsewhere: the error for a batch from a source that belongs to
  * another partition than the call's.
@@ -59,20 +57,12 @@ committed_offset_of(Stream *stream, const char *source, int64 *offset, int32 *pa
 }
 
 /*
- * sessionize_committed_offset: committed_offset(stream, source): the
- * offset last committed for source, NULL for a source never seen; a
- * consumer resumes after it.  Takes no lock.
+ * offset_committed: the offset committed for source, or false if none.
  */
-Datum
-sessionize_committed_offset(PG_FUNCTION_ARGS)
+bool
+offset_committed(Stream *stream, const char *source, int64 *offset)
 {
-	Stream	   *stream;
-	int64		offset;
-
-	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_READ, GetUserId());
-	if (!committed_offset_of(stream, text_to_cstring(PG_GETARG_TEXT_PP(1)), &offset, NULL))
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(offset);
+	return committed_offset_of(stream, source, offset, NULL);
 }
 
 /*

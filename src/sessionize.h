@@ -246,7 +246,8 @@ extern uint64 catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
 extern bool catalog_partitioned(void);
 extern Oid	sessionize_extension_owner(void);
 
-/* sessionize.c */
+/* call.c */
+extern void call_init(void);
 extern void call_begin(Call *call, FunctionCallInfo fcinfo);
 extern void call_partition_begin(Call *call, int32 part);
 extern void call_partition_end(Call *call, bool changed);
@@ -358,6 +359,23 @@ extern void state_flush(StateTable *st, FinishedList *finished,
 						StreamDelta *delta);
 extern void state_reset_deadlines(Stream *stream);
 
+/* One open session, as state_read_next reads it. */
+typedef struct OpenSession
+{
+	Datum		key;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+	int32		count;
+	Jsonb	   *events;			/* all of them, in session order */
+	int32		part;
+} OpenSession;
+
+typedef struct StateReader StateReader;
+
+extern StateReader *state_read_begin(Stream *stream);
+extern bool state_read_next(StateReader *r, OpenSession *os);
+extern void state_read_end(StateReader *r);
+
 /* custom.c */
 extern void custom_apply_key(StateTable *st, Datum key, const SessEvent *events,
 							 int nevents, FinishedList *finished, StreamDelta *delta);
@@ -371,6 +389,7 @@ extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
 						  FinishedList *finished);
 
 /* offsets.c */
+extern bool offset_committed(Stream *stream, const char *source, int64 *offset);
 extern bool offset_check(Stream *stream, const char *source, int64 offset);
 extern void offset_record(Stream *stream, const char *source, int64 offset);
 

@@ -57,7 +57,6 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -65,7 +64,6 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/tuplestore.h"
 
 typedef struct Chunks Chunks;
 
@@ -1003,90 +1001,104 @@ state_reset_deadlines(Stream *stream)
 	state_close(st);
 }
 
-PG_FUNCTION_INFO_V1(sessionize_open_sessions);
-
 /*
- * sessionize_open_sessions: open_sessions(stream): the stream's open
- * sessions in the key type's order (a key's in several partitions by
- * partition), as Spark's stateSnapshots() shows them.  It reads the state table along its primary key, with the
- * statement's snapshot, and takes no lock it keeps: the rows are copied
- * out whole and the table's lock is released at once, so a transaction
- * that looked at a stream may then feed it while drop_stream() waits for
- * that batch (holding the table would deadlock the two).
+ * Reading a stream's open sessions (open_sessions()): along the primary
+ * key, with the statement's snapshot, taking no lock that is kept: the
+ * rows are copied out whole and the table's lock is released at the end,
+ * so a transaction that looked at a stream may then feed it while
+ * drop_stream() waits for that batch (holding the table would deadlock
+ * the two).
  */
-Datum
-sessionize_open_sessions(PG_FUNCTION_ARGS)
+struct StateReader
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Stream	   *stream;
-	Relation	probe;
+	Relation	probe;			/* the table, locked while it is read */
 	StoredTable t;
 	Snapshot	snapshot;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	Chunks	   *chunks = NULL;
+	Chunks	   *chunks;			/* opened when first needed */
+};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be NULL")));
+/*
+ * state_read_begin: start reading the open sessions of stream, in the
+ * order of its primary key (key, partition).
+ */
+StateReader *
+state_read_begin(Stream *stream)
+{
+	StateReader *r = palloc0(sizeof(StateReader));
 
-	InitMaterializedSRF(fcinfo, 0);
-	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_READ, GetUserId());
+	r->stream = stream;
 
 	/*
 	 * Dropped since stream_lock read its row (which locks nothing here)?  The
 	 * table stays open (and locked) until the end, beside the checked open.
 	 */
-	probe = try_relation_open(stream->state_relid, AccessShareLock);
-	if (probe == NULL)
+	r->probe = try_relation_open(stream->state_relid, AccessShareLock);
+	if (r->probe == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("stream \"%s\" does not exist", stream->name)));
-	(void) state_table_open(stream, AccessShareLock, &t);
+	(void) state_table_open(stream, AccessShareLock, &r->t);
 
-	snapshot = RegisterSnapshot(GetActiveSnapshot());
-	slot = table_slot_create(t.rel, NULL);
-	scan = index_beginscan(t.rel, t.key_index, snapshot, 0, 0);
-	index_rescan(scan, NULL, 0, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	r->snapshot = RegisterSnapshot(GetActiveSnapshot());
+	r->slot = table_slot_create(r->t.rel, NULL);
+	r->scan = index_beginscan(r->t.rel, r->t.key_index, r->snapshot, 0, 0);
+	index_rescan(r->scan, NULL, 0, NULL, 0);
+	return r;
+}
+
+/*
+ * state_read_next: the next open session into *os (its key and events
+ * valid until state_read_end), or false at the end.
+ */
+bool
+state_read_next(StateReader *r, OpenSession *os)
+{
+	Stream	   *stream = r->stream;
+	TupleTableSlot *slot = r->slot;
+
+	CHECK_FOR_INTERRUPTS();
+	if (!index_getnext_slot(r->scan, ForwardScanDirection, slot))
+		return false;
+	slot_getallattrs(slot);
+	os->key = datumCopy(slot->tts_values[ST_KEY - 1], stream->key_typbyval,
+						stream->key_typlen);
+	os->first_ts = DatumGetTimestampTz(slot->tts_values[ST_FIRST_TS - 1]);
+	os->last_ts = DatumGetTimestampTz(slot->tts_values[ST_LAST_TS - 1]);
+	os->count = DatumGetInt32(slot->tts_values[ST_EVENT_COUNT - 1]);
+	os->part = r->t.has_part ? DatumGetInt32(slot->tts_values[ST_PART - 1]) : 0;
+	if (row_chunks(stream, slot) > 0)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		/* a long session: its chunks' events, then the row's */
+		Session    *s = decode_row(stream, slot);
 
-		CHECK_FOR_INTERRUPTS();
-		slot_getallattrs(slot);
-		values[0] = CStringGetTextDatum(OutputFunctionCall(&stream->key_output,
-														   slot->tts_values[ST_KEY - 1]));
-		values[1] = slot->tts_values[ST_FIRST_TS - 1];
-		values[2] = slot->tts_values[ST_LAST_TS - 1];
-		values[3] = slot->tts_values[ST_EVENT_COUNT - 1];
-		if (row_chunks(stream, slot) > 0)
-		{
-			/* a long session: its chunks' events, then the row's */
-			Session    *s = decode_row(stream, slot);
-
-			if (chunks == NULL)
-				chunks = chunks_open(stream, t.rel, AccessShareLock);
-			stream->part = t.has_part ? DatumGetInt32(slot->tts_values[ST_PART - 1]) : 0;
-			chunks_read(stream, chunks, snapshot, slot->tts_values[ST_KEY - 1], s, false);
-			values[4] = JsonbPGetDatum(session_events_jsonb(s));
-		}
-		else
-		{
-			/* whole, not a TOAST pointer into a table that may be dropped */
-			values[4] = PointerGetDatum(PG_DETOAST_DATUM(slot->tts_values[ST_EVENTS - 1]));
-		}
-		/* the partition: a column of the result from version 0.3 on */
-		values[5] = t.has_part ? slot->tts_values[ST_PART - 1] : Int32GetDatum(0);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (r->chunks == NULL)
+			r->chunks = chunks_open(stream, r->t.rel, AccessShareLock);
+		stream->part = os->part;
+		chunks_read(stream, r->chunks, r->snapshot, os->key, s, false);
+		os->events = session_events_jsonb(s);
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	if (chunks != NULL)
-		chunks_close(chunks, AccessShareLock);
-	stored_close(&t, AccessShareLock);
-	table_close(probe, AccessShareLock);
-	return (Datum) 0;
+	else
+	{
+		/* whole, not a TOAST pointer into a table that may be dropped */
+		os->events = DatumGetJsonbPCopy(slot->tts_values[ST_EVENTS - 1]);
+	}
+	return true;
+}
+
+/*
+ * state_read_end: the end of reading; the table's lock is released.
+ */
+void
+state_read_end(StateReader *r)
+{
+	index_endscan(r->scan);
+	ExecDropSingleTupleTableSlot(r->slot);
+	UnregisterSnapshot(r->snapshot);
+	if (r->chunks != NULL)
+		chunks_close(r->chunks, AccessShareLock);
+	stored_close(&r->t, AccessShareLock);
+	table_close(r->probe, AccessShareLock);
 }
