@@ -32,22 +32,23 @@ enum
 
 /*
  * One event as the transition function keeps it: its ts, is_last, and
- * where its payload is in the state's arena.  Compact, since a backfill
- * holds every event of every key until the final functions run; the final
- * function makes SessEvents of them for the rules.
+ * its payload in the state's arena.  Compact, since a backfill holds every
+ * event of every key until the final functions run; the final function
+ * makes SessEvents of them for the rules.
  */
 typedef struct KeptEvent
 {
 	TimestampTz ts;
-	Size		payload_at;		/* offset in the arena */
+	const char *payload;		/* in a block of the arena */
 	int32		payload_len;
 	bool		is_last;
 } KeptEvent;
 
 /*
  * The transition state: the settings and the events so far.  The payloads
- * are copied into one growing arena (each 4-byte aligned, as a jsonb
- * container must be).
+ * are copied into the arena, a chain of blocks that are never moved (each
+ * payload 4-byte aligned, as a jsonb container must be): a payload is
+ * copied once, where a growing arena would copy it again at each doubling.
  */
 typedef struct SessionsState
 {
@@ -55,9 +56,9 @@ typedef struct SessionsState
 	int			nevents;
 	int			capacity;
 	KeptEvent  *events;
-	char	   *arena;
-	Size		arena_used;
-	Size		arena_size;
+	char	   *block;			/* the arena's current block */
+	Size		block_used;
+	Size		block_size;
 } SessionsState;
 
 /*
@@ -66,6 +67,7 @@ typedef struct SessionsState
  */
 #define EVENTS_INITIAL 4
 #define ARENA_INITIAL_SIZE 512
+#define ARENA_BLOCK_MAX (8 * 1024)	/* the largest block AllocSet takes from its own blocks */
 
 /*
  * sessions_state_new: the state for a group, its settings checked as
@@ -95,23 +97,26 @@ sessions_state_new(FunctionCallInfo fcinfo)
 	}
 	state->capacity = EVENTS_INITIAL;
 	state->events = palloc(sizeof(KeptEvent) * state->capacity);
-	state->arena_size = ARENA_INITIAL_SIZE;
-	state->arena = palloc(state->arena_size);
+	state->block_size = ARENA_INITIAL_SIZE;
+	state->block = palloc(state->block_size);
 	return state;
 }
 
 /*
  * keep_payload: copy a jsonb payload's container into the state's arena
- * and return its offset; the length goes to *len.  A payload stored inline
- * (the common case) is read where it is, without a detoasted copy.
+ * and return where it is; the length goes to *len.  A payload stored
+ * inline (the common case) is read where it is, without a detoasted copy.
+ * A payload that does not fit in the current block starts a new one,
+ * twice as large up to ARENA_BLOCK_MAX (or the payload's size).
  */
-static Size
+static const char *
 keep_payload(SessionsState *state, Datum payload, int32 *len, MemoryContext tmpcxt)
 {
 	struct varlena *v = (struct varlena *) DatumGetPointer(payload);
 	const char *data;
 	uint32		header;
 	Size		at;
+	char	   *kept;
 
 	if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
 	{
@@ -137,16 +142,17 @@ keep_payload(SessionsState *state, Datum payload, int32 *len, MemoryContext tmpc
 				 errmsg("payload of event %d of the group is a JSON scalar, not an object",
 						state->nevents)));
 
-	at = INTALIGN(state->arena_used);
-	if (at + *len > state->arena_size)
+	at = INTALIGN(state->block_used);
+	if (at + *len > state->block_size)
 	{
-		while (at + *len > state->arena_size)
-			state->arena_size *= 2;
-		state->arena = repalloc_huge(state->arena, state->arena_size);
+		state->block_size = Max(Min(state->block_size * 2, ARENA_BLOCK_MAX), INTALIGN(*len));
+		state->block = palloc(state->block_size);
+		at = 0;
 	}
-	memcpy(state->arena + at, data, *len);
-	state->arena_used = at + *len;
-	return at;
+	kept = state->block + at;
+	memcpy(kept, data, *len);
+	state->block_used = at + *len;
+	return kept;
 }
 
 /*
@@ -191,7 +197,7 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 		state->events = repalloc_huge(state->events, sizeof(KeptEvent) * state->capacity);
 	}
 	e = &state->events[state->nevents];
-	e->payload_at = keep_payload(state, PG_GETARG_DATUM(AGG_PAYLOAD), &e->payload_len, oldcxt);
+	e->payload = keep_payload(state, PG_GETARG_DATUM(AGG_PAYLOAD), &e->payload_len, oldcxt);
 	e->ts = PG_GETARG_TIMESTAMPTZ(AGG_TS);
 	e->is_last = !PG_ARGISNULL(AGG_IS_LAST) && PG_GETARG_BOOL(AGG_IS_LAST);
 	state->nevents++;
@@ -258,7 +264,7 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 		e->ts = k->ts;
 		e->is_last = k->is_last;
 		e->ordinal = i;
-		e->payload = (JsonbContainer *) (state->arena + k->payload_at);
+		e->payload = (JsonbContainer *) k->payload;
 		e->payload_len = k->payload_len;
 	}
 	qsort(events, state->nevents, sizeof(SessEvent), cmp_event_ts);
