@@ -1,4 +1,4 @@
-# ALTER EXTENSION sessionize UPDATE from 0.1, the first release, keeps
+# ALTER EXTENSION sessionize UPDATE from 0.1 and from 0.2 keeps
 # every stream's settings, open sessions, watermark, counters and offsets,
 # and the streams go on with the same results as on a fresh install of the
 # new version (with chunks for long sessions, which 0.1 had not).  The
@@ -20,11 +20,7 @@ my $default_version = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'sessionize'});
 isnt($default_version, '0.1', "the version under test ($default_version) is not 0.1");
 
-$node->safe_psql('postgres', q{
-CREATE ROLE feeder;
-CREATE DATABASE upgraded;
-CREATE DATABASE fresh;
-});
+$node->safe_psql('postgres', 'CREATE ROLE feeder;');
 my $as_feeder = 'GRANT CREATE ON SCHEMA public TO feeder; SET ROLE feeder;';
 
 # The same streams in both databases: built-in rules with a sink, and
@@ -67,126 +63,152 @@ END
 $$;
 SELECT feed(1, 20);
 };
-$node->safe_psql('upgraded', "CREATE EXTENSION sessionize VERSION '0.1';" . $as_feeder . $setup);
-$node->safe_psql('fresh', 'CREATE EXTENSION sessionize;' . $as_feeder . $setup);
+# upgrade_from(from): two new databases, one starting at version from, one
+# at the version under test, fed alike; the first is updated mid-stream.
+sub upgrade_from
+{
+	my ($from) = @_;
+	my ($up, $fresh) = ("upgraded_$from", "fresh_$from");
+	$up =~ s/\./_/g;
+	$fresh =~ s/\./_/g;
+	$node->safe_psql('postgres', "CREATE DATABASE $up; CREATE DATABASE $fresh;");
 
-is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
-	'0.1', 'the first database runs 0.1');
+	$node->safe_psql($up, "CREATE EXTENSION sessionize VERSION '$from';" . $as_feeder . $setup);
+	$node->safe_psql($fresh, 'CREATE EXTENSION sessionize;' . $as_feeder . $setup);
 
-my $state = q{
-SELECT (SELECT json_agg(s ORDER BY s.stream)::text FROM (
-            SELECT stream, events_in, late_events, batches, sessions_open, sessions_closed,
-                   watermark, offsets FROM sessionize.stats) s),
-       (SELECT json_agg(s ORDER BY s.name)::text FROM (
-            SELECT name, key_type, gap, max_duration, max_events, lateness, key_field,
-                   ts_field, last_field, sink, update_function FROM sessionize.streams) s),
-       (SELECT json_agg(o ORDER BY o.key)::text FROM (SELECT key, session_start, session_end,
-                     event_count, events FROM sessionize.open_sessions('clicks')) o),
-       (SELECT json_agg(o ORDER BY o.key)::text FROM (SELECT key, session_start, session_end,
-                     event_count, events FROM sessionize.open_sessions('counts')) o),
-       (SELECT json_agg(o ORDER BY o.key)::text FROM (SELECT key, session_start, session_end,
-                     event_count, events FROM sessionize.open_sessions('long')) o)
-};
-# The new library feeds the streams of a database still at 0.1 as 0.1
-# did (no chunks, one partition), so streams go on between installing it
-# and the update.  (open_sessions gains a column "partition" with 0.3:
-# the state compared is that of both.)
-my $before = $node->safe_psql('upgraded', $state);
-like($before, qr/"sessions_open":[1-9]/, '(sessions are open mid-stream)');
-is($before, $node->safe_psql('fresh', $state),
-	'0.1 and the new version reach the same state mid-stream');
-my $chunks = q{
-SELECT count(*) FROM pg_class
- WHERE relnamespace = 'sessionize'::regnamespace AND relname LIKE 'state\_%\_chunks'
-};
-is($node->safe_psql('upgraded', $chunks), '0', '(0.1 has no chunk tables)');
-my $owners = q{
-SELECT string_agg(DISTINCT pg_get_userbyid(c.relowner), ',')
-  FROM sessionize.streams s
-  JOIN pg_class c ON c.relnamespace = 'sessionize'::regnamespace
-                 AND c.relname IN (s.state_table, s.state_table || '_chunks')
-};
-isnt($node->safe_psql('upgraded', $owners), 'feeder',
-	'(under 0.1 the state tables belong to the extension owner)');
+	is($node->safe_psql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
+		$from, "the first database runs $from");
 
-$node->safe_psql('upgraded', 'ALTER EXTENSION sessionize UPDATE');
-is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
-	$default_version, "ALTER EXTENSION sessionize UPDATE reaches $default_version");
-is($node->safe_psql('upgraded', $state), $before,
-	'the update keeps settings, open sessions, watermark, counters and offsets');
-is($node->safe_psql('upgraded', $chunks), '3', 'the update gives each stream a chunk table');
-is($node->safe_psql('upgraded', $owners), 'feeder',
-	"the update gives each stream's tables to the stream's owner");
-is($node->safe_psql('fresh', $owners), 'feeder',
-	"(as a fresh install gives them)");
+	my $state = q{
+	SELECT (SELECT json_agg(s ORDER BY s.stream)::text FROM (
+	            SELECT stream, events_in, late_events, batches, sessions_open, sessions_closed,
+	                   watermark, offsets FROM sessionize.stats) s),
+	       (SELECT json_agg(s ORDER BY s.name)::text FROM (
+	            SELECT name, key_type, gap, max_duration, max_events, lateness, key_field,
+	                   ts_field, last_field, sink, update_function FROM sessionize.streams) s),
+	       (SELECT json_agg(o ORDER BY o.key)::text FROM (SELECT key, session_start, session_end,
+	                     event_count, events FROM sessionize.open_sessions('clicks')) o),
+	       (SELECT json_agg(o ORDER BY o.key)::text FROM (SELECT key, session_start, session_end,
+	                     event_count, events FROM sessionize.open_sessions('counts')) o),
+	       (SELECT json_agg(o ORDER BY o.key)::text FROM (SELECT key, session_start, session_end,
+	                     event_count, events FROM sessionize.open_sessions('long')) o)
+	};
+	# The new library feeds the streams of a database still at 0.1 as 0.1
+	# did (no chunks, one partition), so streams go on between installing it
+	# and the update.  (open_sessions gains a column "partition" with 0.3:
+	# the state compared is that of both.)
+	my $before = $node->safe_psql($up, $state);
+	like($before, qr/"sessions_open":[1-9]/, '(sessions are open mid-stream)');
+	is($before, $node->safe_psql($fresh, $state),
+		"$from and the new version reach the same state mid-stream");
+	my $chunks = q{
+	SELECT count(*) FROM pg_class
+	 WHERE relnamespace = 'sessionize'::regnamespace AND relname LIKE 'state\_%\_chunks'
+	};
+	is($node->safe_psql($up, $chunks), $from eq '0.1' ? '0' : '3',
+		"($from has " . ($from eq '0.1' ? 'no chunk tables' : 'a chunk table per stream') . ')');
+	if ($from ne '0.1')
+	{
+		is( $node->safe_psql(
+				$up, q{
+SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM sessionize.%I',
+                                                   state_table || '_chunks'), false, true, '')))[1]::text
+  FROM sessionize.streams WHERE name = 'long'}) > 0,
+			1, "($from wrote the older events of the long sessions to chunks before the update)");
+	}
+	my $owners = q{
+	SELECT string_agg(DISTINCT pg_get_userbyid(c.relowner), ',')
+	  FROM sessionize.streams s
+	  JOIN pg_class c ON c.relnamespace = 'sessionize'::regnamespace
+	                 AND c.relname IN (s.state_table, s.state_table || '_chunks')
+	};
+	isnt($node->safe_psql($up, $owners), 'feeder',
+		"(under $from the state tables belong to the extension owner)");
 
-# The upgraded extension has exactly the objects of a fresh install, with
-# the same definitions.
-my $objects = q{
-SELECT string_agg(object, E'\n' ORDER BY object) FROM (
-    SELECT pg_describe_object(d.classid, d.objid, 0)
-           || coalesce(' = ' || md5(pg_get_functiondef(p.oid)), '')
-           || coalesce(' = ' || md5(CASE c.relkind WHEN 'v' THEN pg_get_viewdef(c.oid) END), '')
-           || coalesce(' (' || (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod),
-                                                  ', ' ORDER BY attnum)
-                                  FROM pg_attribute
-                                 WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped)
-                       || ')', '') AS object
-      FROM pg_depend d
-      LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
-                          AND p.prokind <> 'a'
-      LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
-     WHERE d.refclassid = 'pg_extension'::regclass
-       AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sessionize')
-       AND d.deptype = 'e') o
-};
-my $fresh_objects = $node->safe_psql('fresh', $objects);
-like($fresh_objects, qr/function sessionize\.alter_stream/, '(a fresh install has alter_stream)');
-is($node->safe_psql('upgraded', $objects), $fresh_objects,
-	'the upgraded extension has the objects of a fresh install');
+	$node->safe_psql($up, 'ALTER EXTENSION sessionize UPDATE');
+	is($node->safe_psql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
+		$default_version, "ALTER EXTENSION sessionize UPDATE reaches $default_version");
+	is($node->safe_psql($up, $state), $before,
+		"from $from, the update keeps settings, open sessions, watermark, counters and offsets");
+	is($node->safe_psql($up, $chunks), '3', 'the update gives each stream a chunk table');
+	is($node->safe_psql($up, $owners), 'feeder',
+		"the update gives each stream's tables to the stream's owner");
+	is($node->safe_psql($fresh, $owners), 'feeder',
+		"(as a fresh install gives them)");
 
-# Both go on: a setting changed with the new alter_stream, the second
-# half (with a replay of batches 15 to 20, skipped), and a flush.  The
-# upgraded long stream now chunks its long sessions.
-my $more = q{
-SET ROLE feeder;
-SELECT sessionize.alter_stream('clicks', 'gap', '15 minutes');
-SELECT feed(15, 30);
-};
-$node->safe_psql('upgraded', $more);
-$node->safe_psql('fresh', $more);
-my $chunk_rows = q{
-SELECT count(*) > 0 FROM sessionize.streams s,
-       LATERAL (SELECT * FROM ROWS FROM (pg_catalog.pg_relation_size(
-                    format('sessionize.%I', s.state_table || '_chunks')::regclass))) r(size)
- WHERE s.name = 'long' AND r.size > 0
-};
-is($node->safe_psql('upgraded', $chunk_rows), 't',
-	'after the update, the long sessions of the upgraded stream use chunks');
+	# The upgraded extension has exactly the objects of a fresh install, with
+	# the same definitions.
+	my $objects = q{
+	SELECT string_agg(object, E'\n' ORDER BY object) FROM (
+	    SELECT pg_describe_object(d.classid, d.objid, 0)
+	           || coalesce(' = ' || md5(pg_get_functiondef(p.oid)), '')
+	           || coalesce(' = ' || md5(CASE c.relkind WHEN 'v' THEN pg_get_viewdef(c.oid) END), '')
+	           || coalesce(' (' || (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod),
+	                                                  ', ' ORDER BY attnum)
+	                                  FROM pg_attribute
+	                                 WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped)
+	                       || ')', '') AS object
+	      FROM pg_depend d
+	      LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+	                          AND p.prokind <> 'a'
+	      LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+	     WHERE d.refclassid = 'pg_extension'::regclass
+	       AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'sessionize')
+	       AND d.deptype = 'e') o
+	};
+	my $fresh_objects = $node->safe_psql($fresh, $objects);
+	like($fresh_objects, qr/function sessionize\.alter_stream/, '(a fresh install has alter_stream)');
+	is($node->safe_psql($up, $objects), $fresh_objects,
+		'the upgraded extension has the objects of a fresh install');
 
-my $finish = q{
-SET ROLE feeder;
-SELECT feed(31, 40);
-SELECT count(*) FROM sessionize.flush('clicks');
-SELECT count(*) FROM sessionize.flush('counts');
-SELECT count(*) FROM sessionize.flush('long');
-};
-$node->safe_psql('upgraded', $finish);
-$node->safe_psql('fresh', $finish);
+	# Both go on: a setting changed with the new alter_stream, the second
+	# half (with a replay of batches 15 to 20, skipped), and a flush.  The
+	# upgraded long stream now chunks its long sessions.
+	my $more = q{
+	SET ROLE feeder;
+	SELECT sessionize.alter_stream('clicks', 'gap', '15 minutes');
+	SELECT feed(15, 30);
+	};
+	$node->safe_psql($up, $more);
+	$node->safe_psql($fresh, $more);
+	my $chunk_rows = q{
+	SELECT count(*) > 0 FROM sessionize.streams s,
+	       LATERAL (SELECT * FROM ROWS FROM (pg_catalog.pg_relation_size(
+	                    format('sessionize.%I', s.state_table || '_chunks')::regclass))) r(size)
+	 WHERE s.name = 'long' AND r.size > 0
+	};
+	is($node->safe_psql($up, $chunk_rows), 't',
+		"after the update from $from, the long sessions of the upgraded stream use chunks");
 
-my $sink = q{
-SELECT count(*), md5(string_agg(concat_ws('|', key, session_start, session_end, event_count,
-                                          end_reason, events), ',' ORDER BY id))
-  FROM sink
-};
-my $fresh_sink = $node->safe_psql('fresh', $sink);
-like($fresh_sink, qr/^[1-9][0-9]+\|/, '(the sink holds sessions)');
-is($node->safe_psql('upgraded', $sink), $fresh_sink,
-	'the upgraded stream finishes the same sessions, in the same order');
-is($node->safe_psql('upgraded', $state), $node->safe_psql('fresh', $state),
-	'with the same counters and offsets at the end');
-is($node->safe_psql('upgraded', q{SELECT max(event_count) FROM sink WHERE key::int >= 100}),
-	'500', '(the long stream had sessions of up to 500 events, in several chunks)');
+	my $finish = q{
+	SET ROLE feeder;
+	SELECT feed(31, 40);
+	SELECT count(*) FROM sessionize.flush('clicks');
+	SELECT count(*) FROM sessionize.flush('counts');
+	SELECT count(*) FROM sessionize.flush('long');
+	};
+	$node->safe_psql($up, $finish);
+	$node->safe_psql($fresh, $finish);
+
+	my $sink = q{
+	SELECT count(*), md5(string_agg(concat_ws('|', key, session_start, session_end, event_count,
+	                                          end_reason, events), ',' ORDER BY id))
+	  FROM sink
+	};
+	my $fresh_sink = $node->safe_psql($fresh, $sink);
+	like($fresh_sink, qr/^[1-9][0-9]+\|/, '(the sink holds sessions)');
+	is($node->safe_psql($up, $sink), $fresh_sink,
+		"the stream upgraded from $from finishes the same sessions, in the same order");
+	is($node->safe_psql($up, $state), $node->safe_psql($fresh, $state),
+		'with the same counters and offsets at the end');
+	is($node->safe_psql($up, q{SELECT max(event_count) FROM sink WHERE key::int >= 100}),
+		'500', '(the long stream had sessions of up to 500 events, in several chunks)');
+}
+
+# From 0.1 (no chunks then), and from 0.2, whose chunk tables already hold
+# the older events of the long sessions when 0.3 re-keys them.
+upgrade_from('0.1');
+upgrade_from('0.2');
 
 $node->stop;
 done_testing();
