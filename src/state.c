@@ -37,9 +37,11 @@
  * This is the hot path, so it uses the heap and index access methods
  * directly rather than SPI: a key's session is one primary-key probe, and
  * the sessions the clock times out come from an index range scan on the
- * deadline.  The caller holds the stream's row lock, so nothing else
- * writes the table meanwhile; the snapshot is taken after that lock, so it
- * sees everything committed before.
+ * timers.  The caller holds its partition's row lock, so nothing else
+ * writes that partition's rows meanwhile (calls on other partitions write
+ * other rows of the same tables; alter_stream and drop_stream wait for
+ * them all); the snapshot is taken after that lock, so it sees everything
+ * committed before.
  *
  *-------------------------------------------------------------------------
  */
