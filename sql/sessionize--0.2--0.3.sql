@@ -51,6 +51,7 @@ CREATE TABLE sessionize.partitions (
     closed_max_events    bigint NOT NULL DEFAULT 0,
     closed_last          bigint NOT NULL DEFAULT 0,
     closed_flush         bigint NOT NULL DEFAULT 0,
+    future_events        bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (stream_id, part)
 );
 SELECT pg_catalog.pg_extension_config_dump('sessionize.partitions', '');
@@ -77,6 +78,18 @@ ALTER TABLE sessionize.streams
 
 /* A source belongs to the partition that first committed an offset for it. */
 ALTER TABLE sessionize.offsets ADD COLUMN part integer NOT NULL DEFAULT 0;
+
+/*
+ * The clock is kept from running ahead of the wall clock: after a batch,
+ * the watermark is at most now() + max_future - lateness.  New streams get
+ * '0'; the streams there are now keep no limit (NULL), as before, until
+ * alter_stream(stream, 'max_future', ...) sets one.  ts_unit: the unit of
+ * epoch numbers ('s', 'ms', 'us').
+ */
+ALTER TABLE sessionize.streams
+    ADD COLUMN max_future interval,
+    ADD COLUMN ts_unit text NOT NULL DEFAULT 's' CHECK (ts_unit IN ('s', 'ms', 'us'));
+ALTER TABLE sessionize.streams ALTER COLUMN max_future SET DEFAULT '0';
 
 /* ------------------------------------------------------- state tables */
 
@@ -206,7 +219,7 @@ CREATE FUNCTION sessionize._create_stream(
     p_owner regrole, p_stream text, p_key_type regtype, p_gap interval,
     p_max_duration interval, p_max_events integer, p_lateness interval,
     p_key_field text, p_ts_field text, p_last_field text, p_sink regclass,
-    p_update_function text, p_partitions integer)
+    p_update_function text, p_partitions integer, p_max_future interval, p_ts_unit text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -221,10 +234,10 @@ BEGIN
         INSERT INTO sessionize.streams
                (stream_id, name, owner, key_type, gap, max_duration, max_events,
                 lateness, key_field, ts_field, last_field, sink, state_table,
-                update_function, partitions)
+                update_function, partitions, max_future, ts_unit)
         VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
                 p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
-                p_sink, v_table, p_update_function, p_partitions);
+                p_sink, v_table, p_update_function, p_partitions, p_max_future, p_ts_unit);
     EXCEPTION WHEN unique_violation THEN
         /* created by a concurrent create_stream since the caller looked */
         RAISE EXCEPTION 'stream "%" already exists', p_stream
@@ -238,7 +251,7 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval,
-    integer, interval, text, text, text, regclass, text, integer) FROM PUBLIC;
+    integer, interval, text, text, text, regclass, text, integer, interval, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
 
@@ -258,7 +271,9 @@ CREATE FUNCTION sessionize.create_stream(
     last_field    text     DEFAULT 'isLast',
     sink          regclass DEFAULT NULL,
     update_function regprocedure DEFAULT NULL,
-    partitions    integer  DEFAULT 1)
+    partitions    integer  DEFAULT 1,
+    max_future    interval DEFAULT '0',
+    ts_unit       text     DEFAULT 's')
 RETURNS void
 AS 'MODULE_PATHNAME', 'sessionize_create_stream'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
@@ -344,7 +359,8 @@ SELECT s.name AS stream,
        COALESCE((SELECT pg_catalog.jsonb_object_agg(o.source, o.committed_offset
                                                     ORDER BY o.source)
                    FROM sessionize.offsets o
-                  WHERE o.stream_id = s.stream_id AND o.part = p.part), '{}') AS offsets
+                  WHERE o.stream_id = s.stream_id AND o.part = p.part), '{}') AS offsets,
+       p.future_events
   FROM sessionize.streams s
   JOIN sessionize.partitions p ON p.stream_id = s.stream_id;
 
@@ -367,7 +383,8 @@ SELECT ps.stream,
        min(ps.watermark) AS watermark,
        COALESCE((SELECT pg_catalog.jsonb_object_agg(o.key, o.value ORDER BY o.key)
                    FROM sessionize.partition_stats p, pg_catalog.jsonb_each(p.offsets) o
-                  WHERE p.stream = ps.stream), '{}') AS offsets
+                  WHERE p.stream = ps.stream), '{}') AS offsets,
+       sum(ps.future_events)::bigint AS future_events
   FROM sessionize.partition_stats ps
  GROUP BY ps.stream;
 
@@ -384,10 +401,11 @@ COMMENT ON TABLE sessionize.partitions IS
 COMMENT ON TABLE sessionize.offsets IS
     'the last batch offset committed per stream and source, and the partition the source belongs to';
 COMMENT ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
-                                             text, text, text, regclass, regprocedure, integer) IS
+                                             text, text, text, regclass, regprocedure, integer,
+                                             interval, text) IS
     'create a stream owned by the calling role';
 COMMENT ON FUNCTION sessionize.alter_stream(text, text, text) IS
-    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink)';
+    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit), or set its clock (watermark)';
 COMMENT ON FUNCTION sessionize.drop_stream(text) IS
     'drop a stream, its open sessions and its offsets';
 COMMENT ON FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint, integer) IS
@@ -417,7 +435,8 @@ COMMENT ON FUNCTION sessionize._sessions_add(internal, timestamptz, boolean, jso
 COMMENT ON FUNCTION sessionize._sessions_final(internal) IS
     'final function of sessionize.sessions';
 COMMENT ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval, integer,
-                                              interval, text, text, text, regclass, text, integer) IS
+                                              interval, text, text, text, regclass, text, integer,
+                                              interval, text) IS
     'internal: the catalog half of create_stream, run as the extension owner';
 COMMENT ON FUNCTION sessionize._drop_stream(bigint) IS
     'internal: the catalog half of drop_stream, run as the extension owner';

@@ -227,8 +227,40 @@ parse_iso8601(const char *s, int len, TimestampTz *result)
 }
 
 /*
+ * check_not_time_word: refuse the words timestamptz_in reads as times but
+ * that are no instant of an event: now, today, yesterday, tomorrow (the
+ * time of the call, not of the event) and epoch.  text is field of
+ * event i of a batch, or of row i of a query when of_query.
+ */
+void
+check_not_time_word(const char *text, int i, const char *field, bool of_query)
+{
+	static const char *const words[] = {"now", "today", "yesterday", "tomorrow", "epoch"};
+	char	   *word = pstrdup(text);
+	char	   *end;
+	int			w;
+
+	while (*word == ' ' || *word == '\t' || *word == '\n' || *word == '\r')
+		word++;
+	end = word + strlen(word);
+	while (end > word && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	for (w = 0; w < lengthof(words); w++)
+		if (pg_strcasecmp(word, words[w]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+					 of_query ?
+					 errmsg("row %d of the query: \"%s\" is the word \"%s\", not the time of an event",
+							i, field, word) :
+					 errmsg("event %d of the batch: \"%s\" is the word \"%s\", not the time of an event",
+							i, field, word),
+					 errhint("Send the time the event happened, as ISO 8601 or an epoch number.")));
+}
+
+/*
  * decode_ts: the ts field of element i: an ISO 8601 string (without a
- * zone, the session's TimeZone applies) or epoch seconds.
+ * zone, the session's TimeZone applies) or an epoch number in the
+ * stream's ts_unit.
  */
 static TimestampTz
 decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
@@ -250,6 +282,7 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 	{
 		char	   *text = pnstrdup(v->val.string.val, v->val.string.len);
 
+		check_not_time_word(text, i, stream->ts_field, false);
 		pos->field = stream->ts_field;
 		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
 													 CStringGetDatum(text),
@@ -265,11 +298,16 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 		secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
 												  NumericGetDatum(v->val.numeric)));
 		pos->field = NULL;
+		/* in the stream's unit (ts_unit): seconds, milliseconds or microseconds */
+		secs *= (float8) stream->ts_unit / USECS_PER_SEC;
 		if (isnan(secs) || secs < MIN_EPOCH_SECS || secs >= END_EPOCH_SECS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("event %d of the batch: \"%s\" is epoch seconds out of range",
-							i, stream->ts_field)));
+					 errmsg("event %d of the batch: \"%s\" is an epoch number out of range",
+							i, stream->ts_field),
+					 errhint("Epoch numbers are read in the stream's ts_unit, %s.",
+							 stream->ts_unit == USECS_PER_SEC ? "seconds" :
+							 stream->ts_unit == 1000 ? "milliseconds" : "microseconds")));
 		secs -= (float8) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 		ts = (TimestampTz) rint(secs * USECS_PER_SEC);
 	}

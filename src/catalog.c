@@ -25,6 +25,7 @@
  *	  CAT_STREAM_CREATE					sessionize._create_stream()
  *	  CAT_STREAM_DROP					sessionize._drop_stream()
  *	  CAT_SET_<setting>					alter_stream's UPDATE of one column
+ *	  CAT_SET_WATERMARK					alter_stream's setting of the clocks
  *
  * Why no code of a caller can run inside them:
  *	- the statements are fixed text, here; callers pass values only, as
@@ -76,11 +77,12 @@
 #define STREAM_SELECT \
 	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
 	"key_field, ts_field, last_field, sink, state_table, NULL::pg_catalog.timestamptz, " \
-	"update_function, partitions " \
+	"update_function, partitions, max_future, ts_unit " \
 	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
 #define STREAM_SELECT_0_2 \
 	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
-	"key_field, ts_field, last_field, sink, state_table, watermark, update_function, 1 " \
+	"key_field, ts_field, last_field, sink, state_table, watermark, update_function, 1, " \
+	"NULL::pg_catalog.interval, 's' " \
 	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
 
 /* The UPDATE of one setting of alter_stream: the column, from this file. */
@@ -133,11 +135,12 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 	},
 	[CAT_STREAM_SAVE] = {
 		"UPDATE sessionize.partitions SET " SAVE_COUNTERS
+		", future_events = future_events OPERATOR(pg_catalog.+) $13 "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $12",
 		"UPDATE sessionize.streams SET " SAVE_COUNTERS
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		12, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID}, SPI_OK_UPDATE
+		13, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID}, SPI_OK_UPDATE
 	},
 	[CAT_OFFSET_READ] = {
 		"SELECT committed_offset, part FROM sessionize.offsets "
@@ -162,10 +165,12 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		4, {INT8OID, TEXTOID, INT8OID, INT4OID}, SPI_OK_INSERT
 	},
 	[CAT_STREAM_CREATE] = {
-		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+		"$13, $14, $15)",
 		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-		13, {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID, INTERVALOID, INT4OID,
-		INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID, TEXTOID, INT4OID}, SPI_OK_SELECT
+		15, {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID, INTERVALOID, INT4OID,
+			INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID, TEXTOID, INT4OID,
+		INTERVALOID, TEXTOID}, SPI_OK_SELECT
 	},
 	[CAT_STREAM_DROP] = {"SELECT sessionize._drop_stream($1)", NULL, 1, {INT8OID}, SPI_OK_SELECT},
 	[CAT_SET_GAP] = {SET_SETTING("gap"), NULL, 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
@@ -176,6 +181,13 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 	[CAT_SET_TS_FIELD] = {SET_SETTING("ts_field"), NULL, 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
 	[CAT_SET_LAST_FIELD] = {SET_SETTING("last_field"), NULL, 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
 	[CAT_SET_SINK] = {SET_SETTING("sink"), NULL, 2, {INT8OID, REGCLASSOID}, SPI_OK_UPDATE},
+	[CAT_SET_MAX_FUTURE] = {SET_SETTING("max_future"), "", 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},
+	[CAT_SET_TS_UNIT] = {SET_SETTING("ts_unit"), "", 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
+	[CAT_SET_WATERMARK] = {
+		"UPDATE sessionize.partitions SET watermark = $2 "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		SET_SETTING("watermark"), 2, {INT8OID, TIMESTAMPTZOID}, SPI_OK_UPDATE
+	},
 };
 
 /*

@@ -72,6 +72,19 @@ check_lateness(Interval *lateness)
 }
 
 /*
+ * check_max_future: not negative (NULL, no limit, is the caller's case).
+ */
+static void
+check_max_future(Interval *max_future)
+{
+	if (interval_usecs(max_future, "max_future") < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_future must not be negative"),
+				 errhint("Pass '0' for a clock that never runs ahead of the wall clock, NULL for no limit.")));
+}
+
+/*
  * check_field_name: a JSON field-name setting, not NULL nor empty.
  */
 static void
@@ -376,6 +389,15 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 	nulls[11] = PG_ARGISNULL(10) ? 'n' : ' ';
 	values[12] = Int32GetDatum(PG_NARGS() > 11 ? PG_GETARG_INT32(11) : 1);
 	nulls[12] = ' ';
+	/* max_future and ts_unit (0.3 on): the clock's limit, epoch numbers' unit */
+	values[13] = PG_NARGS() > 12 && !PG_ARGISNULL(12) ? PG_GETARG_DATUM(12) : (Datum) 0;
+	nulls[13] = PG_NARGS() > 12 && !PG_ARGISNULL(12) ? ' ' : 'n';
+	if (nulls[13] == ' ')
+		check_max_future(DatumGetIntervalP(values[13]));
+	values[14] = PG_NARGS() <= 13 ? CStringGetTextDatum("s") :
+		PG_ARGISNULL(13) ? (Datum) 0 : PG_GETARG_DATUM(13);
+	nulls[14] = ' ';
+	(void) ts_unit_usecs(values[14] == (Datum) 0 ? NULL : TextDatumGetCString(values[14]));
 	if (DatumGetInt32(values[12]) > 1 && !catalog_partitioned())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -435,6 +457,9 @@ static const StreamSetting stream_settings[] = {
 	{"ts_field", TEXTOID, CAT_SET_TS_FIELD},
 	{"last_field", TEXTOID, CAT_SET_LAST_FIELD},
 	{"sink", REGCLASSOID, CAT_SET_SINK},
+	{"max_future", INTERVALOID, CAT_SET_MAX_FUTURE},
+	{"ts_unit", TEXTOID, CAT_SET_TS_UNIT},
+	{"watermark", TIMESTAMPTZOID, CAT_SET_WATERMARK},
 };
 
 /*
@@ -459,7 +484,7 @@ find_setting(const char *name)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unrecognized stream setting \"%s\"", name),
-			 errhint("The settings that can be changed are gap, max_duration, max_events, lateness, key_field, ts_field, last_field and sink.")));
+			 errhint("The settings that can be changed are gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit and watermark.")));
 	pg_unreachable();
 }
 
@@ -483,6 +508,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	Stream	   *stream;
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
+	uint64		processed;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -504,8 +530,23 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 		value = OidInputFunctionCall(typinput, text_to_cstring(PG_GETARG_TEXT_PP(2)),
 									 typioparam, -1);
 	}
-	if (setting->type == INTERVALOID && strcmp(setting->name, "lateness") == 0)
+	if (setting->update == CAT_SET_LATENESS)
 		check_lateness(isnull ? NULL : DatumGetIntervalP(value));
+	else if (setting->update == CAT_SET_MAX_FUTURE)
+	{
+		if (!isnull)
+			check_max_future(DatumGetIntervalP(value));
+	}
+	else if (setting->update == CAT_SET_TS_UNIT)
+		(void) ts_unit_usecs(isnull ? NULL : TextDatumGetCString(value));
+	else if (setting->update == CAT_SET_WATERMARK)
+	{
+		if (isnull || TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("watermark must be a finite instant"),
+					 errhint("It sets the clock of every partition of the stream.")));
+	}
 	else if (setting->type == INTERVALOID && !isnull)
 		check_duration(DatumGetIntervalP(value), setting->name);
 	else if (setting->type == INT4OID && !isnull)
@@ -527,7 +568,15 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(stream->id);
 	values[1] = value;
 	nulls[1] = isnull ? 'n' : ' ';
-	if (catalog_exec(setting->update, values, nulls, NULL, NULL) != 1)
+	if (!catalog_partitioned() &&
+		(setting->update == CAT_SET_MAX_FUTURE || setting->update == CAT_SET_TS_UNIT))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the setting %s needs sessionize 0.3", setting->name),
+				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
+	/* the watermark is that of each partition; a setting is one row */
+	processed = catalog_exec(setting->update, values, nulls, NULL, NULL);
+	if (setting->update == CAT_SET_WATERMARK ? processed < 1 : processed != 1)
 		elog(ERROR, "could not update stream \"%s\"", stream->name);
 
 	if (strcmp(setting->name, "gap") == 0)

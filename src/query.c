@@ -17,6 +17,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "parser/parse_coerce.h"
+#include "utils/lsyscache.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -78,6 +80,8 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 	TupleDesc	desc;
 	bool		has_last;
 	bool		has_payload;
+	Oid			ts_type;
+	bool		ts_is_text;
 	StringInfoData sql;
 	Portal		portal;
 	SessEvent  *events;
@@ -91,12 +95,26 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 	require_column(desc, stream->key_field, "key_field");
 	require_column(desc, stream->ts_field, "ts_field");
 
-	/* The stream's columns, cast to what it needs, and the payload. */
+	/*
+	 * The stream's columns, cast to what it needs, and the payload.  A ts
+	 * column of numbers is epoch numbers in the stream's ts_unit; one of
+	 * text is also read as text, to refuse the words that are no event time.
+	 */
+	ts_type = getBaseType(SPI_gettypeid(desc, SPI_fnumber(desc, stream->ts_field)));
+	ts_is_text = TypeCategory(ts_type) == TYPCATEGORY_STRING ||
+		TypeCategory(ts_type) == TYPCATEGORY_UNKNOWN;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT (q.%s)::%s, (q.%s)::pg_catalog.timestamptz, ",
+	appendStringInfo(&sql, "SELECT (q.%s)::%s, ",
 					 quote_identifier(stream->key_field),
-					 format_type_be_qualified(stream->key_type),
-					 quote_identifier(stream->ts_field));
+					 format_type_be_qualified(stream->key_type));
+	if (TypeCategory(ts_type) == TYPCATEGORY_NUMERIC)
+		appendStringInfo(&sql, "pg_catalog.to_timestamp((q.%s)::pg_catalog.float8 "
+						 "OPERATOR(pg_catalog./) %lld::pg_catalog.float8), ",
+						 quote_identifier(stream->ts_field),
+						 (long long) (USECS_PER_SEC / stream->ts_unit));
+	else
+		appendStringInfo(&sql, "(q.%s)::pg_catalog.timestamptz, ",
+						 quote_identifier(stream->ts_field));
 	if (has_last)
 		appendStringInfo(&sql, "(q.%s)::pg_catalog.bool, ",
 						 quote_identifier(stream->last_field));
@@ -106,6 +124,8 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 		appendStringInfo(&sql, "(q.%s)::pg_catalog.jsonb", PAYLOAD_COLUMN);
 	else
 		appendStringInfoString(&sql, "pg_catalog.to_jsonb(q)");
+	if (ts_is_text)
+		appendStringInfo(&sql, ", (q.%s)::pg_catalog.text", quote_identifier(stream->ts_field));
 	appendStringInfo(&sql, " FROM (%s) AS q", query);
 
 	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
@@ -154,6 +174,9 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("row %d of the query: \"%s\" is NULL", n, stream->ts_field)));
 			e->ts = DatumGetTimestampTz(d);
+			if (ts_is_text)
+				check_not_time_word(TextDatumGetCString(SPI_getbinval(row, rowdesc, 5, &isnull)),
+									n, stream->ts_field, true);
 			if (TIMESTAMP_NOT_FINITE(e->ts))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),

@@ -12,6 +12,7 @@
  */
 #include "sessionize.h"
 
+#include "access/xact.h"
 #include "common/int.h"
 #include "utils/timestamp.h"
 
@@ -318,6 +319,21 @@ watermark_minus_lateness(Stream *stream, TimestampTz ts)
 	if (pg_sub_s64_overflow(ts, stream->lateness, &result) || result < MIN_TIMESTAMP)
 		return MIN_TIMESTAMP;
 	return result;
+}
+
+/*
+ * clock_limit: the newest event time a batch may move the stream's clock
+ * to: now() (the transaction's start) + max_future, so that one device
+ * whose clock is wrong (or a timestamp in the wrong unit) cannot put the
+ * stream's clock years ahead, where every correct event would be late.
+ * DT_NOEND when the stream has no limit.
+ */
+TimestampTz
+clock_limit(Stream *stream)
+{
+	if (stream->max_future < 0)
+		return DT_NOEND;
+	return ts_add_usecs(GetCurrentTransactionStartTimestamp(), stream->max_future);
 }
 
 /*

@@ -224,6 +224,8 @@ apply_events(Call *call, SessEvent *events, int n)
 	KeyGroup   *groups = palloc(sizeof(KeyGroup) * Max(n, 1));
 	int			ngroups;
 	int			i;
+	/* the clock goes no further than now() + max_future (see clock_limit) */
+	TimestampTz limit = clock_limit(stream);
 
 	call->delta.batches++;
 	call->delta.events_in += n;
@@ -231,7 +233,14 @@ apply_events(Call *call, SessEvent *events, int n)
 	{
 		if (stream->has_watermark && events[i].ts < stream->watermark)
 			call->delta.late_events++;
-		newest = Max(newest, events[i].ts);
+		if (events[i].ts > limit)
+		{
+			/* kept, and under the rules as any other: it only stops the clock */
+			call->delta.future_events++;
+			newest = Max(newest, limit);
+		}
+		else
+			newest = Max(newest, events[i].ts);
 	}
 	if (n > 0)
 		advance_watermark(stream, watermark_minus_lateness(stream, newest));

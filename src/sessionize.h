@@ -139,6 +139,8 @@ typedef struct Stream
 	Oid			key_type;
 	SessRules	rules;
 	int64		lateness;		/* microseconds */
+	int64		max_future;		/* microseconds; -1: no limit */
+	int64		ts_unit;		/* microseconds in a unit of epoch numbers */
 	char	   *key_field;
 	char	   *ts_field;
 	char	   *last_field;
@@ -178,6 +180,7 @@ struct StreamDelta
 	int64		batches;
 	int64		opened;
 	int64		closed[END_NREASONS];
+	int64		future_events;	/* ahead of now() + max_future */
 };
 
 /*
@@ -221,10 +224,13 @@ typedef enum CatalogStmt
 	CAT_SET_TS_FIELD,
 	CAT_SET_LAST_FIELD,
 	CAT_SET_SINK,
+	CAT_SET_MAX_FUTURE,
+	CAT_SET_TS_UNIT,
+	CAT_SET_WATERMARK,			/* (id, value): every partition's clock */
 	CAT_NSTATEMENTS
 } CatalogStmt;
 
-#define CATALOG_MAX_ARGS 13
+#define CATALOG_MAX_ARGS 15
 
 /*
  * The columns of the row CAT_STREAM_READ, _USE and _LOCK return.  The
@@ -235,7 +241,8 @@ typedef enum CatalogColumn
 {
 	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
 	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
-	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION, COL_PARTITIONS
+	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION, COL_PARTITIONS,
+	COL_MAX_FUTURE, COL_TS_UNIT
 } CatalogColumn;
 
 /* The most partitions a stream may have. */
@@ -275,6 +282,7 @@ extern void finished_add_output(FinishedList *list, Datum key, Jsonb *output,
 								TimestampTz last_ts, int32 nevents);
 extern Jsonb *session_events_jsonb(const Session *s);
 extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);
+extern TimestampTz clock_limit(Stream *stream);
 extern void advance_watermark(Stream *stream, TimestampTz ts);
 
 /* stream.c */
@@ -294,6 +302,7 @@ extern void stream_save(Stream *stream, const StreamDelta *delta);
 extern int	stream_key_cmp(Stream *stream, Datum a, Datum b);
 extern int64 interval_usecs(Interval *span, const char *setting);
 extern void check_duration(Interval *span, const char *setting);
+extern int64 ts_unit_usecs(const char *unit);
 extern bool check_positive_duration(FunctionCallInfo fcinfo, int argno,
 									const char *setting);
 extern void check_update_function(Oid fn);
@@ -325,6 +334,8 @@ key_too_long(Stream *stream, Datum key)
 }
 
 /* batch.c, query.c */
+extern void check_not_time_word(const char *text, int i, const char *field,
+								bool of_query);
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events, int *nevents);
 extern SessEvent *batch_decode_query(Stream *stream, const char *query,
 									 int *nevents);

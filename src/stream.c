@@ -175,6 +175,27 @@ row_interval_usecs(HeapTuple row, TupleDesc desc, int col, const char *setting)
 }
 
 /*
+ * ts_unit_usecs: microseconds in a unit of epoch numbers, by its name, or
+ * an error naming the setting.
+ */
+int64
+ts_unit_usecs(const char *unit)
+{
+	if (unit != NULL && strcmp(unit, "s") == 0)
+		return USECS_PER_SEC;
+	if (unit != NULL && strcmp(unit, "ms") == 0)
+		return 1000;
+	if (unit != NULL && strcmp(unit, "us") == 0)
+		return 1;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("ts_unit must be 's', 'ms' or 'us', not %s",
+					unit ? quote_literal_cstr(unit) : "NULL"),
+			 errhint("It is the unit of timestamps given as epoch numbers.")));
+	pg_unreachable();
+}
+
+/*
  * stream_lock: look up a stream by name, check that caller may use it,
  * and decode its settings into a Stream in CurrentMemoryContext, locking
  * its catalog row as mode says until the end of the transaction.  The
@@ -243,6 +264,9 @@ stream_lock(const char *name, StreamLockMode mode, Oid caller)
 	stream->has_watermark = !isnull;
 	update_function = row_text(row, desc, COL_UPDATE_FUNCTION);
 	stream->npartitions = DatumGetInt32(heap_getattr(row, COL_PARTITIONS, desc, &isnull));
+	(void) heap_getattr(row, COL_MAX_FUTURE, desc, &isnull);
+	stream->max_future = isnull ? -1 : row_interval_usecs(row, desc, COL_MAX_FUTURE, "max_future");
+	stream->ts_unit = ts_unit_usecs(row_text(row, desc, COL_TS_UNIT));
 
 	stream->state_relid = get_relname_relid(state_table,
 											get_namespace_oid(SESSIONIZE_SCHEMA, false));
@@ -351,8 +375,8 @@ partition_lock(Stream *stream, int32 part)
 void
 stream_save(Stream *stream, const StreamDelta *delta)
 {
-	Datum		values[12];
-	char		nulls[12];
+	Datum		values[13];
+	char		nulls[13];
 	int64		closed = 0;
 	int			i;
 
@@ -371,6 +395,7 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	if (!stream->has_watermark)
 		nulls[10] = 'n';
 	values[11] = Int32GetDatum(stream->part);
+	values[12] = Int64GetDatum(delta->future_events);
 
 	(void) catalog_exec(CAT_STREAM_SAVE, values, nulls, NULL, NULL);
 }
