@@ -58,3 +58,54 @@ SELECT label, try(sql) FROM (VALUES
   ('source alone', $$SELECT sessionize.sessionize_batch('eo', '[]', 'kafka-0')$$),
   ('offset alone', $$SELECT sessionize.sessionize_batch('eo', '[]', NULL, 11)$$)
 ) AS t(label, sql);
+
+-- first_offset: a batch of the messages first_offset to batch_offset that
+-- overlaps the committed range (a consumer that resumed at the committed
+-- offset instead of after it) is refused rather than applied again; one
+-- wholly at or before it is skipped as ever, and counted.
+SELECT sessionize.committed_offset('eo', 'kafka-0');
+SELECT label, try(sql) FROM (VALUES
+  ('overlaps',        $$SELECT sessionize.sessionize_batch('eo', '[]', 'kafka-0', 12, first_offset => 5)$$),
+  ('starts at it',    $$SELECT sessionize.sessionize_batch('eo', '[]', 'kafka-0', 12, first_offset => 9)$$),
+  ('first after last', $$SELECT sessionize.sessionize_batch('eo', '[]', 'kafka-0', 12, first_offset => 13)$$),
+  ('no source',       $$SELECT sessionize.sessionize_batch('eo', '[]', first_offset => 1)$$)
+) AS t(label, sql);
+SELECT sessionize.sessionize_batch('eo', '[]', 'kafka-0', 12, first_offset => 8);
+SELECT batches_skipped FROM sessionize.stats WHERE stream = 'eo';
+SELECT * FROM feed('eo', '[]', 'kafka-0', 7);
+SELECT count(*) FROM sessionize.sessionize_batch('eo', '[]', 'kafka-0', 9, first_offset => 5);
+SELECT batches_skipped FROM sessionize.stats WHERE stream = 'eo';
+-- The batch right after the committed offset goes in, in each form.
+SELECT count(*) FROM sessionize.sessionize_batch('eo', '[]', 'kafka-0', 11, first_offset => 10);
+SELECT count(*) FROM sessionize.sessionize_batch('eo', '{}'::text[], '{}', NULL, '{}',
+                                                 'kafka-0', 12, first_offset => 12);
+SELECT count(*) FROM sessionize.sessionize_query('eo', 'SELECT 1 AS id, now() AS ts WHERE false',
+                                                 'kafka-0', 13, first_offset => 13);
+SELECT sessionize.committed_offset('eo', 'kafka-0');
+
+-- set_offset: the owner moves a source's offset (the topic was recreated,
+-- or its history is reprocessed), and NULL forgets the source.
+SELECT sessionize.set_offset('eo', 'kafka-0', 2);
+SELECT sessionize.committed_offset('eo', 'kafka-0');
+SELECT count(*) FROM sessionize.sessionize_batch('eo', '[]', 'kafka-0', 3);
+SELECT sessionize.set_offset('eo', 'kafka-0', NULL);
+SELECT sessionize.committed_offset('eo', 'kafka-0') IS NULL AS forgotten;
+SELECT offsets FROM counters('eo');
+-- A source it names first belongs to the partition it says (0 by default).
+SELECT sessionize.create_stream('eo2', partitions => 2);
+SELECT sessionize.set_offset('eo2', 'topic-1', 99, "partition" => 1);
+SELECT "partition", offsets FROM sessionize.partition_stats WHERE stream = 'eo2' ORDER BY 1;
+SELECT count(*) FROM sessionize.sessionize_batch('eo2', '[]', 'topic-1', 100, 1);
+SELECT label, try(sql) FROM (VALUES
+  ('other partition', $$SELECT sessionize.sessionize_batch('eo2', '[]', 'topic-1', 101, 0)$$),
+  ('no partition 2',  $$SELECT sessionize.set_offset('eo2', 'topic-2', 1, "partition" => 2)$$),
+  ('NULL source',     $$SELECT sessionize.set_offset('eo2', NULL, 1)$$)
+) AS t(label, sql);
+-- Only the owner (or a member of it) sets offsets.
+CREATE ROLE regress_sessionize_offsetter;
+SET ROLE regress_sessionize_offsetter;
+SELECT try($$SELECT sessionize.set_offset('eo2', 'topic-1', 1)$$);
+RESET ROLE;
+DROP ROLE regress_sessionize_offsetter;
+SELECT sessionize.committed_offset('eo2', 'topic-1');
+SELECT sessionize.drop_stream('eo2');

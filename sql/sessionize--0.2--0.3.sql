@@ -52,6 +52,7 @@ CREATE TABLE sessionize.partitions (
     closed_last          bigint NOT NULL DEFAULT 0,
     closed_flush         bigint NOT NULL DEFAULT 0,
     future_events        bigint NOT NULL DEFAULT 0,
+    batches_skipped      bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (stream_id, part)
 );
 SELECT pg_catalog.pg_extension_config_dump('sessionize.partitions', '');
@@ -284,7 +285,8 @@ CREATE FUNCTION sessionize.sessionize_batch(
     events        jsonb,
     source        text    DEFAULT NULL,
     batch_offset  bigint  DEFAULT NULL,
-    "partition"   integer DEFAULT 0)
+    "partition"   integer DEFAULT 0,
+    first_offset  bigint  DEFAULT NULL)
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
                event_count integer, end_reason text, events jsonb)
 AS 'MODULE_PATHNAME', 'sessionize_batch_json'
@@ -300,7 +302,8 @@ CREATE FUNCTION sessionize.sessionize_batch(
     payloads      jsonb[],
     source        text    DEFAULT NULL,
     batch_offset  bigint  DEFAULT NULL,
-    "partition"   integer DEFAULT 0)
+    "partition"   integer DEFAULT 0,
+    first_offset  bigint  DEFAULT NULL)
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
                event_count integer, end_reason text, events jsonb)
 AS 'MODULE_PATHNAME', 'sessionize_batch_arrays'
@@ -312,7 +315,8 @@ CREATE FUNCTION sessionize.sessionize_query(
     query         text,
     source        text    DEFAULT NULL,
     batch_offset  bigint  DEFAULT NULL,
-    "partition"   integer DEFAULT 0)
+    "partition"   integer DEFAULT 0,
+    first_offset  bigint  DEFAULT NULL)
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
                event_count integer, end_reason text, events jsonb)
 AS 'MODULE_PATHNAME', 'sessionize_batch_query'
@@ -340,6 +344,16 @@ RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
 AS 'MODULE_PATHNAME', 'sessionize_open_sessions'
 LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 1000;
 
+/*
+ * set_offset: the owner moves a source's committed offset (NULL forgets
+ * the source), e.g. after the topic was recreated.
+ */
+CREATE FUNCTION sessionize.set_offset(stream text, source text, "offset" bigint,
+                                      "partition" integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sessionize_set_offset'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
 /* Per partition of each stream: its traffic, sessions, clock and offsets. */
 CREATE VIEW sessionize.partition_stats WITH (security_invoker = true) AS
 SELECT s.name AS stream,
@@ -360,7 +374,8 @@ SELECT s.name AS stream,
                                                     ORDER BY o.source)
                    FROM sessionize.offsets o
                   WHERE o.stream_id = s.stream_id AND o.part = p.part), '{}') AS offsets,
-       p.future_events
+       p.future_events,
+       p.batches_skipped
   FROM sessionize.streams s
   JOIN sessionize.partitions p ON p.stream_id = s.stream_id;
 
@@ -384,7 +399,8 @@ SELECT ps.stream,
        COALESCE((SELECT pg_catalog.jsonb_object_agg(o.key, o.value ORDER BY o.key)
                    FROM sessionize.partition_stats p, pg_catalog.jsonb_each(p.offsets) o
                   WHERE p.stream = ps.stream), '{}') AS offsets,
-       sum(ps.future_events)::bigint AS future_events
+       sum(ps.future_events)::bigint AS future_events,
+       sum(ps.batches_skipped)::bigint AS batches_skipped
   FROM sessionize.partition_stats ps
  GROUP BY ps.stream;
 
@@ -408,12 +424,12 @@ COMMENT ON FUNCTION sessionize.alter_stream(text, text, text) IS
     'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit), or set its clock (watermark)';
 COMMENT ON FUNCTION sessionize.drop_stream(text) IS
     'drop a stream, its open sessions and its offsets';
-COMMENT ON FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint, integer) IS
+COMMENT ON FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint, integer, bigint) IS
     'apply a batch of JSON events to a partition of a stream; returns the sessions it finished';
 COMMENT ON FUNCTION sessionize.sessionize_batch(text, anyarray, timestamptz[], boolean[], jsonb[],
-                                                text, bigint, integer) IS
+                                                text, bigint, integer, bigint) IS
     'apply a batch given as parallel arrays (keys, ts, is_last, payloads); returns the sessions it finished';
-COMMENT ON FUNCTION sessionize.sessionize_query(text, text, text, bigint, integer) IS
+COMMENT ON FUNCTION sessionize.sessionize_query(text, text, text, bigint, integer, bigint) IS
     'apply the rows of a query, run as the caller, as one batch; returns the sessions it finished';
 COMMENT ON FUNCTION sessionize.expire(text, timestamptz, integer) IS
     'advance the clock of a partition (NULL: of each) to now - lateness; returns the sessions that time out';
@@ -421,6 +437,8 @@ COMMENT ON FUNCTION sessionize.flush(text, integer) IS
     'end every open session of a partition (NULL: of each); returns them';
 COMMENT ON FUNCTION sessionize.open_sessions(text) IS
     'the open sessions of a stream (Spark''s stateSnapshots)';
+COMMENT ON FUNCTION sessionize.set_offset(text, text, bigint, integer) IS
+    'the owner sets the committed offset of a source (NULL forgets it)';
 COMMENT ON FUNCTION sessionize.committed_offset(text, text) IS
     'the last batch offset committed for a source, NULL if none: a consumer resumes after it';
 COMMENT ON AGGREGATE sessionize.sessions(timestamptz, boolean, jsonb, interval) IS

@@ -22,6 +22,7 @@
  *	  CAT_PART_LOCK						lock a partition's row, read its clock
  *	  CAT_STREAM_SAVE					add a call's counters, set the clock
  *	  CAT_OFFSET_READ, CAT_OFFSET_WRITE	a source's committed offset
+ *	  CAT_OFFSET_SET, CAT_OFFSET_FORGET	set_offset
  *	  CAT_STREAM_CREATE					sessionize._create_stream()
  *	  CAT_STREAM_DROP					sessionize._drop_stream()
  *	  CAT_SET_<setting>					alter_stream's UPDATE of one column
@@ -136,11 +137,12 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 	[CAT_STREAM_SAVE] = {
 		"UPDATE sessionize.partitions SET " SAVE_COUNTERS
 		", future_events = future_events OPERATOR(pg_catalog.+) $13 "
+		", batches_skipped = batches_skipped OPERATOR(pg_catalog.+) $14 "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $12",
 		"UPDATE sessionize.streams SET " SAVE_COUNTERS
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		13, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID}, SPI_OK_UPDATE
+		14, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID, INT8OID}, SPI_OK_UPDATE
 	},
 	[CAT_OFFSET_READ] = {
 		"SELECT committed_offset, part FROM sessionize.offsets "
@@ -163,6 +165,18 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		"SET committed_offset = EXCLUDED.committed_offset, "
 		"committed_at = pg_catalog.now()",
 		4, {INT8OID, TEXTOID, INT8OID, INT4OID}, SPI_OK_INSERT
+	},
+	[CAT_OFFSET_SET] = {
+		"INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset, part) "
+		"VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id, source) DO UPDATE "
+		"SET committed_offset = EXCLUDED.committed_offset, part = EXCLUDED.part, "
+		"committed_at = pg_catalog.now()",
+		"", 4, {INT8OID, TEXTOID, INT8OID, INT4OID}, SPI_OK_INSERT
+	},
+	[CAT_OFFSET_FORGET] = {
+		"DELETE FROM sessionize.offsets WHERE stream_id OPERATOR(pg_catalog.=) $1 "
+		"AND source OPERATOR(pg_catalog.=) $2",
+		"", 2, {INT8OID, TEXTOID}, SPI_OK_DELETE
 	},
 	[CAT_STREAM_CREATE] = {
 		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "

@@ -40,6 +40,7 @@ static const char *const sink_columns[] = {
 PG_FUNCTION_INFO_V1(sessionize_create_stream);
 PG_FUNCTION_INFO_V1(sessionize_drop_stream);
 PG_FUNCTION_INFO_V1(sessionize_alter_stream);
+PG_FUNCTION_INFO_V1(sessionize_set_offset);
 
 /*
  * check_max_events: at least 1 (NULL, no limit, is the caller's case).
@@ -590,5 +591,56 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 		}
 	}
 
+	PG_RETURN_VOID();
+}
+
+/*
+ * sessionize_set_offset: set_offset(stream, source, offset, partition):
+ * the owner moves the committed offset of source (NULL forgets it), e.g.
+ * after the topic was recreated or to reprocess its history, after every
+ * call on the stream that is under way.  The source keeps its partition,
+ * unless partition names another; a new source belongs to partition (0
+ * when NULL).
+ */
+Datum
+sessionize_set_offset(PG_FUNCTION_ARGS)
+{
+	Stream	   *stream;
+	char	   *source;
+	int32		part = 0;
+	Datum		values[4];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream and source must not be NULL")));
+	check_may_change(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_CHANGE, GetUserId());
+	if (!catalog_partitioned())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set_offset needs sessionize 0.3"),
+				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
+	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	values[0] = Int64GetDatum(stream->id);
+	values[1] = CStringGetTextDatum(source);
+	if (PG_ARGISNULL(2))
+	{
+		(void) catalog_exec(CAT_OFFSET_FORGET, values, NULL, NULL, NULL);
+		PG_RETURN_VOID();
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		part = PG_GETARG_INT32(3);
+		if (part < 0 || part >= stream->npartitions)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("stream \"%s\" has no partition %d", stream->name, part)));
+	}
+	else
+		(void) offset_part(stream, source, &part);
+	values[2] = PG_GETARG_DATUM(2);
+	values[3] = Int32GetDatum(part);
+	(void) catalog_exec(CAT_OFFSET_SET, values, NULL, NULL, NULL);
 	PG_RETURN_VOID();
 }

@@ -66,20 +66,50 @@ offset_committed(Stream *stream, const char *source, int64 *offset)
 }
 
 /*
- * offset_check: whether a batch at offset from source is new, that is
- * later than the offset committed for source.  Needs the partition's row
- * lock; a source of another partition is an error.
+ * offset_part: whether source has a committed offset; *part is then the
+ * partition it belongs to.
  */
 bool
-offset_check(Stream *stream, const char *source, int64 offset)
+offset_part(Stream *stream, const char *source, int32 *part)
+{
+	int64		committed;
+
+	return committed_offset_of(stream, source, &committed, part);
+}
+
+/*
+ * offset_check: whether a batch at offset from source is new, that is
+ * later than the offset committed for source.  With has_first, the batch
+ * holds the offsets first_offset to offset, and one that begins at or
+ * before the committed offset (but ends after it) is refused: applied, it
+ * would apply those messages again.  Needs the partition's row lock; a
+ * source of another partition is an error.
+ */
+bool
+offset_check(Stream *stream, const char *source, int64 offset, bool has_first,
+			 int64 first_offset)
 {
 	int64		committed;
 	int32		part;
 
+	if (has_first && first_offset > offset)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("first_offset %lld is after batch_offset %lld",
+						(long long) first_offset, (long long) offset),
+				 errhint("batch_offset is the offset of the batch's last message, first_offset of its first.")));
 	if (!committed_offset_of(stream, source, &committed, &part))
 		return true;
 	if (part != stream->part)
 		source_elsewhere(stream, source, part);
+	if (offset > committed && has_first && first_offset <= committed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch %lld to %lld from source \"%s\" of stream \"%s\" overlaps the committed offset %lld",
+						(long long) first_offset, (long long) offset, source, stream->name,
+						(long long) committed),
+				 errhint("Resume after the committed offset: the next batch begins at %lld.",
+						 (long long) committed + 1)));
 	if (offset > committed)
 		return true;
 

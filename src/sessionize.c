@@ -292,12 +292,14 @@ typedef SessEvent *(*BatchDecoder) (Call *call, FunctionCallInfo fcinfo,
  * source_arg + 1 are source and batch_offset: with both, a batch at or
  * before the offset committed for source is skipped whole (before it is
  * even decoded), and a batch applied records its offset in the same
- * transaction.  Argument source_arg + 2 is the partition.
+ * transaction.  Argument source_arg + 2 is the partition, source_arg + 3
+ * first_offset (see offset_check).  A skipped batch is counted.
  */
 static Datum
 run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 {
 	int32		part = partition_arg(fcinfo, source_arg + 2, NULL);
+	bool		has_first = PG_NARGS() > source_arg + 3 && !PG_ARGISNULL(source_arg + 3);
 	Call		call;
 	char	   *source = NULL;
 	int64		offset = 0;
@@ -309,6 +311,11 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source and batch_offset must be given together"),
 				 errhint("Give both for exactly-once delivery, or neither.")));
+	if (has_first && PG_ARGISNULL(source_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("first_offset needs source and batch_offset"),
+				 errhint("first_offset is the offset of the batch's first message from source.")));
 
 	call_begin(&call, fcinfo);
 	call_partition_begin(&call, part);
@@ -316,9 +323,11 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 	{
 		source = text_to_cstring(PG_GETARG_TEXT_PP(source_arg));
 		offset = PG_GETARG_INT64(source_arg + 1);
-		if (!offset_check(call.stream, source, offset))
+		if (!offset_check(call.stream, source, offset, has_first,
+						  has_first ? PG_GETARG_INT64(source_arg + 3) : 0))
 		{
-			call_partition_end(&call, false);
+			call.delta.batches_skipped++;
+			call_partition_end(&call, true);
 			call_end(&call, fcinfo);
 			return (Datum) 0;
 		}

@@ -181,6 +181,7 @@ struct StreamDelta
 	int64		opened;
 	int64		closed[END_NREASONS];
 	int64		future_events;	/* ahead of now() + max_future */
+	int64		batches_skipped;	/* at or before their committed offset */
 };
 
 /*
@@ -214,6 +215,8 @@ typedef enum CatalogStmt
 	CAT_STREAM_SAVE,			/* (id, 9 counters, watermark, part) */
 	CAT_OFFSET_READ,			/* (id, source): committed_offset, part */
 	CAT_OFFSET_WRITE,			/* (id, source, offset, part) */
+	CAT_OFFSET_SET,				/* (id, source, offset, part): set_offset */
+	CAT_OFFSET_FORGET,			/* (id, source): set_offset to NULL */
 	CAT_STREAM_CREATE,			/* the arguments of _create_stream */
 	CAT_STREAM_DROP,			/* (id) */
 	CAT_SET_GAP,				/* (id, value): alter_stream, one per setting */
@@ -401,7 +404,9 @@ extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
 
 /* offsets.c */
 extern bool offset_committed(Stream *stream, const char *source, int64 *offset);
-extern bool offset_check(Stream *stream, const char *source, int64 offset);
+extern bool offset_check(Stream *stream, const char *source, int64 offset,
+						 bool has_first, int64 first_offset);
+extern bool offset_part(Stream *stream, const char *source, int32 *part);
 extern void offset_record(Stream *stream, const char *source, int64 offset);
 
 #if defined(__GNUC__)
