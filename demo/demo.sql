@@ -123,7 +123,12 @@ SELECT key, session_start, session_end, event_count,
 
 \echo
 \echo '== sessionize.stats'
-SELECT * FROM sessionize.stats \gx
+-- (last_batch_at is the time the demo ran: shown as how long ago)
+SELECT stream, events_in, late_events, batches, sessions_open, sessions_closed,
+       closed_gap, closed_max_duration, closed_max_events, closed_last, closed_flush,
+       watermark, offsets, future_events, batches_skipped, outputs,
+       now() - last_batch_at < interval '1 minute' AS last_batch_recent
+  FROM sessionize.stats \gx
 
 \echo
 \echo '== sessionize.committed_offset: where the consumer resumes after a restart'

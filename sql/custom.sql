@@ -78,7 +78,7 @@ SELECT key, events FROM sessionize.open_sessions('clicks');
 SELECT key, event_count, end_reason, events FROM sessionize.sessionize_batch('clicks', '[
   {"id": "b", "ts": "2026-01-01T10:35:00Z"}, {"id": "c", "ts": "2026-01-01T10:40:00Z"}]');
 SELECT key, event_count, end_reason, events FROM sessionize.flush('clicks') ORDER BY key;
-SELECT sessions_open, closed_gap, closed_last, closed_flush FROM sessionize.stats
+SELECT sessions_open, closed_gap, closed_last, closed_flush, outputs FROM sessionize.stats
  WHERE stream = 'clicks';
 
 -- Outputs go to the sink as sessions do, and expire() times states out

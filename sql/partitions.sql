@@ -97,6 +97,9 @@ SELECT stream, events_in, batches, sessions_open, sessions_closed, watermark, of
 -- The open sessions show their partition.
 SELECT "partition", count(*), sum(event_count) FROM sessionize.open_sessions('p')
  GROUP BY 1 ORDER BY 1;
+-- One key's, by a probe of the key: key 30 went to each partition in turn.
+SELECT key, "partition", event_count FROM sessionize.open_sessions('p', '30');
+SELECT count(*) FROM sessionize.open_sessions('p', '999');
 
 -- A source belongs to the partition that first committed an offset for it.
 SELECT try($$SELECT sessionize.sessionize_batch('p', '[]', 'topic-0', 100, 1)$$);

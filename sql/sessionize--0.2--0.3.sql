@@ -53,6 +53,8 @@ CREATE TABLE sessionize.partitions (
     closed_flush         bigint NOT NULL DEFAULT 0,
     future_events        bigint NOT NULL DEFAULT 0,
     batches_skipped      bigint NOT NULL DEFAULT 0,
+    outputs              bigint NOT NULL DEFAULT 0,
+    last_batch_at        timestamptz,
     PRIMARY KEY (stream_id, part)
 );
 SELECT pg_catalog.pg_extension_config_dump('sessionize.partitions', '');
@@ -338,7 +340,7 @@ AS 'MODULE_PATHNAME', 'sessionize_flush'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
 
 DROP FUNCTION sessionize.open_sessions(text);
-CREATE FUNCTION sessionize.open_sessions(stream text)
+CREATE FUNCTION sessionize.open_sessions(stream text, key text DEFAULT NULL)
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
                event_count integer, events jsonb, "partition" integer)
 AS 'MODULE_PATHNAME', 'sessionize_open_sessions'
@@ -375,7 +377,9 @@ SELECT s.name AS stream,
                    FROM sessionize.offsets o
                   WHERE o.stream_id = s.stream_id AND o.part = p.part), '{}') AS offsets,
        p.future_events,
-       p.batches_skipped
+       p.batches_skipped,
+       p.outputs,
+       p.last_batch_at
   FROM sessionize.streams s
   JOIN sessionize.partitions p ON p.stream_id = s.stream_id;
 
@@ -400,7 +404,9 @@ SELECT ps.stream,
                    FROM sessionize.partition_stats p, pg_catalog.jsonb_each(p.offsets) o
                   WHERE p.stream = ps.stream), '{}') AS offsets,
        sum(ps.future_events)::bigint AS future_events,
-       sum(ps.batches_skipped)::bigint AS batches_skipped
+       sum(ps.batches_skipped)::bigint AS batches_skipped,
+       sum(ps.outputs)::bigint AS outputs,
+       max(ps.last_batch_at) AS last_batch_at
   FROM sessionize.partition_stats ps
  GROUP BY ps.stream;
 
@@ -435,8 +441,8 @@ COMMENT ON FUNCTION sessionize.expire(text, timestamptz, integer) IS
     'advance the clock of a partition (NULL: of each) to now - lateness; returns the sessions that time out';
 COMMENT ON FUNCTION sessionize.flush(text, integer) IS
     'end every open session of a partition (NULL: of each); returns them';
-COMMENT ON FUNCTION sessionize.open_sessions(text) IS
-    'the open sessions of a stream (Spark''s stateSnapshots)';
+COMMENT ON FUNCTION sessionize.open_sessions(text, text) IS
+    'the open sessions of a stream (Spark''s stateSnapshots), or of one key';
 COMMENT ON FUNCTION sessionize.set_offset(text, text, bigint, integer) IS
     'the owner sets the committed offset of a source (NULL forgets it)';
 COMMENT ON FUNCTION sessionize.committed_offset(text, text) IS

@@ -151,6 +151,24 @@ RESET ROLE;
 DROP ROLE regress_sessionize_member;
 DROP ROLE regress_sessionize_group;
 
+-- stats: when the last batch was applied (the time of its transaction);
+-- a batch skipped as a replay does not count.
+SELECT sessionize.create_stream('mon', 'bigint', gap => '1 hour');
+SELECT last_batch_at FROM sessionize.stats WHERE stream = 'mon';
+BEGIN;
+SELECT count(*) FROM sessionize.sessionize_batch('mon', '[{"id": 42, "ts": "2026-01-01T10:00:00Z"}]', 'src', 1);
+SELECT last_batch_at = now() AS at_this_batch FROM sessionize.stats WHERE stream = 'mon';
+COMMIT;
+SELECT count(*) FROM sessionize.sessionize_batch('mon', '[]', 'src', 1);
+SELECT last_batch_at < now() AS unchanged_by_a_replay, batches_skipped
+  FROM sessionize.stats WHERE stream = 'mon';
+-- open_sessions(stream, key): one key's session, the key read as the key
+-- type (here bigint, so ' 42' is 42); a key that is not one is an error.
+SELECT key, event_count FROM sessionize.open_sessions('mon', ' 42');
+SELECT count(*) FROM sessionize.open_sessions('mon', '7');
+SELECT try($$SELECT sessionize.open_sessions('mon', 'forty-two')$$);
+SELECT sessionize.drop_stream('mon');
+
 -- Calls on a stream wait for each other and must see what the one before
 -- committed, so they need READ COMMITTED.
 BEGIN ISOLATION LEVEL REPEATABLE READ;

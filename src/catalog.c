@@ -138,11 +138,15 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		"UPDATE sessionize.partitions SET " SAVE_COUNTERS
 		", future_events = future_events OPERATOR(pg_catalog.+) $13 "
 		", batches_skipped = batches_skipped OPERATOR(pg_catalog.+) $14 "
+		", outputs = outputs OPERATOR(pg_catalog.+) $15 "
+		", last_batch_at = CASE WHEN $4 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() "
+		"ELSE last_batch_at END "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $12",
 		"UPDATE sessionize.streams SET " SAVE_COUNTERS
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		14, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID, INT8OID}, SPI_OK_UPDATE
+		15, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+			INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID, INT8OID,
+		INT8OID}, SPI_OK_UPDATE
 	},
 	[CAT_OFFSET_READ] = {
 		"SELECT committed_offset, part FROM sessionize.offsets "

@@ -117,8 +117,11 @@ end_state(Stream *stream, Datum key, const StateRowData *row, EndReason reason,
 
 	call_update(stream, key, empty_events(), row->state, true, &ignored, &output);
 	if (output != NULL)
+	{
+		delta->outputs++;
 		finished_add_output(finished, key, output, reason, row->first_ts,
 							row->last_ts, row->count);
+	}
 	delta->closed[reason]++;
 }
 
@@ -163,8 +166,11 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	call_update(stream, key, session_events_jsonb(batch), row.state, false,
 				&row.state, &output);
 	if (output != NULL)
+	{
+		delta->outputs++;
 		finished_add_output(finished, key, output, END_OUTPUT, row.first_ts,
 							row.last_ts, row.count);
+	}
 
 	if (row.state == NULL)
 	{

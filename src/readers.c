@@ -25,11 +25,13 @@ enum
 };
 
 /*
- * sessionize_open_sessions: open_sessions(stream): the stream's open
+ * sessionize_open_sessions: open_sessions(stream, key): the stream's open
  * sessions in the key type's order (a key's in several partitions by
- * partition), as Spark's stateSnapshots() shows them.  (The definition of
- * 0.1 and 0.2 has no column partition: the tuplestore takes as many
- * columns as the result has.)
+ * partition), as Spark's stateSnapshots() shows them; with key (read as
+ * the key type, as the caller), those of that key, by a probe of the
+ * primary key.  (The definition of 0.1 and 0.2 has neither the key
+ * argument nor the column partition: the tuplestore takes as many columns
+ * as the result has.)
  */
 Datum
 sessionize_open_sessions(PG_FUNCTION_ARGS)
@@ -38,6 +40,8 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 	Stream	   *stream;
 	StateReader *reader;
 	OpenSession os;
+	bool		one_key;
+	Datum		key = (Datum) 0;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -46,7 +50,11 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_READ, GetUserId());
-	reader = state_read_begin(stream);
+	one_key = PG_NARGS() > 1 && !PG_ARGISNULL(1);
+	if (one_key)
+		key = InputFunctionCall(&stream->key_input, text_to_cstring(PG_GETARG_TEXT_PP(1)),
+								stream->key_ioparam, -1);
+	reader = state_read_begin(stream, one_key, key);
 	while (state_read_next(reader, &os))
 	{
 		Datum		values[OS_NATTS];

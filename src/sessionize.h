@@ -182,6 +182,7 @@ struct StreamDelta
 	int64		closed[END_NREASONS];
 	int64		future_events;	/* ahead of now() + max_future */
 	int64		batches_skipped;	/* at or before their committed offset */
+	int64		outputs;		/* custom state: rows the function emitted */
 };
 
 /*
@@ -386,7 +387,7 @@ typedef struct OpenSession
 
 typedef struct StateReader StateReader;
 
-extern StateReader *state_read_begin(Stream *stream);
+extern StateReader *state_read_begin(Stream *stream, bool one_key, Datum key);
 extern bool state_read_next(StateReader *r, OpenSession *os);
 extern void state_read_end(StateReader *r);
 

@@ -1024,12 +1024,15 @@ struct StateReader
 
 /*
  * state_read_begin: start reading the open sessions of stream, in the
- * order of its primary key (key, partition).
+ * order of its primary key (key, partition); with one_key, those of key
+ * only (a probe of the primary key).
  */
 StateReader *
-state_read_begin(Stream *stream)
+state_read_begin(Stream *stream, bool one_key, Datum key)
 {
 	StateReader *r = palloc0(sizeof(StateReader));
+	ScanKeyData skey;
+	int			nkeys = one_key ? 1 : 0;
 
 	r->stream = stream;
 
@@ -1046,8 +1049,10 @@ state_read_begin(Stream *stream)
 
 	r->snapshot = RegisterSnapshot(GetActiveSnapshot());
 	r->slot = table_slot_create(r->t.rel, NULL);
-	r->scan = index_beginscan(r->t.rel, r->t.key_index, r->snapshot, 0, 0);
-	index_rescan(r->scan, NULL, 0, NULL, 0);
+	index_scankeys(r->t.key_index, &skey, nkeys, 0);
+	skey.sk_argument = key;
+	r->scan = index_beginscan(r->t.rel, r->t.key_index, r->snapshot, nkeys, 0);
+	index_rescan(r->scan, &skey, nkeys, NULL, 0);
 	return r;
 }
 

@@ -375,8 +375,8 @@ partition_lock(Stream *stream, int32 part)
 void
 stream_save(Stream *stream, const StreamDelta *delta)
 {
-	Datum		values[14];
-	char		nulls[14];
+	Datum		values[15];
+	char		nulls[15];
 	int64		closed = 0;
 	int			i;
 
@@ -397,6 +397,7 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	values[11] = Int32GetDatum(stream->part);
 	values[12] = Int64GetDatum(delta->future_events);
 	values[13] = Int64GetDatum(delta->batches_skipped);
+	values[14] = Int64GetDatum(delta->outputs);
 
 	(void) catalog_exec(CAT_STREAM_SAVE, values, nulls, NULL, NULL);
 }
