@@ -137,3 +137,18 @@ SELECT label, try(sql) FROM (VALUES
 DROP FUNCTION picky(text, jsonb, jsonb, boolean);
 SELECT * FROM sessionize.sessionize_batch('picky', '[]');
 SELECT sessionize.drop_stream('picky');
+
+-- update_function by its name alone, when it is unambiguous (as regproc
+-- reads it, with the caller's search_path); a signature works as ever.
+SELECT sessionize.create_stream('by_name', update_function => 'count_clicks');
+SELECT update_function FROM sessionize.streams WHERE name = 'by_name';
+SELECT sessionize.drop_stream('by_name');
+CREATE FUNCTION count_clicks(key text, events jsonb, state jsonb, timed_out boolean, extra int)
+RETURNS sessionize.state_update LANGUAGE sql AS 'SELECT NULL::sessionize.state_update';
+SELECT label, try(sql) FROM (VALUES
+  ('ambiguous', $$SELECT sessionize.create_stream('x', update_function => 'count_clicks')$$),
+  ('missing',   $$SELECT sessionize.create_stream('x', update_function => 'no_such_function')$$),
+  ('signature', $$SELECT sessionize.create_stream('x', update_function => 'count_clicks(text, jsonb, jsonb, boolean)')$$)
+) AS t(label, sql);
+SELECT sessionize.drop_stream('x');
+DROP FUNCTION count_clicks(text, jsonb, jsonb, boolean, int);

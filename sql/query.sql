@@ -60,3 +60,9 @@ SELECT label, try(format('SELECT sessionize.sessionize_query(%L, %L)', 'q', quer
   ) AS t(label, query);
 SELECT count(*) FROM staged;
 SELECT events_in, batches, offsets FROM counters('q');
+
+-- A query may end with a semicolon (and white space), as typed in psql.
+SELECT sessionize.create_stream('semi');
+SELECT count(*) FROM sessionize.sessionize_query('semi', 'SELECT 1 AS id, now() AS ts;  ');
+SELECT count(*) FROM sessionize.open_sessions('semi');
+SELECT sessionize.drop_stream('semi');

@@ -273,7 +273,7 @@ CREATE FUNCTION sessionize.create_stream(
     ts_field      text     DEFAULT 'ts',
     last_field    text     DEFAULT 'isLast',
     sink          regclass DEFAULT NULL,
-    update_function regprocedure DEFAULT NULL,
+    update_function text     DEFAULT NULL,
     partitions    integer  DEFAULT 1,
     max_future    interval DEFAULT '0',
     ts_unit       text     DEFAULT 's')
@@ -423,7 +423,7 @@ COMMENT ON TABLE sessionize.partitions IS
 COMMENT ON TABLE sessionize.offsets IS
     'the last batch offset committed per stream and source, and the partition the source belongs to';
 COMMENT ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
-                                             text, text, text, regclass, regprocedure, integer,
+                                             text, text, text, regclass, text, integer,
                                              interval, text) IS
     'create a stream owned by the calling role';
 COMMENT ON FUNCTION sessionize.alter_stream(text, text, text) IS

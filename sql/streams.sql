@@ -151,6 +151,36 @@ RESET ROLE;
 DROP ROLE regress_sessionize_member;
 DROP ROLE regress_sessionize_group;
 
+-- Who may create streams is the database's choice: with EXECUTE on
+-- create_stream revoked from PUBLIC, only the roles granted it may; a
+-- member of a stream's owner still does everything the owner can.
+CREATE ROLE regress_sessionize_creator;
+CREATE ROLE regress_sessionize_nobody;
+CREATE ROLE regress_sessionize_other;
+CREATE ROLE regress_sessionize_team NOLOGIN;
+GRANT regress_sessionize_team TO regress_sessionize_other;
+BEGIN;
+REVOKE EXECUTE ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer,
+    interval, text, text, text, regclass, text, integer, interval, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer,
+    interval, text, text, text, regclass, text, integer, interval, text)
+    TO regress_sessionize_creator, regress_sessionize_team;
+SET LOCAL ROLE regress_sessionize_nobody;
+SELECT try($$SELECT sessionize.create_stream('not_mine')$$);
+SET LOCAL ROLE regress_sessionize_team;
+SELECT sessionize.create_stream('teams');
+SET LOCAL ROLE regress_sessionize_other;
+SELECT count(*) FROM sessionize.sessionize_batch('teams', '[{"id": "a", "ts": "2026-01-01T10:00:00Z"}]');
+SELECT sessionize.alter_stream('teams', 'gap', '1 hour');
+SELECT key FROM sessionize.open_sessions('teams');
+SELECT sessionize.drop_stream('teams');
+SET LOCAL ROLE regress_sessionize_creator;
+SELECT sessionize.create_stream('creators');
+SELECT sessionize.drop_stream('creators');
+ROLLBACK;
+DROP ROLE regress_sessionize_creator, regress_sessionize_nobody, regress_sessionize_other,
+          regress_sessionize_team;
+
 -- stats: when the last batch was applied (the time of its transaction);
 -- a batch skipped as a replay does not count.
 SELECT sessionize.create_stream('mon', 'bigint', gap => '1 hour');

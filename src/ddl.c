@@ -322,6 +322,25 @@ check_sink(Oid sink, Oid key_type, Oid user)
 }
 
 /*
+ * update_function_arg: the update function argument argno of
+ * create_stream: a regprocedure (the definition of 0.1 and 0.2), or from
+ * 0.3 on text, a signature or a name that is unambiguous, read as regproc
+ * reads it, as the caller, with its search_path.
+ */
+static Oid
+update_function_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+
+	if (get_fn_expr_argtype(fcinfo->flinfo, argno) != TEXTOID)
+		return PG_GETARG_OID(argno);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strchr(name, '(') != NULL)
+		return DatumGetObjectId(DirectFunctionCall1(regprocedurein, CStringGetDatum(name)));
+	return DatumGetObjectId(DirectFunctionCall1(regprocin, CStringGetDatum(name)));
+}
+
+/*
  * sessionize_create_stream: check every setting as the caller, then insert
  * the stream and create its tables (catalog.c).  The caller owns the
  * stream and its tables.
@@ -332,6 +351,7 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 	Datum		values[CATALOG_MAX_ARGS];
 	char		nulls[CATALOG_MAX_ARGS];
 	Oid			key_type;
+	Oid			update_fn = InvalidOid;
 	int			i;
 
 	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
@@ -368,7 +388,8 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 				 errmsg("partitions must be between 1 and %d", MAX_PARTITIONS)));
 	if (!PG_ARGISNULL(10))
 	{
-		check_update_function(PG_GETARG_OID(10));
+		update_fn = update_function_arg(fcinfo, 10);
+		check_update_function(update_fn);
 		if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -386,7 +407,7 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 	}
 	/* The update function by its qualified signature: it survives pg_dump. */
 	values[11] = PG_ARGISNULL(10) ? (Datum) 0 :
-		CStringGetTextDatum(format_procedure_qualified(PG_GETARG_OID(10)));
+		CStringGetTextDatum(format_procedure_qualified(update_fn));
 	nulls[11] = PG_ARGISNULL(10) ? 'n' : ' ';
 	values[12] = Int32GetDatum(PG_NARGS() > 11 ? PG_GETARG_INT32(11) : 1);
 	nulls[12] = ' ';

@@ -51,7 +51,8 @@ sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the sink of stream \"%s\" no longer exists", stream->name),
-				 errhint("Create the table again, or drop the stream and create it with another sink.")));
+				 errhint("Give the stream a sink again: SELECT sessionize.alter_stream(%s, 'sink', 'the_table'), or none: NULL.",
+						 quote_literal_cstr(stream->name))));
 
 	argtypes[RES_KEY] = get_array_type(stream->key_type);
 	argtypes[RES_SESSION_START] = TIMESTAMPTZARRAYOID;

@@ -14,6 +14,8 @@
  */
 #include "sessionize.h"
 
+#include <ctype.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -70,6 +72,24 @@ require_column(TupleDesc desc, const char *name, const char *setting)
 }
 
 /*
+ * strip_semicolon: query without the semicolon (and white space) it may
+ * end with, as psql would send it.
+ */
+static const char *
+strip_semicolon(const char *query)
+{
+	char	   *q = pstrdup(query);
+	char	   *end = q + strlen(q);
+
+	while (end > q && isspace((unsigned char) end[-1]))
+		end--;
+	if (end > q && end[-1] == ';')
+		end--;
+	*end = '\0';
+	return q;
+}
+
+/*
  * batch_decode_query: the events of the rows of query, in row order, in
  * CurrentMemoryContext.  Runs as the caller, as the whole call does.
  */
@@ -88,6 +108,7 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 	int			capacity = QUERY_CHUNK_ROWS;
 	int			n = 0;
 
+	query = strip_semicolon(query);
 	SPI_connect();
 	desc = query_columns(query);	/* valid until the next SPI call */
 	has_last = has_column(desc, stream->last_field);
