@@ -120,7 +120,7 @@ SELECT * FROM feed('alt', '[{"user": "i", "n": 1, "at": "2026-01-01T11:53:00Z", 
 SELECT key, event_count, end_reason FROM alt_sink;
 
 -- Refused, each with its SQLSTATE, and the stream unchanged.
-CREATE TABLE alt_bad_sink (key text, session_start timestamptz);
+CREATE TABLE alt_bad_sink (user_id text, session_start timestamptz);
 SELECT * FROM settings('alt') \gset before_
 SELECT label, try(sql) FROM (VALUES
   ('NULL stream', $$SELECT sessionize.alter_stream(NULL, 'gap', '1 hour')$$),
@@ -141,7 +141,7 @@ SELECT label, try(sql) FROM (VALUES
   ('key_field empty', $$SELECT sessionize.alter_stream('alt', 'key_field', '')$$),
   ('ts_field NULL', $$SELECT sessionize.alter_stream('alt', 'ts_field', NULL)$$),
   ('sink missing', $$SELECT sessionize.alter_stream('alt', 'sink', 'no_such_table')$$),
-  ('sink lacks columns', $$SELECT sessionize.alter_stream('alt', 'sink', 'alt_bad_sink')$$)
+  ('sink lacks key', $$SELECT sessionize.alter_stream('alt', 'sink', 'alt_bad_sink')$$)
 ) AS t(label, sql);
 SELECT (s.*) IS NOT DISTINCT FROM
        ROW(:'before_gap'::interval, NULL::interval, NULL::int, :'before_lateness'::interval,

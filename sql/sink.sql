@@ -110,3 +110,18 @@ SELECT sessionize.drop_stream('visits');
 SELECT sessionize.drop_stream('daily');
 DROP TABLE visit_sessions, daily_sessions;
 DROP FUNCTION visit_to_daily();
+
+-- A sink may have any of the result columns, as long as it has key: one
+-- that keeps no events (they are long) gets the others.
+CREATE TABLE slim_sessions (key text, end_reason text, event_count int,
+                            sunk_at timestamptz DEFAULT now());
+SELECT sessionize.create_stream('slim', sink => 'slim_sessions');
+SELECT count(*) FROM sessionize.sessionize_batch('slim', '[
+  {"id": "a", "ts": "2026-01-01T12:00:00Z"},
+  {"id": "a", "ts": "2026-01-01T12:01:00Z", "isLast": true}]');
+SELECT key, end_reason, event_count, sunk_at IS NOT NULL AS defaulted FROM slim_sessions;
+-- Without key it is refused.
+CREATE TABLE keyless_sessions (events jsonb);
+SELECT try($$SELECT sessionize.alter_stream('slim', 'sink', 'keyless_sessions')$$);
+SELECT sessionize.drop_stream('slim');
+DROP TABLE slim_sessions, keyless_sessions;

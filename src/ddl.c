@@ -30,12 +30,6 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-/* The columns a sink must have, in the order of the result columns. */
-static const char *const sink_columns[] = {
-	"key", "session_start", "session_end", "event_count", "end_reason", "events"
-};
-
-#define SINK_NCOLUMNS lengthof(sink_columns)
 
 PG_FUNCTION_INFO_V1(sessionize_create_stream);
 PG_FUNCTION_INFO_V1(sessionize_drop_stream);
@@ -284,12 +278,14 @@ check_sink(Oid sink, Oid key_type, Oid user)
 		Oid			source = sink_column_type(i, key_type);
 		Oid			target;
 
+		if ((attnum == InvalidAttrNumber || attnum < 0) && i > 0)
+			continue;			/* a column the sink does without */
 		if (attnum == InvalidAttrNumber || attnum < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("sink table \"%s\" has no column \"%s\"",
 							RelationGetRelationName(rel), sink_columns[i]),
-					 errhint("A sink needs the columns key, session_start, session_end, event_count, end_reason and events.")));
+					 errhint("A sink needs a column \"key\"; it may also have session_start, session_end, event_count, end_reason and events.")));
 		target = TupleDescAttr(desc, attnum - 1)->atttypid;
 		if (target != source &&
 			!can_coerce_type(1, &source, &target, COERCION_ASSIGNMENT))

@@ -10,6 +10,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -21,6 +22,13 @@ enum
 {
 	RES_KEY, RES_SESSION_START, RES_SESSION_END, RES_EVENT_COUNT,
 	RES_END_REASON, RES_EVENTS, RES_NATTS
+};
+
+StaticAssertDecl(RES_NATTS == SINK_NCOLUMNS, "a sink column for each result column");
+
+/* Their names, which a sink's columns have (key, and any of the others). */
+const char *const sink_columns[SINK_NCOLUMNS] = {
+	"key", "session_start", "session_end", "event_count", "end_reason", "events"
 };
 
 /*
@@ -36,8 +44,8 @@ finished_events(const Finished *f)
 
 /*
  * sink_insert: append the finished sessions to the stream's sink, by
- * column name, in one statement, as the caller (whose sink's defaults,
- * triggers and constraints apply).
+ * column name (the result columns the sink has), in one statement, as the
+ * caller (whose sink's defaults, triggers and constraints apply).
  */
 static void
 sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
@@ -45,7 +53,12 @@ sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
 	char	   *relname = get_rel_name(stream->sink);
 	Oid			argtypes[RES_NATTS];
 	Datum		values[RES_NATTS];
-	char	   *sql;
+	Oid			used_types[RES_NATTS];
+	Datum		used_values[RES_NATTS];
+	StringInfoData into;
+	StringInfoData select;
+	int			nused = 0;
+	int			c;
 
 	if (relname == NULL)
 		ereport(ERROR,
@@ -82,17 +95,35 @@ sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
 										-1, false, TYPALIGN_INT));
 
 	/*
-	 * The arrays are unnested in the select list, in lockstep: in FROM (as
-	 * ROWS FROM) an array of a composite key type would be expanded into
-	 * its columns.
+	 * The arrays of the columns the sink has are unnested in the select
+	 * list, in lockstep: in FROM (as ROWS FROM) an array of a composite key
+	 * type would be expanded into its columns.
 	 */
-	sql = psprintf("INSERT INTO %s (key, session_start, session_end, event_count, end_reason, events) "
-				   "SELECT pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-				   "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)",
-				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(stream->sink)),
-											  relname));
+	initStringInfo(&into);
+	initStringInfo(&select);
+	for (c = 0; c < RES_NATTS; c++)
+	{
+		AttrNumber	attnum = get_attnum(stream->sink, sink_columns[c]);
+
+		if (attnum == InvalidAttrNumber || attnum < 0)
+			continue;
+		used_types[nused] = argtypes[c];
+		used_values[nused] = values[c];
+		nused++;
+		appendStringInfo(&into, "%s%s", nused > 1 ? ", " : "", sink_columns[c]);
+		appendStringInfo(&select, "%spg_catalog.unnest($%d)", nused > 1 ? ", " : "", nused);
+	}
+	if (nused == 0 || get_attnum(stream->sink, sink_columns[RES_KEY]) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("the sink of stream \"%s\" has no column \"key\"", stream->name),
+				 errhint("Add it, or give the stream another sink with sessionize.alter_stream().")));
 	SPI_connect();
-	if (SPI_execute_with_args(sql, RES_NATTS, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s",
+									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(stream->sink)),
+																  relname),
+									   into.data, select.data),
+							  nused, used_types, used_values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	SPI_finish();
 }

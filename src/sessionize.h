@@ -399,6 +399,8 @@ extern void custom_finish_row(StateTable *st, TupleTableSlot *slot, EndReason re
 extern Stream *state_stream(StateTable *st);
 
 /* emit.c */
+#define SINK_NCOLUMNS 6
+extern const char *const sink_columns[SINK_NCOLUMNS];
 extern Jsonb *finished_events(const Finished *f);
 extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
 						  FinishedList *finished);
