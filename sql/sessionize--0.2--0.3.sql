@@ -94,6 +94,14 @@ ALTER TABLE sessionize.streams
     ADD COLUMN ts_unit text NOT NULL DEFAULT 's' CHECK (ts_unit IN ('s', 'ms', 'us'));
 ALTER TABLE sessionize.streams ALTER COLUMN max_future SET DEFAULT '0';
 
+/*
+ * dead_letter: a table that gets the bad elements of a batch (malformed,
+ * uncastable, too long, not finite) while the rest of it is applied;
+ * without one, a bad element is the batch's error.  Counted per partition.
+ */
+ALTER TABLE sessionize.streams ADD COLUMN dead_letter regclass;
+ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAULT 0;
+
 /* ------------------------------------------------------- state tables */
 
 /*
@@ -222,7 +230,8 @@ CREATE FUNCTION sessionize._create_stream(
     p_owner regrole, p_stream text, p_key_type regtype, p_gap interval,
     p_max_duration interval, p_max_events integer, p_lateness interval,
     p_key_field text, p_ts_field text, p_last_field text, p_sink regclass,
-    p_update_function text, p_partitions integer, p_max_future interval, p_ts_unit text)
+    p_update_function text, p_partitions integer, p_max_future interval, p_ts_unit text,
+    p_dead_letter regclass)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -237,10 +246,11 @@ BEGIN
         INSERT INTO sessionize.streams
                (stream_id, name, owner, key_type, gap, max_duration, max_events,
                 lateness, key_field, ts_field, last_field, sink, state_table,
-                update_function, partitions, max_future, ts_unit)
+                update_function, partitions, max_future, ts_unit, dead_letter)
         VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
                 p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
-                p_sink, v_table, p_update_function, p_partitions, p_max_future, p_ts_unit);
+                p_sink, v_table, p_update_function, p_partitions, p_max_future, p_ts_unit,
+                p_dead_letter);
     EXCEPTION WHEN unique_violation THEN
         /* created by a concurrent create_stream since the caller looked */
         RAISE EXCEPTION 'stream "%" already exists', p_stream
@@ -254,7 +264,8 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval,
-    integer, interval, text, text, text, regclass, text, integer, interval, text) FROM PUBLIC;
+    integer, interval, text, text, text, regclass, text, integer, interval, text, regclass)
+    FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
 
@@ -276,7 +287,8 @@ CREATE FUNCTION sessionize.create_stream(
     update_function text     DEFAULT NULL,
     partitions    integer  DEFAULT 1,
     max_future    interval DEFAULT '0',
-    ts_unit       text     DEFAULT 's')
+    ts_unit       text     DEFAULT 's',
+    dead_letter   regclass DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sessionize_create_stream'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
@@ -379,7 +391,8 @@ SELECT s.name AS stream,
        p.future_events,
        p.batches_skipped,
        p.outputs,
-       p.last_batch_at
+       p.last_batch_at,
+       p.dead_letters
   FROM sessionize.streams s
   JOIN sessionize.partitions p ON p.stream_id = s.stream_id;
 
@@ -406,7 +419,8 @@ SELECT ps.stream,
        sum(ps.future_events)::bigint AS future_events,
        sum(ps.batches_skipped)::bigint AS batches_skipped,
        sum(ps.outputs)::bigint AS outputs,
-       max(ps.last_batch_at) AS last_batch_at
+       max(ps.last_batch_at) AS last_batch_at,
+       sum(ps.dead_letters)::bigint AS dead_letters
   FROM sessionize.partition_stats ps
  GROUP BY ps.stream;
 
@@ -424,10 +438,10 @@ COMMENT ON TABLE sessionize.offsets IS
     'the last batch offset committed per stream and source, and the partition the source belongs to';
 COMMENT ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
                                              text, text, text, regclass, text, integer,
-                                             interval, text) IS
+                                             interval, text, regclass) IS
     'create a stream owned by the calling role';
 COMMENT ON FUNCTION sessionize.alter_stream(text, text, text) IS
-    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit), or set its clock (watermark)';
+    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit, dead_letter), or set its clock (watermark)';
 COMMENT ON FUNCTION sessionize.drop_stream(text) IS
     'drop a stream, its open sessions and its offsets';
 COMMENT ON FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint, integer, bigint) IS
@@ -460,7 +474,7 @@ COMMENT ON FUNCTION sessionize._sessions_final(internal) IS
     'final function of sessionize.sessions';
 COMMENT ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval, integer,
                                               interval, text, text, text, regclass, text, integer,
-                                              interval, text) IS
+                                              interval, text, regclass) IS
     'internal: the catalog half of create_stream, run as the extension owner';
 COMMENT ON FUNCTION sessionize._drop_stream(bigint) IS
     'internal: the catalog half of drop_stream, run as the extension owner';

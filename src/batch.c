@@ -349,50 +349,92 @@ decode_is_last(Stream *stream, JsonbContainer *obj, int i)
 	return v->val.boolean;
 }
 
+/* What the JSON form's decoder works on. */
+typedef struct JsonDecode
+{
+	Jsonb	   *batch;
+	DecodePosition pos;
+} JsonDecode;
+
 /*
- * decode_elements: the loop of batch_decode_json, under its PG_TRY.
+ * json_decode: elements d->next .. end - 1 of a JSON batch (an
+ * ElementDecoder's decode).
  */
 static void
-decode_elements(Stream *stream, Jsonb *batch, SessEvent *events, int n,
-				DecodePosition *pos)
+json_decode(ElementDecoder *d, int end)
 {
-	int			i;
+	JsonDecode *jd = d->arg;
+	Stream	   *stream = d->stream;
 
-	for (i = 0; i < n; i++)
+	for (; d->next < end; d->next++)
 	{
-		JsonbValue *v = getIthJsonbValueFromContainer(&batch->root, i);
-		SessEvent  *e = &events[i];
+		int			i = d->next;
+		JsonbValue *v = getIthJsonbValueFromContainer(&jd->batch->root, i);
+		SessEvent  *e = &d->events[d->ngood];
 		JsonbContainer *obj;
 
 		CHECK_FOR_INTERRUPTS();
-		pos->index = i;
+		jd->pos.index = i;
+		jd->pos.field = NULL;
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
 					 errmsg("event %d of the batch is a JSON %s, not an object",
 							i, json_type_name(v))));
 		obj = v->val.binary.data;
-		e->key = decode_key(stream, obj, i, pos);
-		e->ts = decode_ts(stream, obj, i, pos);
+		e->key = decode_key(stream, obj, i, &jd->pos);
+		e->ts = decode_ts(stream, obj, i, &jd->pos);
 		e->is_last = decode_is_last(stream, obj, i);
 		e->ordinal = i;
 		e->payload = obj;
 		e->payload_len = v->val.binary.len;
+		d->ngood++;
 		pfree(v);
 	}
 }
 
 /*
+ * json_element: element i of a JSON batch, as sent.
+ */
+static Jsonb *
+json_element(ElementDecoder *d, int i)
+{
+	JsonDecode *jd = d->arg;
+
+	return JsonbValueToJsonb(getIthJsonbValueFromContainer(&jd->batch->root, i));
+}
+
+/*
+ * json_enrich: an error of a type's input function, said of the element
+ * and field it was reading.
+ */
+static void
+json_enrich(ElementDecoder *d, ErrorData *edata)
+{
+	JsonDecode *jd = d->arg;
+	Stream	   *stream = d->stream;
+
+	if (jd->pos.field == NULL)
+		return;
+	edata->message = psprintf("event %d of the batch: \"%s\" is invalid: %s",
+							  jd->pos.index, jd->pos.field, edata->message);
+	edata->hint = jd->pos.field == stream->key_field ?
+		psprintf("The key is read as the stream's key type, %s.",
+				 format_type_be(stream->key_type)) :
+		pstrdup("A timestamp is an ISO 8601 string or a number of epoch seconds.");
+	jd->pos.field = NULL;
+}
+
+/*
  * batch_decode_json: the events of a JSON batch, in batch order, in
- * CurrentMemoryContext.
+ * CurrentMemoryContext; with dead, its bad elements are set aside there.
  */
 SessEvent *
-batch_decode_json(Stream *stream, Jsonb *batch, int *nevents)
+batch_decode_json(Stream *stream, Jsonb *batch, DeadLetterList *dead, int *nevents)
 {
+	JsonDecode	jd = {batch, {0, NULL}};
+	ElementDecoder d = {0};
 	int			n;
-	SessEvent  *events;
-	DecodePosition *pos = palloc0(sizeof(DecodePosition));
-	MemoryContext cxt = CurrentMemoryContext;
 
 	if (!JB_ROOT_IS_ARRAY(batch) || JB_ROOT_IS_SCALAR(batch))
 		ereport(ERROR,
@@ -402,37 +444,16 @@ batch_decode_json(Stream *stream, Jsonb *batch, int *nevents)
 				 errhint("Pass the events as a JSON array of objects, e.g. '[{\"id\": 7, \"ts\": \"2026-01-01T10:00:00Z\"}]'.")));
 
 	n = JB_ROOT_COUNT(batch);
-	events = palloc(sizeof(SessEvent) * Max(n, 1));
+	d.stream = stream;
+	d.events = palloc(sizeof(SessEvent) * Max(n, 1));
+	d.decode = json_decode;
+	d.element = json_element;
+	d.enrich = json_enrich;
+	d.arg = &jd;
+	decode_guarded(&d, n, dead);
 
-	PG_TRY();
-	{
-		decode_elements(stream, batch, events, n, pos);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		if (pos->field == NULL)
-			PG_RE_THROW();
-
-		/* A type's input function failed: say which element and field. */
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
-				 errmsg("event %d of the batch: \"%s\" is invalid: %s",
-						pos->index, pos->field, edata->message),
-				 edata->detail ? errdetail("%s", edata->detail) : 0,
-				 pos->field == stream->key_field ?
-				 errhint("The key is read as the stream's key type, %s.",
-						 format_type_be(stream->key_type)) :
-				 errhint("A timestamp is an ISO 8601 string or a number of epoch seconds.")));
-	}
-	PG_END_TRY();
-
-	*nevents = n;
-	return events;
+	*nevents = d.ngood;
+	return d.events;
 }
 
 /*
@@ -472,26 +493,84 @@ deconstruct_no_nulls(ArrayType *array, const char *name, Oid elemtype,
 	return elems;
 }
 
+/* What the typed form's decoder works on. */
+typedef struct ArraysDecode
+{
+	Datum	   *keys;
+	Datum	   *ts;
+	Datum	   *is_last;		/* NULL: no event is last */
+	Datum	   *payloads;
+} ArraysDecode;
+
+/*
+ * arrays_decode: elements d->next .. end - 1 of a typed batch (an
+ * ElementDecoder's decode).
+ */
+static void
+arrays_decode(ElementDecoder *d, int end)
+{
+	ArraysDecode *ad = d->arg;
+	Stream	   *stream = d->stream;
+
+	for (; d->next < end; d->next++)
+	{
+		int			i = d->next;
+		SessEvent  *e = &d->events[d->ngood];
+		Jsonb	   *payload = DatumGetJsonbP(ad->payloads[i]);
+
+		if (key_too_long(stream, ad->keys[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("keys[%d] is %zu bytes long, more than the %zu bytes a key may have",
+							d->index_base + i, (Size) VARSIZE_ANY(DatumGetPointer(ad->keys[i])),
+							(Size) MAX_KEY_BYTES),
+					 errhint(KEY_TOO_LONG_HINT)));
+		e->key = ad->keys[i];
+		e->ts = DatumGetTimestampTz(ad->ts[i]);
+		if (TIMESTAMP_NOT_FINITE(e->ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("ts[%d] is not a finite instant", d->index_base + i)));
+		e->is_last = ad->is_last != NULL && DatumGetBool(ad->is_last[i]);
+		if (JB_ROOT_IS_SCALAR(payload))
+			ereport(ERROR,
+					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
+					 errmsg("payloads[%d] is a JSON scalar, not an object", d->index_base + i),
+					 errhint("Each payload is the whole event, a JSON object.")));
+		e->ordinal = i;
+		e->payload = &payload->root;
+		e->payload_len = VARSIZE(payload) - VARHDRSZ;
+		d->ngood++;
+	}
+}
+
+/*
+ * arrays_element: element i of a typed batch as sent: its payload.
+ */
+static Jsonb *
+arrays_element(ElementDecoder *d, int i)
+{
+	ArraysDecode *ad = d->arg;
+
+	return DatumGetJsonbP(ad->payloads[i]);
+}
+
 /*
  * batch_decode_arrays: the events of a typed batch.  keys must be an
  * array of the stream's key type (or one binary-coercible to it);
  * is_last may be NULL (no event is last); payloads must be jsonb objects
- * or arrays.
+ * or arrays.  With dead, bad elements are set aside there.
  */
 SessEvent *
 batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,
-					ArrayType *is_last, ArrayType *payloads, int *nevents)
+					ArrayType *is_last, ArrayType *payloads,
+					DeadLetterList *dead, int *nevents)
 {
 	Oid			key_elemtype = ARR_ELEMTYPE(keys);
-	Datum	   *key_elems;
-	Datum	   *ts_elems;
-	Datum	   *last_elems = NULL;
-	Datum	   *payload_elems;
-	SessEvent  *events;
-	int			lbound;
+	ArraysDecode ad = {0};
+	ElementDecoder d = {0};
 	int			n;
 	int			m;
-	int			i;
 
 	if (key_elemtype != stream->key_type &&
 		!IsBinaryCoercible(key_elemtype, stream->key_type))
@@ -502,43 +581,20 @@ batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,
 						format_type_be(stream->key_type)),
 				 errhint("Cast the keys, e.g. keys::%s[].", format_type_be(stream->key_type))));
 
-	key_elems = deconstruct_no_nulls(keys, "keys", key_elemtype, -1, &n);
-	lbound = n > 0 ? ARR_LBOUND(keys)[0] : 1;
-	ts_elems = deconstruct_no_nulls(ts, "ts", TIMESTAMPTZOID, n, &m);
+	ad.keys = deconstruct_no_nulls(keys, "keys", key_elemtype, -1, &n);
+	ad.ts = deconstruct_no_nulls(ts, "ts", TIMESTAMPTZOID, n, &m);
 	if (is_last != NULL)
-		last_elems = deconstruct_no_nulls(is_last, "is_last", BOOLOID, n, &m);
-	payload_elems = deconstruct_no_nulls(payloads, "payloads", JSONBOID, n, &m);
+		ad.is_last = deconstruct_no_nulls(is_last, "is_last", BOOLOID, n, &m);
+	ad.payloads = deconstruct_no_nulls(payloads, "payloads", JSONBOID, n, &m);
 
-	events = palloc(sizeof(SessEvent) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		SessEvent  *e = &events[i];
-		Jsonb	   *payload = DatumGetJsonbP(payload_elems[i]);
+	d.stream = stream;
+	d.events = palloc(sizeof(SessEvent) * Max(n, 1));
+	d.index_base = n > 0 ? ARR_LBOUND(keys)[0] : 1;
+	d.decode = arrays_decode;
+	d.element = arrays_element;
+	d.arg = &ad;
+	decode_guarded(&d, n, dead);
 
-		if (key_too_long(stream, key_elems[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("keys[%d] is %zu bytes long, more than the %zu bytes a key may have",
-							lbound + i, (Size) VARSIZE_ANY(DatumGetPointer(key_elems[i])),
-							(Size) MAX_KEY_BYTES),
-					 errhint(KEY_TOO_LONG_HINT)));
-		e->key = key_elems[i];
-		e->ts = DatumGetTimestampTz(ts_elems[i]);
-		if (TIMESTAMP_NOT_FINITE(e->ts))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("ts[%d] is not a finite instant", lbound + i)));
-		e->is_last = last_elems != NULL && DatumGetBool(last_elems[i]);
-		if (JB_ROOT_IS_SCALAR(payload))
-			ereport(ERROR,
-					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-					 errmsg("payloads[%d] is a JSON scalar, not an object", lbound + i),
-					 errhint("Each payload is the whole event, a JSON object.")));
-		e->ordinal = i;
-		e->payload = &payload->root;
-		e->payload_len = VARSIZE(payload) - VARHDRSZ;
-	}
-
-	*nevents = n;
-	return events;
+	*nevents = d.ngood;
+	return d.events;
 }

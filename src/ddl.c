@@ -235,28 +235,17 @@ check_key_type(Oid key_type)
 }
 
 /*
- * sink_column_type: the type of the value sessionize writes to sink
- * column i.
- */
-static Oid
-sink_column_type(int i, Oid key_type)
-{
-	static const Oid types[SINK_NCOLUMNS] = {
-		InvalidOid, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, JSONBOID
-	};
-
-	return i == 0 ? key_type : types[i];
-}
-
-/*
- * check_sink: the sink is a table user may insert into, with a
- * column for each result column that can be assigned its value, and a
- * default (or no NOT NULL) for every other column.
+ * check_output_table: rel is a table user may insert into (what names it
+ * in errors), with a column names[0] and any of the columns names[1 ..
+ * ncolumns - 1], each able to be assigned a value of its type in types,
+ * and a default (or no NOT NULL) for every other column.  hint lists the
+ * columns.
  */
 static void
-check_sink(Oid sink, Oid key_type, Oid user)
+check_output_table(Oid relid, const char *what, int ncolumns, const char *const names[],
+				   const Oid types[], Oid user, const char *hint)
 {
-	Relation	rel = relation_open(sink, AccessShareLock);
+	Relation	rel = relation_open(relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
@@ -264,35 +253,35 @@ check_sink(Oid sink, Oid key_type, Oid user)
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("sink \"%s\" is not a table", RelationGetRelationName(rel))));
+				 errmsg("%s \"%s\" is not a table", what, RelationGetRelationName(rel))));
 
-	if (pg_class_aclcheck(sink, user, ACL_INSERT) != ACLCHECK_OK)
+	if (pg_class_aclcheck(relid, user, ACL_INSERT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to insert into sink \"%s\"",
-						RelationGetRelationName(rel))));
+				 errmsg("permission denied to insert into %s \"%s\"",
+						what, RelationGetRelationName(rel))));
 
-	for (i = 0; i < SINK_NCOLUMNS; i++)
+	for (i = 0; i < ncolumns; i++)
 	{
-		AttrNumber	attnum = get_attnum(sink, sink_columns[i]);
-		Oid			source = sink_column_type(i, key_type);
+		AttrNumber	attnum = get_attnum(relid, names[i]);
+		Oid			source = types[i];
 		Oid			target;
 
 		if ((attnum == InvalidAttrNumber || attnum < 0) && i > 0)
-			continue;			/* a column the sink does without */
+			continue;			/* a column the table does without */
 		if (attnum == InvalidAttrNumber || attnum < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("sink table \"%s\" has no column \"%s\"",
-							RelationGetRelationName(rel), sink_columns[i]),
-					 errhint("A sink needs a column \"key\"; it may also have session_start, session_end, event_count, end_reason and events.")));
+					 errmsg("%s table \"%s\" has no column \"%s\"",
+							what, RelationGetRelationName(rel), names[i]),
+					 errhint("%s", hint)));
 		target = TupleDescAttr(desc, attnum - 1)->atttypid;
 		if (target != source &&
 			!can_coerce_type(1, &source, &target, COERCION_ASSIGNMENT))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("sink column \"%s\".\"%s\" of type %s cannot hold a value of type %s",
-							RelationGetRelationName(rel), sink_columns[i],
+					 errmsg("%s column \"%s\".\"%s\" of type %s cannot hold a value of type %s",
+							what, RelationGetRelationName(rel), names[i],
 							format_type_be(target), format_type_be(source))));
 	}
 
@@ -305,16 +294,43 @@ check_sink(Oid sink, Oid key_type, Oid user)
 		if (att->attisdropped || !att->attnotnull || att->atthasdef ||
 			att->attidentity || att->attgenerated)
 			continue;
-		for (j = 0; j < SINK_NCOLUMNS; j++)
-			ours |= strcmp(NameStr(att->attname), sink_columns[j]) == 0;
+		for (j = 0; j < ncolumns; j++)
+			ours |= strcmp(NameStr(att->attname), names[j]) == 0;
 		if (!ours)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("sink column \"%s\".\"%s\" is NOT NULL and has no default",
-							RelationGetRelationName(rel), NameStr(att->attname)),
+					 errmsg("%s column \"%s\".\"%s\" is NOT NULL and has no default",
+							what, RelationGetRelationName(rel), NameStr(att->attname)),
 					 errhint("Give it a default (a serial id, now()), or drop NOT NULL.")));
 	}
 	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * check_sink: the sink is a table user may insert into, with a column key
+ * and any of the other result columns.
+ */
+static void
+check_sink(Oid sink, Oid key_type, Oid user)
+{
+	Oid			types[SINK_NCOLUMNS] = {
+		key_type, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, JSONBOID
+	};
+
+	check_output_table(sink, "sink", SINK_NCOLUMNS, sink_columns, types, user,
+					   "A sink needs a column \"key\"; it may also have session_start, session_end, event_count, end_reason and events.");
+}
+
+/*
+ * check_dead_letter: the dead_letter table is a table user may insert
+ * into, with a column element and any of the others of a dead letter.
+ */
+static void
+check_dead_letter(Oid table, Oid user)
+{
+	check_output_table(table, "dead_letter", DEAD_LETTER_NCOLUMNS, dead_letter_columns,
+					   dead_letter_types, user,
+					   "A dead_letter table needs a column \"element\"; it may also have element_index, sqlstate, message, source and batch_offset.");
 }
 
 /*
@@ -416,6 +432,11 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 		PG_ARGISNULL(13) ? (Datum) 0 : PG_GETARG_DATUM(13);
 	nulls[14] = ' ';
 	(void) ts_unit_usecs(values[14] == (Datum) 0 ? NULL : TextDatumGetCString(values[14]));
+	/* dead_letter (0.3 on): where a batch's bad elements go */
+	values[15] = PG_NARGS() > 14 && !PG_ARGISNULL(14) ? PG_GETARG_DATUM(14) : (Datum) 0;
+	nulls[15] = PG_NARGS() > 14 && !PG_ARGISNULL(14) ? ' ' : 'n';
+	if (nulls[15] == ' ')
+		check_dead_letter(DatumGetObjectId(values[15]), GetUserId());
 	if (DatumGetInt32(values[12]) > 1 && !catalog_partitioned())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -477,6 +498,7 @@ static const StreamSetting stream_settings[] = {
 	{"sink", REGCLASSOID, CAT_SET_SINK},
 	{"max_future", INTERVALOID, CAT_SET_MAX_FUTURE},
 	{"ts_unit", TEXTOID, CAT_SET_TS_UNIT},
+	{"dead_letter", REGCLASSOID, CAT_SET_DEAD_LETTER},
 	{"watermark", TIMESTAMPTZOID, CAT_SET_WATERMARK},
 };
 
@@ -580,14 +602,17 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a stream with an update_function takes no max_duration or max_events"),
 				 errhint("Its state is the function's; only gap (the timeout) and lateness apply.")));
-	if (setting->type == REGCLASSOID && !isnull)
+	if (setting->update == CAT_SET_SINK && !isnull)
 		check_sink(DatumGetObjectId(value), stream->key_type, caller);
+	if (setting->update == CAT_SET_DEAD_LETTER && !isnull)
+		check_dead_letter(DatumGetObjectId(value), caller);
 
 	values[0] = Int64GetDatum(stream->id);
 	values[1] = value;
 	nulls[1] = isnull ? 'n' : ' ';
 	if (!catalog_partitioned() &&
-		(setting->update == CAT_SET_MAX_FUTURE || setting->update == CAT_SET_TS_UNIT))
+		(setting->update == CAT_SET_MAX_FUTURE || setting->update == CAT_SET_TS_UNIT ||
+		 setting->update == CAT_SET_DEAD_LETTER))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the setting %s needs sessionize 0.3", setting->name),

@@ -43,89 +43,105 @@ finished_events(const Finished *f)
 }
 
 /*
- * sink_insert: append the finished sessions to the stream's sink, by
- * column name (the result columns the sink has), in one statement, as the
- * caller (whose sink's defaults, triggers and constraints apply).
+ * table_append: append n rows to table rel, as the caller (whose defaults,
+ * triggers and constraints apply), by column name, in one statement.
+ * Column c, named names[c], is the array arrays[c] of type types[c]; only
+ * the columns the table has are inserted.  what names the table in the
+ * error when it has none of them.
  */
-static void
-sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
+void
+table_append(Oid rel, const char *what, int ncolumns, const char *const names[],
+			 const Oid types[], const Datum arrays[])
 {
-	char	   *relname = get_rel_name(stream->sink);
-	Oid			argtypes[RES_NATTS];
-	Datum		values[RES_NATTS];
-	Oid			used_types[RES_NATTS];
-	Datum		used_values[RES_NATTS];
+	Oid			used_types[TABLE_MAX_COLUMNS];
+	Datum		used_values[TABLE_MAX_COLUMNS];
 	StringInfoData into;
 	StringInfoData select;
 	int			nused = 0;
 	int			c;
 
-	if (relname == NULL)
+	Assert(ncolumns <= TABLE_MAX_COLUMNS);
+
+	/*
+	 * The arrays are unnested in the select list, in lockstep: in FROM (as
+	 * ROWS FROM) an array of a composite type would be expanded into its
+	 * columns.
+	 */
+	initStringInfo(&into);
+	initStringInfo(&select);
+	for (c = 0; c < ncolumns; c++)
+	{
+		AttrNumber	attnum = get_attnum(rel, names[c]);
+
+		if (attnum == InvalidAttrNumber || attnum < 0)
+			continue;
+		used_types[nused] = types[c];
+		used_values[nused] = arrays[c];
+		nused++;
+		appendStringInfo(&into, "%s%s", nused > 1 ? ", " : "", names[c]);
+		appendStringInfo(&select, "%spg_catalog.unnest($%d)", nused > 1 ? ", " : "", nused);
+	}
+	if (nused == 0 || get_attnum(rel, names[0]) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s has no column \"%s\"", what, names[0]),
+				 errhint("Add it, or set another table with sessionize.alter_stream().")));
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s",
+									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(rel)),
+																  get_rel_name(rel)),
+									   into.data, select.data),
+							  nused, used_types, used_values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_with_args failed");
+	SPI_finish();
+}
+
+/*
+ * sink_insert: append the finished sessions to the stream's sink (the
+ * result columns it has).
+ */
+static void
+sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
+{
+	Oid			types[RES_NATTS];
+	Datum		arrays[RES_NATTS];
+
+	if (get_rel_name(stream->sink) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the sink of stream \"%s\" no longer exists", stream->name),
 				 errhint("Give the stream a sink again: SELECT sessionize.alter_stream(%s, 'sink', 'the_table'), or none: NULL.",
 						 quote_literal_cstr(stream->name))));
 
-	argtypes[RES_KEY] = get_array_type(stream->key_type);
-	argtypes[RES_SESSION_START] = TIMESTAMPTZARRAYOID;
-	argtypes[RES_SESSION_END] = TIMESTAMPTZARRAYOID;
-	argtypes[RES_EVENT_COUNT] = INT4ARRAYOID;
-	argtypes[RES_END_REASON] = TEXTARRAYOID;
-	argtypes[RES_EVENTS] = JSONBARRAYOID;
+	types[RES_KEY] = get_array_type(stream->key_type);
+	types[RES_SESSION_START] = TIMESTAMPTZARRAYOID;
+	types[RES_SESSION_END] = TIMESTAMPTZARRAYOID;
+	types[RES_EVENT_COUNT] = INT4ARRAYOID;
+	types[RES_END_REASON] = TEXTARRAYOID;
+	types[RES_EVENTS] = JSONBARRAYOID;
 
-	values[RES_KEY] = PointerGetDatum(construct_array(columns[RES_KEY], n, stream->key_type,
+	arrays[RES_KEY] = PointerGetDatum(construct_array(columns[RES_KEY], n, stream->key_type,
 													  stream->key_typlen,
 													  stream->key_typbyval,
 													  stream->key_typalign));
-	values[RES_SESSION_START] =
+	arrays[RES_SESSION_START] =
 		PointerGetDatum(construct_array(columns[RES_SESSION_START], n, TIMESTAMPTZOID,
 										sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[RES_SESSION_END] =
+	arrays[RES_SESSION_END] =
 		PointerGetDatum(construct_array(columns[RES_SESSION_END], n, TIMESTAMPTZOID,
 										sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[RES_EVENT_COUNT] =
+	arrays[RES_EVENT_COUNT] =
 		PointerGetDatum(construct_array(columns[RES_EVENT_COUNT], n, INT4OID,
 										sizeof(int32), true, TYPALIGN_INT));
-	values[RES_END_REASON] =
+	arrays[RES_END_REASON] =
 		PointerGetDatum(construct_array(columns[RES_END_REASON], n, TEXTOID,
 										-1, false, TYPALIGN_INT));
-	values[RES_EVENTS] =
+	arrays[RES_EVENTS] =
 		PointerGetDatum(construct_array(columns[RES_EVENTS], n, JSONBOID,
 										-1, false, TYPALIGN_INT));
 
-	/*
-	 * The arrays of the columns the sink has are unnested in the select
-	 * list, in lockstep: in FROM (as ROWS FROM) an array of a composite key
-	 * type would be expanded into its columns.
-	 */
-	initStringInfo(&into);
-	initStringInfo(&select);
-	for (c = 0; c < RES_NATTS; c++)
-	{
-		AttrNumber	attnum = get_attnum(stream->sink, sink_columns[c]);
-
-		if (attnum == InvalidAttrNumber || attnum < 0)
-			continue;
-		used_types[nused] = argtypes[c];
-		used_values[nused] = values[c];
-		nused++;
-		appendStringInfo(&into, "%s%s", nused > 1 ? ", " : "", sink_columns[c]);
-		appendStringInfo(&select, "%spg_catalog.unnest($%d)", nused > 1 ? ", " : "", nused);
-	}
-	if (nused == 0 || get_attnum(stream->sink, sink_columns[RES_KEY]) == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("the sink of stream \"%s\" has no column \"key\"", stream->name),
-				 errhint("Add it, or give the stream another sink with sessionize.alter_stream().")));
-	SPI_connect();
-	if (SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s",
-									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(stream->sink)),
-																  relname),
-									   into.data, select.data),
-							  nused, used_types, used_values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_with_args failed");
-	SPI_finish();
+	table_append(stream->sink, psprintf("the sink of stream \"%s\"", stream->name),
+				 RES_NATTS, sink_columns, types, arrays);
 }
 
 /*

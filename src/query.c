@@ -89,23 +89,120 @@ strip_semicolon(const char *query)
 	return q;
 }
 
+/* What the query form's decoder works on: a chunk of the query's rows. */
+typedef struct QueryDecode
+{
+	SPITupleTable *rows;
+	bool		ts_is_text;
+	int			element_column; /* the row as jsonb, 0: none */
+} QueryDecode;
+
+/*
+ * query_decode: rows d->next .. end - 1 of the chunk at hand (an
+ * ElementDecoder's decode).  Row i is row d->index_base + i of the query.
+ */
+static void
+query_decode(ElementDecoder *d, int end)
+{
+	QueryDecode *qd = d->arg;
+	Stream	   *stream = d->stream;
+	TupleDesc	rowdesc = qd->rows->tupdesc;
+
+	for (; d->next < end; d->next++)
+	{
+		HeapTuple	row = qd->rows->vals[d->next];
+		int			r = d->index_base + d->next;
+		SessEvent  *e = &d->events[d->ngood];
+		bool		isnull;
+		Datum		v;
+		Jsonb	   *payload;
+
+		CHECK_FOR_INTERRUPTS();
+		v = SPI_getbinval(row, rowdesc, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("row %d of the query: \"%s\" is NULL", r, stream->key_field)));
+		e->key = datumCopy(v, stream->key_typbyval, stream->key_typlen);
+		if (key_too_long(stream, e->key))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("row %d of the query: \"%s\" is %zu bytes long, more than the %zu bytes a key may have",
+							r, stream->key_field, (Size) VARSIZE_ANY(DatumGetPointer(e->key)),
+							(Size) MAX_KEY_BYTES),
+					 errhint(KEY_TOO_LONG_HINT)));
+
+		v = SPI_getbinval(row, rowdesc, 2, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("row %d of the query: \"%s\" is NULL", r, stream->ts_field)));
+		e->ts = DatumGetTimestampTz(v);
+		if (qd->ts_is_text)
+			check_not_time_word(TextDatumGetCString(SPI_getbinval(row, rowdesc, 5, &isnull)),
+								r, stream->ts_field, true);
+		if (TIMESTAMP_NOT_FINITE(e->ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("row %d of the query: \"%s\" is not a finite instant",
+							r, stream->ts_field)));
+
+		v = SPI_getbinval(row, rowdesc, 3, &isnull);
+		e->is_last = !isnull && DatumGetBool(v);
+
+		v = SPI_getbinval(row, rowdesc, 4, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("row %d of the query: \"%s\" is NULL", r, PAYLOAD_COLUMN)));
+		payload = DatumGetJsonbPCopy(v);
+		if (JB_ROOT_IS_SCALAR(payload))
+			ereport(ERROR,
+					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
+					 errmsg("row %d of the query: \"%s\" is a JSON scalar, not an object",
+							r, PAYLOAD_COLUMN)));
+		e->payload = &payload->root;
+		e->payload_len = VARSIZE(payload) - VARHDRSZ;
+		e->ordinal = r;
+		d->ngood++;
+	}
+}
+
+/*
+ * query_element: row i of the chunk at hand, as jsonb.
+ */
+static Jsonb *
+query_element(ElementDecoder *d, int i)
+{
+	QueryDecode *qd = d->arg;
+	bool		isnull;
+	Datum		v = SPI_getbinval(qd->rows->vals[i], qd->rows->tupdesc,
+								  qd->element_column, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbPCopy(v);
+}
+
 /*
  * batch_decode_query: the events of the rows of query, in row order, in
- * CurrentMemoryContext.  Runs as the caller, as the whole call does.
+ * CurrentMemoryContext; with dead, its bad rows are set aside there (the
+ * errors of the query itself, its casts among them, stay the batch's
+ * errors).  Runs as the caller, as the whole call does.
  */
 SessEvent *
-batch_decode_query(Stream *stream, const char *query, int *nevents)
+batch_decode_query(Stream *stream, const char *query, DeadLetterList *dead, int *nevents)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	TupleDesc	desc;
 	bool		has_last;
 	bool		has_payload;
 	Oid			ts_type;
-	bool		ts_is_text;
+	QueryDecode qd = {0};
+	ElementDecoder d = {0};
 	StringInfoData sql;
 	Portal		portal;
 	SessEvent  *events;
 	int			capacity = QUERY_CHUNK_ROWS;
+	int			rows = 0;
 	int			n = 0;
 
 	query = strip_semicolon(query);
@@ -119,10 +216,11 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 	/*
 	 * The stream's columns, cast to what it needs, and the payload.  A ts
 	 * column of numbers is epoch numbers in the stream's ts_unit; one of
-	 * text is also read as text, to refuse the words that are no event time.
+	 * text is also read as text, to refuse the words that are no event
+	 * time.  With dead letters, the row as jsonb comes last.
 	 */
 	ts_type = getBaseType(SPI_gettypeid(desc, SPI_fnumber(desc, stream->ts_field)));
-	ts_is_text = TypeCategory(ts_type) == TYPCATEGORY_STRING ||
+	qd.ts_is_text = TypeCategory(ts_type) == TYPCATEGORY_STRING ||
 		TypeCategory(ts_type) == TYPCATEGORY_UNKNOWN;
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT (q.%s)::%s, ",
@@ -145,16 +243,24 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 		appendStringInfo(&sql, "(q.%s)::pg_catalog.jsonb", PAYLOAD_COLUMN);
 	else
 		appendStringInfoString(&sql, "pg_catalog.to_jsonb(q)");
-	if (ts_is_text)
-		appendStringInfo(&sql, ", (q.%s)::pg_catalog.text", quote_identifier(stream->ts_field));
+	appendStringInfo(&sql, ", %s", qd.ts_is_text ?
+					 psprintf("(q.%s)::pg_catalog.text", quote_identifier(stream->ts_field)) :
+					 "NULL");
+	if (dead != NULL)
+	{
+		appendStringInfoString(&sql, ", pg_catalog.to_jsonb(q)");
+		qd.element_column = 6;
+	}
 	appendStringInfo(&sql, " FROM (%s) AS q", query);
 
 	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
 	events = MemoryContextAlloc(cxt, sizeof(SessEvent) * capacity);
+	d.stream = stream;
+	d.decode = query_decode;
+	d.element = query_element;
+	d.arg = &qd;
 	for (;;)
 	{
-		uint64		i;
-
 		SPI_cursor_fetch(portal, true, QUERY_CHUNK_ROWS);
 		if (SPI_processed == 0)
 			break;
@@ -165,64 +271,13 @@ batch_decode_query(Stream *stream, const char *query, int *nevents)
 				capacity *= 2;
 			events = repalloc_huge(events, sizeof(SessEvent) * capacity);
 		}
-		for (i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	row = SPI_tuptable->vals[i];
-			TupleDesc	rowdesc = SPI_tuptable->tupdesc;
-			SessEvent  *e = &events[n];
-			bool		isnull;
-			Datum		d;
-			Jsonb	   *payload;
-
-			CHECK_FOR_INTERRUPTS();
-			d = SPI_getbinval(row, rowdesc, 1, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("row %d of the query: \"%s\" is NULL", n, stream->key_field)));
-			e->key = datumCopy(d, stream->key_typbyval, stream->key_typlen);
-			if (key_too_long(stream, e->key))
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("row %d of the query: \"%s\" is %zu bytes long, more than the %zu bytes a key may have",
-								n, stream->key_field, (Size) VARSIZE_ANY(DatumGetPointer(e->key)),
-								(Size) MAX_KEY_BYTES),
-						 errhint(KEY_TOO_LONG_HINT)));
-
-			d = SPI_getbinval(row, rowdesc, 2, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("row %d of the query: \"%s\" is NULL", n, stream->ts_field)));
-			e->ts = DatumGetTimestampTz(d);
-			if (ts_is_text)
-				check_not_time_word(TextDatumGetCString(SPI_getbinval(row, rowdesc, 5, &isnull)),
-									n, stream->ts_field, true);
-			if (TIMESTAMP_NOT_FINITE(e->ts))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-						 errmsg("row %d of the query: \"%s\" is not a finite instant",
-								n, stream->ts_field)));
-
-			d = SPI_getbinval(row, rowdesc, 3, &isnull);
-			e->is_last = !isnull && DatumGetBool(d);
-
-			d = SPI_getbinval(row, rowdesc, 4, &isnull);
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("row %d of the query: \"%s\" is NULL", n, PAYLOAD_COLUMN)));
-			payload = DatumGetJsonbPCopy(d);
-			if (JB_ROOT_IS_SCALAR(payload))
-				ereport(ERROR,
-						(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-						 errmsg("row %d of the query: \"%s\" is a JSON scalar, not an object",
-								n, PAYLOAD_COLUMN)));
-			e->payload = &payload->root;
-			e->payload_len = VARSIZE(payload) - VARHDRSZ;
-			e->ordinal = n++;
-		}
-		SPI_freetuptable(SPI_tuptable);
+		qd.rows = SPI_tuptable;
+		d.events = &events[n];
+		d.index_base = rows;
+		decode_guarded(&d, (int) SPI_processed, dead);
+		n += d.ngood;
+		rows += (int) SPI_processed;
+		SPI_freetuptable(qd.rows);
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();

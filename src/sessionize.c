@@ -334,6 +334,11 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 	}
 
 	events = decode(&call, fcinfo, &n);
+	if (call.dead.count > 0)
+	{
+		dead_letters_write(call.stream, &call.dead, source, offset);
+		call.delta.dead_letters += call.dead.count;
+	}
 	apply_events(&call, events, n);
 	if (source != NULL)
 		offset_record(call.stream, source, offset);
@@ -343,12 +348,23 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 }
 
 /*
+ * call_dead_letters: where a call sets aside the bad elements of its
+ * batch: NULL when the stream has no dead_letter table (they are errors).
+ */
+static DeadLetterList *
+call_dead_letters(Call *call)
+{
+	return OidIsValid(call->stream->dead_letter) ? &call->dead : NULL;
+}
+
+/*
  * decode_json_arg: the JSON form's decoder (argument 1, events jsonb).
  */
 static SessEvent *
 decode_json_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
 {
-	return batch_decode_json(call->stream, PG_GETARG_JSONB_P(1), nevents);
+	return batch_decode_json(call->stream, PG_GETARG_JSONB_P(1), call_dead_letters(call),
+							 nevents);
 }
 
 /*
@@ -377,7 +393,7 @@ decode_arrays_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
 							   PG_GETARG_ARRAYTYPE_P(2),
 							   PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
 							   PG_GETARG_ARRAYTYPE_P(4),
-							   nevents);
+							   call_dead_letters(call), nevents);
 }
 
 /*
@@ -410,7 +426,8 @@ static SessEvent *
 decode_query_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
 {
 	return batch_decode_query(call->stream,
-							  text_to_cstring(PG_GETARG_TEXT_PP(1)), nevents);
+							  text_to_cstring(PG_GETARG_TEXT_PP(1)),
+							  call_dead_letters(call), nevents);
 }
 
 /*

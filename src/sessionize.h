@@ -40,6 +40,7 @@
 
 typedef struct StateTable StateTable;	/* a stream's state table, opened (state.c) */
 typedef struct StreamDelta StreamDelta;
+typedef struct DeadLetterList DeadLetterList;	/* a batch's bad elements (deadletter.c) */
 
 /* Why a session ended; the order is that of the stats columns. */
 typedef enum EndReason
@@ -145,6 +146,7 @@ typedef struct Stream
 	char	   *ts_field;
 	char	   *last_field;
 	Oid			sink;			/* InvalidOid: none */
+	Oid			dead_letter;	/* InvalidOid: none */
 	Oid			state_relid;
 	int32		npartitions;
 	int32		part;			/* the partition a call works on */
@@ -183,6 +185,23 @@ struct StreamDelta
 	int64		future_events;	/* ahead of now() + max_future */
 	int64		batches_skipped;	/* at or before their committed offset */
 	int64		outputs;		/* custom state: rows the function emitted */
+	int64		dead_letters;	/* elements set aside */
+};
+
+/* A batch's bad elements, set aside (deadletter.c). */
+typedef struct DeadLetter
+{
+	int32		index;			/* the element, as its errors name it */
+	Jsonb	   *element;		/* as sent (a query's row as jsonb) */
+	char	   *sqlstate;
+	char	   *message;
+} DeadLetter;
+
+struct DeadLetterList
+{
+	int			count;
+	int			capacity;
+	DeadLetter *items;
 };
 
 /*
@@ -198,6 +217,7 @@ typedef struct Call
 	Stream	   *stream;
 	FinishedList finished;
 	StreamDelta delta;
+	DeadLetterList dead;		/* the batch's bad elements */
 } Call;
 
 /* The schema of the extension's objects and of the streams' tables. */
@@ -230,11 +250,12 @@ typedef enum CatalogStmt
 	CAT_SET_SINK,
 	CAT_SET_MAX_FUTURE,
 	CAT_SET_TS_UNIT,
+	CAT_SET_DEAD_LETTER,
 	CAT_SET_WATERMARK,			/* (id, value): every partition's clock */
 	CAT_NSTATEMENTS
 } CatalogStmt;
 
-#define CATALOG_MAX_ARGS 15
+#define CATALOG_MAX_ARGS 16
 
 /*
  * The columns of the row CAT_STREAM_READ, _USE and _LOCK return.  The
@@ -246,7 +267,7 @@ typedef enum CatalogColumn
 	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
 	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
 	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION, COL_PARTITIONS,
-	COL_MAX_FUTURE, COL_TS_UNIT
+	COL_MAX_FUTURE, COL_TS_UNIT, COL_DEAD_LETTER
 } CatalogColumn;
 
 /* The most partitions a stream may have. */
@@ -340,12 +361,14 @@ key_too_long(Stream *stream, Datum key)
 /* batch.c, query.c */
 extern void check_not_time_word(const char *text, int i, const char *field,
 								bool of_query);
-extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events, int *nevents);
+extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events,
+									DeadLetterList *dead, int *nevents);
 extern SessEvent *batch_decode_query(Stream *stream, const char *query,
-									 int *nevents);
+									 DeadLetterList *dead, int *nevents);
 extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 									  ArrayType *ts, ArrayType *is_last,
-									  ArrayType *payloads, int *nevents);
+									  ArrayType *payloads,
+									  DeadLetterList *dead, int *nevents);
 
 /* state.c */
 
@@ -404,6 +427,40 @@ extern const char *const sink_columns[SINK_NCOLUMNS];
 extern Jsonb *finished_events(const Finished *f);
 extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
 						  FinishedList *finished);
+#define TABLE_MAX_COLUMNS 8
+extern void table_append(Oid rel, const char *what, int ncolumns,
+						 const char *const names[], const Oid types[],
+						 const Datum arrays[]);
+
+/* deadletter.c */
+
+/*
+ * A decoder of a batch's elements, which decode_guarded runs.  decode
+ * decodes elements next .. end - 1 into events[ngood++], keeping next at
+ * the element at hand, and raises the error of a bad one.  element is
+ * element i as sent; enrich (may be NULL) rewrites an error of element
+ * next in the decoder's terms.
+ */
+typedef struct ElementDecoder ElementDecoder;
+struct ElementDecoder
+{
+	Stream	   *stream;
+	SessEvent  *events;
+	int			next;
+	int			ngood;
+	int			index_base;		/* element i is reported as index_base + i */
+	void		(*decode) (ElementDecoder *d, int end);
+	Jsonb	   *(*element) (ElementDecoder *d, int i);
+	void		(*enrich) (ElementDecoder *d, ErrorData *edata);
+	void	   *arg;
+};
+
+#define DEAD_LETTER_NCOLUMNS 6
+extern const char *const dead_letter_columns[DEAD_LETTER_NCOLUMNS];
+extern const Oid dead_letter_types[DEAD_LETTER_NCOLUMNS];
+extern void decode_guarded(ElementDecoder *d, int n, DeadLetterList *dead);
+extern void dead_letters_write(Stream *stream, DeadLetterList *dead,
+							   const char *source, int64 batch_offset);
 
 /* offsets.c */
 extern bool offset_committed(Stream *stream, const char *source, int64 *offset);

@@ -267,6 +267,9 @@ stream_lock(const char *name, StreamLockMode mode, Oid caller)
 	(void) heap_getattr(row, COL_MAX_FUTURE, desc, &isnull);
 	stream->max_future = isnull ? -1 : row_interval_usecs(row, desc, COL_MAX_FUTURE, "max_future");
 	stream->ts_unit = ts_unit_usecs(row_text(row, desc, COL_TS_UNIT));
+	stream->dead_letter = DatumGetObjectId(heap_getattr(row, COL_DEAD_LETTER, desc, &isnull));
+	if (isnull)
+		stream->dead_letter = InvalidOid;
 
 	stream->state_relid = get_relname_relid(state_table,
 											get_namespace_oid(SESSIONIZE_SCHEMA, false));
@@ -375,8 +378,8 @@ partition_lock(Stream *stream, int32 part)
 void
 stream_save(Stream *stream, const StreamDelta *delta)
 {
-	Datum		values[15];
-	char		nulls[15];
+	Datum		values[16];
+	char		nulls[16];
 	int64		closed = 0;
 	int			i;
 
@@ -398,6 +401,7 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	values[12] = Int64GetDatum(delta->future_events);
 	values[13] = Int64GetDatum(delta->batches_skipped);
 	values[14] = Int64GetDatum(delta->outputs);
+	values[15] = Int64GetDatum(delta->dead_letters);
 
 	(void) catalog_exec(CAT_STREAM_SAVE, values, nulls, NULL, NULL);
 }

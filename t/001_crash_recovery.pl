@@ -294,5 +294,60 @@ SELECT (SELECT events_in FROM sessionize.stats WHERE stream = 'cancelled'),
 	'0|0|t',
 	'and left no trace');
 
+# Dead letters commit with their batch, exactly once: each batch with a
+# bad element is committed, the server is killed, and the batch is sent
+# again after the restart (skipped whole).
+$node->safe_psql('postgres', q{
+CREATE TABLE dl (element_index int, element jsonb, sqlstate text, source text,
+                 batch_offset bigint);
+SELECT sessionize.create_stream('dead', gap => '30 minutes', max_future => NULL,
+                                dead_letter => 'dl');
+});
+my $DEAD_BATCHES = 5;
+for my $b (1 .. $DEAD_BATCHES)
+{
+	my $feed = qq{SELECT count(*) FROM sessionize.sessionize_batch('dead', jsonb_build_array(
+	    jsonb_build_object('id', 'u$b', 'ts', '2026-01-01T10:00:00Z'),
+	    jsonb_build_object('id', 'u$b', 'ts', 'yesterday'),
+	    jsonb_build_object('id', 'v$b', 'ts', '2026-01-01T10:01:00Z')), 'k', $b)};
+	$node->safe_psql('postgres', $feed);
+	$node->stop('immediate');
+	$node->start;
+	$node->safe_psql('postgres', $feed);
+}
+is( $node->safe_psql(
+		'postgres', q{
+SELECT (SELECT string_agg(format('%s:%s:%s', batch_offset, element_index, sqlstate), ','
+                          ORDER BY batch_offset) FROM dl),
+       (SELECT format('%s|%s|%s|%s', events_in, batches, batches_skipped, dead_letters)
+          FROM sessionize.stats WHERE stream = 'dead'),
+       (SELECT count(*) FROM sessionize.open_sessions('dead'))}),
+	'1:1:22007,2:1:22007,3:1:22007,4:1:22007,5:1:22007|10|5|5|5|10',
+	'each dead letter once, with its batch, through a crash after each commit');
+
+# A cancel is no dead letter: a batch of bad elements cancelled by
+# statement_timeout while they are set aside leaves no trace either.
+$node->safe_psql('postgres', q{
+CREATE TABLE dl_cancelled (element jsonb);
+SELECT sessionize.create_stream('cancelled_dl', gap => '30 minutes',
+                                dead_letter => 'dl_cancelled');
+});
+($ret, $stdout, $stderr) = $node->psql('postgres', q{
+CREATE TEMP TABLE bad_batch AS
+SELECT jsonb_agg(jsonb_build_object('id', i, 'ts', 'not a time')) AS events
+  FROM generate_series(1, 500000) i;
+SET statement_timeout = '200ms';
+SELECT count(*) FROM bad_batch, sessionize.sessionize_batch('cancelled_dl', events, 'big', 1);
+});
+like($stderr, qr/canceling statement due to statement timeout/,
+	'the batch of bad elements was cancelled');
+is( $node->safe_psql(
+		'postgres', q{
+SELECT (SELECT count(*) FROM dl_cancelled),
+       (SELECT dead_letters FROM sessionize.stats WHERE stream = 'cancelled_dl'),
+       sessionize.committed_offset('cancelled_dl', 'big') IS NULL}),
+	'0|0|t',
+	'and set nothing aside');
+
 $node->stop;
 done_testing();
