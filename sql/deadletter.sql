@@ -60,8 +60,7 @@ SELECT sessionize.alter_stream('dl_typed', 'dead_letter', 'bad_minimal');
 SELECT count(*) FROM sessionize.sessionize_batch('dl_typed', '[{"id": "a", "ts": "2026-01-01T10:04:00Z"}, [1, 2]]');
 SELECT element FROM bad_minimal;
 
--- The query form: a row is set aside as jsonb; an error of the query
--- itself (here its cast of ts) is still the batch's error.
+-- The query form: a row is set aside as jsonb.
 TRUNCATE bad_events;
 SELECT sessionize.create_stream('dl_query', gap => '30 minutes', max_future => NULL,
                                 dead_letter => 'bad_events');
@@ -72,8 +71,20 @@ SELECT count(*) FROM sessionize.sessionize_query('dl_query', $$
                           ('u1', '2026-01-01 10:02Z')) AS v(id, ts)$$);
 SELECT element_index, sqlstate, message, element FROM bad_events ORDER BY element_index;
 SELECT key, event_count FROM sessionize.open_sessions('dl_query');
-SELECT try($$SELECT count(*) FROM sessionize.sessionize_query('dl_query',
-    'SELECT ''u1'' AS id, ''not a time'' AS ts')$$);
+-- Values that do not cast are their rows' errors: the columns are cast
+-- row by row (text times, epoch numbers, isLast, a key of another type).
+TRUNCATE bad_events;
+SELECT count(*) FROM sessionize.sessionize_query('dl_query', $$
+    SELECT * FROM (VALUES ('u1', '2026-01-01 10:03Z', 'false'),
+                          ('u1', 'not a time', 'false'),
+                          ('u1', 'tomorrow', 'false'),
+                          ('u1', '2026-01-01 10:04Z', 'maybe')) AS v(id, ts, "isLast")$$);
+SELECT element_index, sqlstate, message, element FROM bad_events ORDER BY element_index;
+TRUNCATE bad_events;
+SELECT count(*) FROM sessionize.sessionize_query('dl_query', $$
+    SELECT * FROM (VALUES (1, 1767262000), (2, 1e20), (3, 'NaN'::numeric)) AS v(id, ts)$$);
+SELECT element_index, sqlstate, message, element FROM bad_events ORDER BY element_index;
+SELECT key, event_count FROM sessionize.open_sessions('dl_query') ORDER BY key;
 
 -- The batch is atomic with its dead letters: a dead_letter table that
 -- refuses the rows (a trigger) fails the batch, and nothing of it stays.

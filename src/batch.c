@@ -258,6 +258,23 @@ check_not_time_word(const char *text, int i, const char *field, bool of_query)
 }
 
 /*
+ * epoch_to_timestamptz: the instant of an epoch number in the stream's
+ * unit (ts_unit: seconds, milliseconds or microseconds), or false when
+ * timestamptz cannot hold it.
+ */
+bool
+epoch_to_timestamptz(Stream *stream, float8 value, TimestampTz *ts)
+{
+	float8		secs = value * ((float8) stream->ts_unit / USECS_PER_SEC);
+
+	if (isnan(secs) || secs < MIN_EPOCH_SECS || secs >= END_EPOCH_SECS)
+		return false;
+	secs -= (float8) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	*ts = (TimestampTz) rint(secs * USECS_PER_SEC);
+	return true;
+}
+
+/*
  * decode_ts: the ts field of element i: an ISO 8601 string (without a
  * zone, the session's TimeZone applies) or an epoch number in the
  * stream's ts_unit.
@@ -298,9 +315,7 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 		secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
 												  NumericGetDatum(v->val.numeric)));
 		pos->field = NULL;
-		/* in the stream's unit (ts_unit): seconds, milliseconds or microseconds */
-		secs *= (float8) stream->ts_unit / USECS_PER_SEC;
-		if (isnan(secs) || secs < MIN_EPOCH_SECS || secs >= END_EPOCH_SECS)
+		if (!epoch_to_timestamptz(stream, secs, &ts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("event %d of the batch: \"%s\" is an epoch number out of range",
@@ -308,8 +323,6 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 					 errhint("Epoch numbers are read in the stream's ts_unit, %s.",
 							 stream->ts_unit == USECS_PER_SEC ? "seconds" :
 							 stream->ts_unit == 1000 ? "milliseconds" : "microseconds")));
-		secs -= (float8) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
-		ts = (TimestampTz) rint(secs * USECS_PER_SEC);
 	}
 	else if (v->type == jbvNull)
 		ereport(ERROR,

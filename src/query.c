@@ -17,7 +17,10 @@
 #include <ctype.h>
 
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
 #include "lib/stringinfo.h"
 #include "parser/parse_coerce.h"
 #include "utils/lsyscache.h"
@@ -89,12 +92,82 @@ strip_semicolon(const char *query)
 	return q;
 }
 
+/*
+ * A cast of one column's values, run row by row in C: how the query form
+ * reads the columns when the stream has a dead_letter table, so that a
+ * value that does not cast is its row's error, not the query's.
+ */
+typedef struct ColumnCast
+{
+	ParamListInfo params;		/* $1: the value */
+	ExprContext *econtext;
+	ExprState  *expr;			/* CAST($1 AS target) */
+} ColumnCast;
+
+/*
+ * cast_init: a cast of values of type source to type target, as an
+ * explicit cast in SQL would do it (a no-op when they are the same).
+ */
+static ColumnCast *
+cast_init(Oid source, Oid target, const char *column)
+{
+	ColumnCast *c = palloc0(sizeof(ColumnCast));
+	Param	   *param = makeNode(Param);
+	Node	   *expr;
+
+	param->paramkind = PARAM_EXTERN;
+	param->paramid = 1;
+	param->paramtype = source;
+	param->paramtypmod = -1;
+	param->paramcollid = get_typcollation(source);
+	param->location = -1;
+	expr = coerce_to_target_type(NULL, (Node *) param, source, target, -1,
+								 COERCION_EXPLICIT, COERCE_EXPLICIT_CAST, -1);
+	if (expr == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CANNOT_COERCE),
+				 errmsg("column \"%s\" of the query, of type %s, cannot be cast to %s",
+						column, format_type_be(source), format_type_be(target))));
+	c->params = makeParamList(1);
+	c->params->numParams = 1;
+	c->params->params[0].ptype = source;
+	c->params->params[0].pflags = PARAM_FLAG_CONST;
+	c->econtext = CreateStandaloneExprContext();
+	c->econtext->ecxt_param_list_info = c->params;
+	c->expr = ExecInitExprWithParams((Expr *) expression_planner((Expr *) expr), c->params);
+	return c;
+}
+
+/*
+ * cast_value: value cast, in CurrentMemoryContext.
+ */
+static Datum
+cast_value(ColumnCast *c, Datum value)
+{
+	bool		isnull;
+	Datum		result;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	ResetExprContext(c->econtext);
+	c->params->params[0].value = value;
+	c->params->params[0].isnull = false;
+	result = ExecEvalExprSwitchContext(c->expr, c->econtext, &isnull);
+	MemoryContextSwitchTo(cxt);
+	return result;
+}
+
 /* What the query form's decoder works on: a chunk of the query's rows. */
 typedef struct QueryDecode
 {
 	SPITupleTable *rows;
 	bool		ts_is_text;
 	int			element_column; /* the row as jsonb, 0: none */
+	/* with a dead_letter table: the columns as they are, cast here */
+	ColumnCast *key_cast;
+	ColumnCast *ts_cast;		/* to timestamptz, or to float8 (epoch) */
+	bool		ts_is_epoch;
+	ColumnCast *last_cast;
+	const char *field;			/* the column being cast, for errors */
 } QueryDecode;
 
 /*
@@ -123,6 +196,12 @@ query_decode(ElementDecoder *d, int end)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("row %d of the query: \"%s\" is NULL", r, stream->key_field)));
+		if (qd->key_cast != NULL)
+		{
+			qd->field = stream->key_field;
+			v = cast_value(qd->key_cast, v);
+			qd->field = NULL;
+		}
 		e->key = datumCopy(v, stream->key_typbyval, stream->key_typlen);
 		if (key_too_long(stream, e->key))
 			ereport(ERROR,
@@ -137,7 +216,22 @@ query_decode(ElementDecoder *d, int end)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("row %d of the query: \"%s\" is NULL", r, stream->ts_field)));
-		e->ts = DatumGetTimestampTz(v);
+		if (qd->ts_cast != NULL)
+		{
+			qd->field = stream->ts_field;
+			v = cast_value(qd->ts_cast, v);
+			qd->field = NULL;
+			if (qd->ts_is_epoch &&
+				!epoch_to_timestamptz(stream, DatumGetFloat8(v), &e->ts))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+						 errmsg("row %d of the query: \"%s\" is an epoch number out of range",
+								r, stream->ts_field)));
+			if (!qd->ts_is_epoch)
+				e->ts = DatumGetTimestampTz(v);
+		}
+		else
+			e->ts = DatumGetTimestampTz(v);
 		if (qd->ts_is_text)
 			check_not_time_word(TextDatumGetCString(SPI_getbinval(row, rowdesc, 5, &isnull)),
 								r, stream->ts_field, true);
@@ -148,6 +242,12 @@ query_decode(ElementDecoder *d, int end)
 							r, stream->ts_field)));
 
 		v = SPI_getbinval(row, rowdesc, 3, &isnull);
+		if (!isnull && qd->last_cast != NULL)
+		{
+			qd->field = stream->last_field;
+			v = cast_value(qd->last_cast, v);
+			qd->field = NULL;
+		}
 		e->is_last = !isnull && DatumGetBool(v);
 
 		v = SPI_getbinval(row, rowdesc, 4, &isnull);
@@ -166,6 +266,22 @@ query_decode(ElementDecoder *d, int end)
 		e->ordinal = r;
 		d->ngood++;
 	}
+}
+
+/*
+ * query_enrich: an error of a cast, said of the row and column it was
+ * reading.
+ */
+static void
+query_enrich(ElementDecoder *d, ErrorData *edata)
+{
+	QueryDecode *qd = d->arg;
+
+	if (qd->field == NULL)
+		return;
+	edata->message = psprintf("row %d of the query: \"%s\" is invalid: %s",
+							  d->index_base + d->next, qd->field, edata->message);
+	qd->field = NULL;
 }
 
 /*
@@ -223,10 +339,35 @@ batch_decode_query(Stream *stream, const char *query, DeadLetterList *dead, int 
 	qd.ts_is_text = TypeCategory(ts_type) == TYPCATEGORY_STRING ||
 		TypeCategory(ts_type) == TYPCATEGORY_UNKNOWN;
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT (q.%s)::%s, ",
-					 quote_identifier(stream->key_field),
-					 format_type_be_qualified(stream->key_type));
-	if (TypeCategory(ts_type) == TYPCATEGORY_NUMERIC)
+	if (dead != NULL)
+	{
+		/*
+		 * With dead letters the key, ts and isLast columns come as they
+		 * are, and are cast row by row (query_decode), so that one value
+		 * that does not cast sets its row aside.
+		 */
+		qd.key_cast = cast_init(SPI_gettypeid(desc, SPI_fnumber(desc, stream->key_field)),
+								stream->key_type, stream->key_field);
+		qd.ts_is_epoch = TypeCategory(ts_type) == TYPCATEGORY_NUMERIC;
+		qd.ts_cast = cast_init(SPI_gettypeid(desc, SPI_fnumber(desc, stream->ts_field)),
+							   qd.ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID,
+							   stream->ts_field);
+		if (has_last)
+			qd.last_cast = cast_init(SPI_gettypeid(desc, SPI_fnumber(desc, stream->last_field)),
+									 BOOLOID, stream->last_field);
+		appendStringInfo(&sql, "SELECT q.%s, q.%s, %s%s, ",
+						 quote_identifier(stream->key_field),
+						 quote_identifier(stream->ts_field),
+						 has_last ? "q." : "",
+						 has_last ? quote_identifier(stream->last_field) : "false");
+	}
+	else
+		appendStringInfo(&sql, "SELECT (q.%s)::%s, ",
+						 quote_identifier(stream->key_field),
+						 format_type_be_qualified(stream->key_type));
+	if (dead != NULL)
+		;
+	else if (TypeCategory(ts_type) == TYPCATEGORY_NUMERIC)
 		appendStringInfo(&sql, "pg_catalog.to_timestamp((q.%s)::pg_catalog.float8 "
 						 "OPERATOR(pg_catalog./) %lld::pg_catalog.float8), ",
 						 quote_identifier(stream->ts_field),
@@ -234,7 +375,9 @@ batch_decode_query(Stream *stream, const char *query, DeadLetterList *dead, int 
 	else
 		appendStringInfo(&sql, "(q.%s)::pg_catalog.timestamptz, ",
 						 quote_identifier(stream->ts_field));
-	if (has_last)
+	if (dead != NULL)
+		;
+	else if (has_last)
 		appendStringInfo(&sql, "(q.%s)::pg_catalog.bool, ",
 						 quote_identifier(stream->last_field));
 	else
@@ -258,6 +401,7 @@ batch_decode_query(Stream *stream, const char *query, DeadLetterList *dead, int 
 	d.stream = stream;
 	d.decode = query_decode;
 	d.element = query_element;
+	d.enrich = query_enrich;
 	d.arg = &qd;
 	for (;;)
 	{

@@ -361,6 +361,7 @@ key_too_long(Stream *stream, Datum key)
 /* batch.c, query.c */
 extern void check_not_time_word(const char *text, int i, const char *field,
 								bool of_query);
+extern bool epoch_to_timestamptz(Stream *stream, float8 value, TimestampTz *ts);
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events,
 									DeadLetterList *dead, int *nevents);
 extern SessEvent *batch_decode_query(Stream *stream, const char *query,
