@@ -114,6 +114,19 @@ SELECT count(*) AS expired FROM sessionize.expire('p1', '2026-01-01 21:00');
 SELECT "partition", watermark, sessions_open FROM sessionize.partition_stats
  WHERE stream = 'p' ORDER BY 1;
 
+-- oldest_open_session: the earliest start of an open session, per
+-- partition and for the stream (the earliest of its partitions), compared
+-- with open_sessions; NULL for a partition with none.
+SELECT ps."partition", ps.oldest_open_session,
+       ps.oldest_open_session IS NOT DISTINCT FROM
+         (SELECT min(session_start) FROM sessionize.open_sessions('p') o
+           WHERE o."partition" = ps."partition") AS agrees
+  FROM sessionize.partition_stats ps WHERE stream = 'p' ORDER BY 1;
+SELECT oldest_open_session,
+       oldest_open_session = (SELECT min(session_start) FROM sessionize.open_sessions('p'))
+         AS agrees
+  FROM sessionize.stats WHERE stream = 'p';
+
 -- flush() of one partition, then of all (NULL, the default).
 SELECT count(*) AS flushed FROM sessionize.flush('p', 2);
 SELECT count(*) AS flushed FROM sessionize.flush('p2');
@@ -121,6 +134,7 @@ SELECT count(*) AS flushed FROM sessionize.flush('p');
 SELECT count(*) AS flushed FROM sessionize.flush('p0');
 SELECT count(*) AS flushed FROM sessionize.flush('p1');
 SELECT count(*) AS still_open FROM sessionize.open_sessions('p');
+SELECT oldest_open_session FROM sessionize.stats WHERE stream = 'p';
 
 -- The partitioned stream's sink holds exactly the sessions of the three
 -- separate streams.

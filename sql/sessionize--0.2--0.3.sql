@@ -368,6 +368,30 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'sessionize_set_offset'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 
+/*
+ * _oldest_open_session: the earliest session_start of the open sessions
+ * of one partition of a stream (a scan of them, through the timer index),
+ * run as the caller; NULL when it has none, or when the caller may not
+ * read them (a member of the owning role without INHERIT).
+ */
+CREATE FUNCTION sessionize._oldest_open_session(p_state_table name, p_part integer)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_oldest timestamptz;
+BEGIN
+    IF NOT has_table_privilege(format('sessionize.%I', p_state_table), 'SELECT') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT min(first_ts) FROM sessionize.%I WHERE part OPERATOR(pg_catalog.=) $1',
+                   p_state_table)
+       INTO v_oldest USING p_part;
+    RETURN v_oldest;
+END
+$$;
+
 /* Per partition of each stream: its traffic, sessions, clock and offsets. */
 CREATE VIEW sessionize.partition_stats WITH (security_invoker = true) AS
 SELECT s.name AS stream,
@@ -392,7 +416,8 @@ SELECT s.name AS stream,
        p.batches_skipped,
        p.outputs,
        p.last_batch_at,
-       p.dead_letters
+       p.dead_letters,
+       sessionize._oldest_open_session(s.state_table, p.part) AS oldest_open_session
   FROM sessionize.streams s
   JOIN sessionize.partitions p ON p.stream_id = s.stream_id;
 
@@ -420,7 +445,8 @@ SELECT ps.stream,
        sum(ps.batches_skipped)::bigint AS batches_skipped,
        sum(ps.outputs)::bigint AS outputs,
        max(ps.last_batch_at) AS last_batch_at,
-       sum(ps.dead_letters)::bigint AS dead_letters
+       sum(ps.dead_letters)::bigint AS dead_letters,
+       min(ps.oldest_open_session) AS oldest_open_session
   FROM sessionize.partition_stats ps
  GROUP BY ps.stream;
 
@@ -476,6 +502,8 @@ COMMENT ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, 
                                               interval, text, text, text, regclass, text, integer,
                                               interval, text, regclass) IS
     'internal: the catalog half of create_stream, run as the extension owner';
+COMMENT ON FUNCTION sessionize._oldest_open_session(name, integer) IS
+    'internal: the earliest start of the open sessions of a partition of a stream, for the stats views';
 COMMENT ON FUNCTION sessionize._drop_stream(bigint) IS
     'internal: the catalog half of drop_stream, run as the extension owner';
 COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) IS
