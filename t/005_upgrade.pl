@@ -171,6 +171,29 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	};
 	$node->safe_psql($up, $more);
 	$node->safe_psql($fresh, $more);
+
+	# The settings of 0.3 on the upgraded stream: a dead_letter table gets
+	# a batch's bad elements, max_future and ts_unit are taken.
+	my $dead = q{
+	CREATE TABLE dead (element_index int, element jsonb, sqlstate text);
+	GRANT INSERT ON dead TO feeder;
+	SET ROLE feeder;
+	SELECT sessionize.alter_stream('clicks', 'dead_letter', 'dead');
+	SELECT sessionize.alter_stream('clicks', 'max_future', NULL);
+	SELECT sessionize.alter_stream('clicks', 'ts_unit', 'ms');
+	SELECT count(*) FROM sessionize.sessionize_batch('clicks', '[42, {"ts": 1}]');
+	SELECT sessionize.alter_stream('clicks', 'ts_unit', 's');
+	SELECT sessionize.alter_stream('clicks', 'dead_letter', NULL);
+	};
+	$node->safe_psql($up, $dead);
+	$node->safe_psql($fresh, $dead);
+	is( $node->safe_psql(
+			$up, q{
+	SELECT string_agg(format('%s:%s', element_index, sqlstate), ',' ORDER BY element_index)
+	       || '|' || (SELECT dead_letters FROM sessionize.stats WHERE stream = 'clicks')
+	  FROM dead}),
+		'0:2203C,1:2203A|2',
+		"after the update from $from, a dead_letter table gets a batch's bad elements");
 	my $chunk_rows = q{
 	SELECT count(*) > 0 FROM sessionize.streams s,
 	       LATERAL (SELECT * FROM ROWS FROM (pg_catalog.pg_relation_size(
