@@ -269,6 +269,51 @@ REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interva
 REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
 
+/*
+ * _refuse_drop: a table that is the sink or the dead_letter table of a
+ * stream cannot be dropped (as a table a view reads cannot), whoever drops
+ * it: the stream would fail at its next session.  An event trigger, since
+ * a stream is a row, not an object pg_depend could record.  It reads the
+ * catalog as the extension's owner (the dropping role may not see the
+ * stream), and nothing else.  When the catalog itself is being dropped
+ * (DROP EXTENSION), there is nothing to protect.
+ */
+CREATE FUNCTION sessionize._refuse_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    IF pg_catalog.to_regclass('sessionize.streams') IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT d.object_identity, s.name,
+           CASE WHEN s.sink OPERATOR(pg_catalog.=) d.objid THEN 'sink' ELSE 'dead_letter' END AS setting
+      INTO r
+      FROM pg_catalog.pg_event_trigger_dropped_objects() d
+      JOIN sessionize.streams s
+        ON s.sink OPERATOR(pg_catalog.=) d.objid OR s.dead_letter OPERATOR(pg_catalog.=) d.objid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.objsubid OPERATOR(pg_catalog.=) 0
+     ORDER BY s.name
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot drop table % because it is the % of stream "%"',
+                        r.object_identity,
+                        CASE r.setting WHEN 'sink' THEN 'sink' ELSE 'dead_letter table' END, r.name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = format('Give the stream another table, or none, first: SELECT sessionize.alter_stream(%L, %L, NULL);',
+                                r.name, r.setting);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION sessionize._refuse_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER sessionize_refuse_drop ON sql_drop
+    EXECUTE FUNCTION sessionize._refuse_drop();
+
 /* ---------------------------------------------------------------- API */
 
 DROP FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
@@ -504,6 +549,10 @@ COMMENT ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, 
     'internal: the catalog half of create_stream, run as the extension owner';
 COMMENT ON FUNCTION sessionize._oldest_open_session(name, integer) IS
     'internal: the earliest start of the open sessions of a partition of a stream, for the stats views';
+COMMENT ON FUNCTION sessionize._refuse_drop() IS
+    'internal: refuses to drop a table that is the sink or dead_letter table of a stream';
+COMMENT ON EVENT TRIGGER sessionize_refuse_drop IS
+    'refuses to drop a table that is the sink or dead_letter table of a stream';
 COMMENT ON FUNCTION sessionize._drop_stream(bigint) IS
     'internal: the catalog half of drop_stream, run as the extension owner';
 COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) IS

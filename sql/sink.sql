@@ -59,8 +59,13 @@ SELECT * FROM feed('sunk', '[
 SELECT * FROM still_open('sunk');
 SELECT events_in, open, last FROM counters('sunk');
 
--- A sink that was dropped is an error that names the stream.
+-- A sink in use cannot be dropped, also not with its schema (an event
+-- trigger refuses it).  One dropped anyway (a superuser disabled the
+-- trigger) is an error that names the stream.
+SELECT try('DROP TABLE sessions');
+ALTER EVENT TRIGGER sessionize_refuse_drop DISABLE;
 DROP TABLE sessions;
+ALTER EVENT TRIGGER sessionize_refuse_drop ENABLE;
 SELECT * FROM sessionize.sessionize_batch('sunk', '[{"id": 12, "ts": "2026-01-01T12:01:00Z", "isLast": true}]');
 SELECT * FROM still_open('sunk');
 SELECT sessionize.drop_stream('sunk');
@@ -125,3 +130,13 @@ CREATE TABLE keyless_sessions (events jsonb);
 SELECT try($$SELECT sessionize.alter_stream('slim', 'sink', 'keyless_sessions')$$);
 SELECT sessionize.drop_stream('slim');
 DROP TABLE slim_sessions, keyless_sessions;
+
+-- Dropping a schema with a sink in it is refused too; once the stream has
+-- no sink, the table drops.
+CREATE SCHEMA app;
+CREATE TABLE app.app_sessions (key text);
+SELECT sessionize.create_stream('app', sink => 'app.app_sessions');
+SELECT try('DROP SCHEMA app CASCADE');
+SELECT sessionize.alter_stream('app', 'sink', NULL);
+DROP SCHEMA app CASCADE;
+SELECT sessionize.drop_stream('app');
