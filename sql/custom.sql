@@ -152,3 +152,42 @@ SELECT label, try(sql) FROM (VALUES
 ) AS t(label, sql);
 SELECT sessionize.drop_stream('x');
 DROP FUNCTION count_clicks(text, jsonb, jsonb, boolean, int);
+
+-- mapWithState: a function may return sessionize.state_outputs, and each
+-- element of its outputs is a result row (one per event here, counted in
+-- stats.outputs; a NULL element is none).  Its timeout call may return
+-- several too.  A state_update's output that is a JSON array stays one
+-- row.
+CREATE FUNCTION running_total(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_outputs LANGUAGE sql AS $$
+    SELECT CASE WHEN timed_out
+                THEN ROW(NULL, ARRAY[jsonb_build_object('final', state->'total'),
+                                     NULL, jsonb_build_object('bye', key)])::sessionize.state_outputs
+                ELSE (SELECT ROW(jsonb_build_object('total', coalesce((state->>'total')::int, 0)
+                                                              + count(*)::int),
+                                 array_agg(jsonb_build_object('n', coalesce((state->>'total')::int, 0)
+                                                                   + o::int)
+                                           ORDER BY o))::sessionize.state_outputs
+                        FROM jsonb_array_elements(events) WITH ORDINALITY AS e(ev, o))
+           END
+$$;
+SELECT sessionize.create_stream('running', gap => '10 minutes', update_function => 'running_total');
+SELECT key, end_reason, events FROM sessionize.sessionize_batch('running', '[
+  {"id": "a", "ts": "2026-01-01T10:00:00Z"},
+  {"id": "a", "ts": "2026-01-01T10:01:00Z"},
+  {"id": "b", "ts": "2026-01-01T10:01:00Z"}]') ORDER BY key, events->>'n';
+SELECT key, end_reason, events FROM sessionize.sessionize_batch('running', '[
+  {"id": "a", "ts": "2026-01-01T10:02:00Z"},
+  {"id": "c", "ts": "2026-01-01T10:30:00Z"}]') ORDER BY key, end_reason, events::text;
+SELECT outputs, sessions_open FROM sessionize.stats WHERE stream = 'running';
+SELECT sessionize.drop_stream('running');
+
+CREATE FUNCTION array_once(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_update LANGUAGE sql AS $$
+    SELECT ROW(NULL, jsonb_build_array(1, 2, 3))::sessionize.state_update
+$$;
+SELECT sessionize.create_stream('array_once', update_function => 'array_once');
+SELECT key, end_reason, events FROM sessionize.sessionize_batch('array_once',
+    '[{"id": "a", "ts": "2026-01-01T10:00:00Z"}]');
+SELECT sessionize.drop_stream('array_once');
+DROP FUNCTION running_total(text, jsonb, jsonb, boolean), array_once(text, jsonb, jsonb, boolean);

@@ -314,6 +314,13 @@ REVOKE ALL ON FUNCTION sessionize._refuse_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER sessionize_refuse_drop ON sql_drop
     EXECUTE FUNCTION sessionize._refuse_drop();
 
+/*
+ * state_outputs: what an update function may return instead of a
+ * state_update: the new state and any number of outputs, each a result
+ * row (mapWithState's output per record).
+ */
+CREATE TYPE sessionize.state_outputs AS (state jsonb, outputs jsonb[]);
+
 /* ---------------------------------------------------------------- API */
 
 DROP FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
@@ -559,6 +566,8 @@ COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) IS
     'internal: create a stream''s state and chunk tables for its owner';
 COMMENT ON FUNCTION sessionize._give_tables(name, regrole) IS
     'internal: give a stream''s tables to the role that owns it';
+COMMENT ON TYPE sessionize.state_outputs IS
+    'what an update function may return instead of state_update: the new state (NULL ends it) and its outputs, one result row each';
 COMMENT ON TYPE sessionize.state_update IS
     'what an update function returns: the key''s new state (NULL ends it) and an output';
 COMMENT ON TYPE sessionize.session IS

@@ -140,7 +140,7 @@ call_begin(Call *call, FunctionCallInfo fcinfo)
 					 errmsg("the update function %s of stream \"%s\" no longer exists",
 							call->stream->update_function, name),
 					 errhint("Create it again, or drop the stream.")));
-		check_update_function(call->stream->update_fn);
+		call->stream->update_outputs = check_update_function(call->stream->update_fn);
 		call->stream->finish_state = custom_finish_row;
 	}
 }

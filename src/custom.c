@@ -9,7 +9,9 @@
  * key's new events (a jsonb array of payloads, in ts order), the current
  * state (NULL for a new key) and timed_out = false, and returns a
  * sessionize.state_update: the new state (NULL removes it) and an output
- * (NULL for none) that the call returns with end_reason 'output'.  When
+ * (NULL for none) that the call returns with end_reason 'output'; or a
+ * sessionize.state_outputs: the new state and an array of outputs, each a
+ * row (mapWithState's output per record; a NULL element is none).  When
  * the clock times a state out (no event for gap) the function is offered
  * it once more, with no events and timed_out = true, and the state is
  * removed whatever it returns; flush() does the same for every state.
@@ -28,17 +30,26 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 
+/* What the update function returned: the new state and its outputs. */
+typedef struct UpdateResult
+{
+	Jsonb	   *state;			/* NULL: the state ends */
+	int			noutputs;
+	Jsonb	  **outputs;
+} UpdateResult;
+
 /*
  * call_update: call the stream's update function (as the caller, as the
- * whole call runs); its results go to *new_state and *output (NULL when it
- * returned NULL).
+ * whole call runs); what it returned goes to *out (no state and no
+ * output when it returned NULL).
  */
 static void
 call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
-			bool timed_out, Jsonb **new_state, Jsonb **output)
+			bool timed_out, UpdateResult *out)
 {
 	LOCAL_FCINFO(fcinfo, 4);
 	Datum		result;
@@ -58,17 +69,56 @@ call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
 
 	result = FunctionCallInvoke(fcinfo);
 
-	*new_state = NULL;
-	*output = NULL;
+	out->state = NULL;
+	out->noutputs = 0;
+	out->outputs = NULL;
 	if (fcinfo->isnull)
 		return;
 	update = DatumGetHeapTupleHeader(result);
 	field = GetAttributeByNum(update, 1, &isnull);
 	if (!isnull)
-		*new_state = DatumGetJsonbPCopy(field);
+		out->state = DatumGetJsonbPCopy(field);
 	field = GetAttributeByNum(update, 2, &isnull);
-	if (!isnull)
-		*output = DatumGetJsonbPCopy(field);
+	if (isnull)
+		return;
+	if (!stream->update_outputs)
+	{
+		/* state_update: one output, whatever it is (an array too) */
+		out->outputs = palloc(sizeof(Jsonb *));
+		out->outputs[out->noutputs++] = DatumGetJsonbPCopy(field);
+	}
+	else
+	{
+		/* state_outputs: each element of the array is an output */
+		ArrayType  *array = DatumGetArrayTypeP(field);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+
+		deconstruct_array(array, JSONBOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		out->outputs = palloc(sizeof(Jsonb *) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			if (!nulls[i])
+				out->outputs[out->noutputs++] = DatumGetJsonbPCopy(elems[i]);
+	}
+}
+
+/*
+ * add_outputs: the function's outputs, as result rows with reason.
+ */
+static void
+add_outputs(Datum key, const UpdateResult *result, EndReason reason, TimestampTz first_ts,
+			TimestampTz last_ts, int32 count, FinishedList *finished, StreamDelta *delta)
+{
+	int			i;
+
+	for (i = 0; i < result->noutputs; i++)
+	{
+		delta->outputs++;
+		finished_add_output(finished, key, result->outputs[i], reason, first_ts,
+							last_ts, count);
+	}
 }
 
 /*
@@ -112,16 +162,11 @@ static void
 end_state(Stream *stream, Datum key, const StateRowData *row, EndReason reason,
 		  FinishedList *finished, StreamDelta *delta)
 {
-	Jsonb	   *ignored;
-	Jsonb	   *output;
+	UpdateResult result;
 
-	call_update(stream, key, empty_events(), row->state, true, &ignored, &output);
-	if (output != NULL)
-	{
-		delta->outputs++;
-		finished_add_output(finished, key, output, reason, row->first_ts,
-							row->last_ts, row->count);
-	}
+	call_update(stream, key, empty_events(), row->state, true, &result);
+	add_outputs(key, &result, reason, row->first_ts, row->last_ts, row->count,
+				finished, delta);
 	delta->closed[reason]++;
 }
 
@@ -139,7 +184,7 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	ItemPointerData tid;
 	TupleTableSlot *slot = state_fetch_slot(st, key, &tid);
 	StateRowData row = {events[0].ts, events[nevents - 1].ts, nevents, NULL};
-	Jsonb	   *output;
+	UpdateResult result;
 	Session    *batch = session_alloc(nevents);
 	int			i;
 
@@ -163,14 +208,10 @@ custom_apply_key(StateTable *st, Datum key, const SessEvent *events, int nevents
 	}
 	batch->nevents = nevents;
 
-	call_update(stream, key, session_events_jsonb(batch), row.state, false,
-				&row.state, &output);
-	if (output != NULL)
-	{
-		delta->outputs++;
-		finished_add_output(finished, key, output, END_OUTPUT, row.first_ts,
-							row.last_ts, row.count);
-	}
+	call_update(stream, key, session_events_jsonb(batch), row.state, false, &result);
+	row.state = result.state;
+	add_outputs(key, &result, END_OUTPUT, row.first_ts, row.last_ts, row.count,
+				finished, delta);
 
 	if (row.state == NULL)
 	{

@@ -161,6 +161,7 @@ typedef struct Stream
 	char	   *update_function;	/* custom state: its signature, or NULL */
 	Oid			update_fn;		/* the function, 0 if none or gone */
 	FmgrInfo	update_finfo;
+	bool		update_outputs;	/* it returns state_outputs, not state_update */
 	/* custom state: how the clock and flush end a state (see custom.c) */
 	void		(*finish_state) (StateTable *st, TupleTableSlot *slot,
 								 EndReason reason, FinishedList *finished,
@@ -330,7 +331,7 @@ extern void check_duration(Interval *span, const char *setting);
 extern int64 ts_unit_usecs(const char *unit);
 extern bool check_positive_duration(FunctionCallInfo fcinfo, int argno,
 									const char *setting);
-extern void check_update_function(Oid fn);
+extern bool check_update_function(Oid fn);
 
 /*
  * The longest key, in bytes, that is accepted: any key up to this size

@@ -122,31 +122,38 @@ check_positive_duration(FunctionCallInfo fcinfo, int argno, const char *setting)
 /*
  * check_update_function: a custom state's update function must be
  * f(key text, events jsonb, state jsonb, timed_out boolean)
- * RETURNS sessionize.state_update, and the caller may execute it.
+ * RETURNS sessionize.state_update (or, from 0.3 on,
+ * sessionize.state_outputs), and the caller may execute it.  Returns
+ * whether it returns state_outputs.
  */
-void
+bool
 check_update_function(Oid fn)
 {
 	Oid			nsp = get_namespace_oid(SESSIONIZE_SCHEMA, false);
 	Oid			update_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 											  CStringGetDatum("state_update"),
 											  ObjectIdGetDatum(nsp));
+	Oid			outputs_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+											   CStringGetDatum("state_outputs"),
+											   ObjectIdGetDatum(nsp));
 	Oid		   *argtypes;
 	int			nargs;
 	Oid			rettype = get_func_signature(fn, &argtypes, &nargs);
 
 	if (nargs != 4 || argtypes[0] != TEXTOID || argtypes[1] != JSONBOID ||
 		argtypes[2] != JSONBOID || argtypes[3] != BOOLOID ||
-		rettype != update_type || get_func_retset(fn))
+		(rettype != update_type && (rettype != outputs_type || !OidIsValid(outputs_type))) ||
+		get_func_retset(fn))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("update function %s does not have the signature of one",
 						format_procedure(fn)),
-				 errhint("It takes (key text, events jsonb, state jsonb, timed_out boolean) and returns sessionize.state_update.")));
+				 errhint("It takes (key text, events jsonb, state jsonb, timed_out boolean) and returns sessionize.state_update or sessionize.state_outputs.")));
 	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", format_procedure(fn))));
+	return rettype == outputs_type;
 }
 
 /*
