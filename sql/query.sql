@@ -66,3 +66,37 @@ SELECT sessionize.create_stream('semi');
 SELECT count(*) FROM sessionize.sessionize_query('semi', 'SELECT 1 AS id, now() AS ts;  ');
 SELECT count(*) FROM sessionize.open_sessions('semi');
 SELECT sessionize.drop_stream('semi');
+
+-- params: a JSON array, element i is $(i + 1), read as the type the query
+-- gives it (text where it says none).  Here a window of staged rows.
+SELECT sessionize.create_stream('window', key_type => 'bigint', gap => '30 minutes',
+                                max_future => NULL);
+CREATE TABLE clicks_in (user_id bigint, at timestamptz, page text);
+INSERT INTO clicks_in VALUES (1, '2026-01-01 10:00Z', 'home'), (1, '2026-01-01 10:05Z', 'cart'),
+                             (2, '2026-01-01 10:06Z', 'home'), (1, '2026-01-01 11:00Z', 'home');
+SELECT count(*) FROM sessionize.sessionize_query('window',
+    'SELECT user_id AS id, at AS ts, page FROM clicks_in WHERE at >= $1 AND at < $2 AND page <> $3',
+    params => '["2026-01-01 10:00Z", "2026-01-01 10:30Z", "cart"]');
+SELECT key, event_count FROM sessionize.open_sessions('window') ORDER BY key;
+-- A number, a boolean and null; the same $1 twice.
+SELECT count(*) FROM sessionize.sessionize_query('window',
+    'SELECT user_id AS id, at AS ts FROM clicks_in WHERE user_id = $1 AND $2 AND at > $3::timestamptz - interval ''1 day'' AND $4::text IS NULL AND user_id < $1 + 1',
+    params => '[1, true, "2026-01-01 12:00Z", null]');
+SELECT key, event_count FROM sessionize.open_sessions('window') ORDER BY key;
+SELECT label, try(format('SELECT count(*) FROM sessionize.sessionize_query(%L, %L, params => %L)',
+                         'window', query, params)) FROM (VALUES
+  ('too few',        'SELECT user_id AS id, at AS ts FROM clicks_in WHERE user_id = $1', NULL),
+  ('too many',       'SELECT user_id AS id, at AS ts FROM clicks_in', '[1]'),
+  ('not an array',   'SELECT user_id AS id, at AS ts FROM clicks_in WHERE user_id = $1', '{"a": 1}'),
+  ('wrong type',     'SELECT user_id AS id, at AS ts FROM clicks_in WHERE user_id = $1', '["one"]'),
+  ('two statements', 'SELECT 1 AS id, now() AS ts; SELECT 2 AS id, now() AS ts', NULL),
+  ('returning',      'INSERT INTO clicks_in VALUES (3, now(), ''x'') RETURNING user_id AS id, at AS ts', NULL),
+  ('for update',     'SELECT user_id AS id, at AS ts FROM clicks_in FOR UPDATE', NULL)
+  ) AS t(label, query, params);
+SELECT count(*) FROM clicks_in;
+
+-- An error in the query is shown in the query's own text.
+SELECT count(*) FROM sessionize.sessionize_query('window', 'SELECT user_idd AS id, at AS ts FROM clicks_in');
+SELECT count(*) FROM sessionize.sessionize_query('window', 'SELECT user_id AS id, at AS ts FROM clicks_in WHERE');
+SELECT sessionize.drop_stream('window');
+DROP TABLE clicks_in;

@@ -382,7 +382,8 @@ CREATE FUNCTION sessionize.sessionize_query(
     source        text    DEFAULT NULL,
     batch_offset  bigint  DEFAULT NULL,
     "partition"   integer DEFAULT 0,
-    first_offset  bigint  DEFAULT NULL)
+    first_offset  bigint  DEFAULT NULL,
+    params        jsonb   DEFAULT NULL)
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
                event_count integer, end_reason text, events jsonb)
 AS 'MODULE_PATHNAME', 'sessionize_batch_query'
@@ -527,7 +528,7 @@ COMMENT ON FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint, integ
 COMMENT ON FUNCTION sessionize.sessionize_batch(text, anyarray, timestamptz[], boolean[], jsonb[],
                                                 text, bigint, integer, bigint) IS
     'apply a batch given as parallel arrays (keys, ts, is_last, payloads); returns the sessions it finished';
-COMMENT ON FUNCTION sessionize.sessionize_query(text, text, text, bigint, integer, bigint) IS
+COMMENT ON FUNCTION sessionize.sessionize_query(text, text, text, bigint, integer, bigint, jsonb) IS
     'apply the rows of a query, run as the caller, as one batch; returns the sessions it finished';
 COMMENT ON FUNCTION sessionize.expire(text, timestamptz, integer) IS
     'advance the clock of a partition (NULL: of each) to now - lateness; returns the sessions that time out';

@@ -19,10 +19,15 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "nodes/makefuncs.h"
+#include "utils/fmgroids.h"
 #include "optimizer/optimizer.h"
 #include "lib/stringinfo.h"
 #include "parser/parse_coerce.h"
+#include "parser/parse_param.h"
+#include "utils/jsonb.h"
+#include "utils/plancache.h"
 #include "utils/lsyscache.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -34,20 +39,133 @@
 /* The name of the optional payload column. */
 #define PAYLOAD_COLUMN "payload"
 
-/*
- * query_columns: the query's result columns, from a run with no rows.
- */
-static TupleDesc
-query_columns(const char *query)
+/* The parameters of the query: their types, as the query gives them. */
+typedef struct QueryParams
 {
-	char	   *sql = psprintf("SELECT * FROM (%s) AS q LIMIT 0", query);
+	Oid		   *types;
+	int			n;
+	Datum	   *values;
+	char	   *nulls;			/* as SPI takes them: 'n' or ' ' */
+} QueryParams;
 
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+/*
+ * params_setup: parse the query with $n of any type, as PREPARE without
+ * types does (an SPI parser setup hook).
+ */
+static void
+params_setup(ParseState *pstate, void *arg)
+{
+	QueryParams *params = arg;
+
+	setup_parse_variable_parameters(pstate, &params->types, &params->n);
+}
+
+/*
+ * query_plan: prepare the query, as the caller, as it was written (so an
+ * error in it is shown in its own text); it must be one SELECT (or VALUES
+ * or TABLE).  Sets params->types and n to its parameters ($1 .. $n; text
+ * where the query does not say).
+ */
+static SPIPlanPtr
+query_plan(const char *query, QueryParams *params)
+{
+	SPIPlanPtr	plan;
+	List	   *sources;
+	CachedPlanSource *source;
+	ListCell   *lc;
+	int			i;
+
+	/* the parser repallocs the types, which keeps them in this context */
+	params->types = palloc0(sizeof(Oid));
+	params->n = 0;
+	plan = SPI_prepare_params(query, params_setup, params, CURSOR_OPT_NO_SCROLL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_params failed: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	source = list_length(sources) == 1 ? linitial(sources) : NULL;
+	if (source == NULL || source->commandTag != CMDTAG_SELECT || source->resultDesc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("the query of a batch must be a SELECT"),
-				 errhint("Pass one SELECT, VALUES or TABLE statement, without a semicolon.")));
-	return SPI_tuptable->tupdesc;
+				 errhint("Pass one SELECT, VALUES or TABLE statement.")));
+	foreach(lc, source->query_list)
+	{
+		Query	   *q = lfirst_node(Query, lc);
+
+		if (q->commandType != CMD_SELECT || q->hasModifyingCTE || q->rowMarks != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("the query of a batch must only read"),
+					 errhint("It runs read-only: no INSERT, UPDATE or DELETE in WITH, no FOR UPDATE or FOR SHARE.")));
+	}
+	for (i = 0; i < params->n; i++)
+		if (params->types[i] == InvalidOid || params->types[i] == UNKNOWNOID)
+			params->types[i] = TEXTOID;
+	return plan;
+}
+
+/*
+ * query_plan_columns: the result columns of a plan of query_plan, in
+ * CurrentMemoryContext.
+ */
+static TupleDesc
+query_plan_columns(SPIPlanPtr plan)
+{
+	CachedPlanSource *source = linitial(SPI_plan_get_plan_sources(plan));
+
+	return CreateTupleDescCopy(source->resultDesc);
+}
+
+/*
+ * params_values: the values of the query's parameters: element i of the
+ * JSON array params is $(i + 1), read as the type the query gives it
+ * (a JSON string by its text, a number or boolean by its JSON text, null
+ * as NULL).
+ */
+static void
+params_values(Jsonb *params, QueryParams *qp)
+{
+	int			n = 0;
+	int			i;
+
+	if (params != NULL && (!JB_ROOT_IS_ARRAY(params) || JB_ROOT_IS_SCALAR(params)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params must be a JSON array"),
+				 errhint("Element 0 is $1, element 1 $2, and so on: '[\"2026-01-01\", 42]'.")));
+	if (params != NULL)
+		n = JB_ROOT_COUNT(params);
+	if (n != qp->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the query has %d parameter%s, params has %d value%s",
+						qp->n, qp->n == 1 ? "" : "s", n, n == 1 ? "" : "s"),
+				 errhint("Pass the value of $1 .. $n as the JSON array params.")));
+
+	qp->values = palloc0(sizeof(Datum) * Max(n, 1));
+	qp->nulls = palloc(Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(&params->root, i);
+		Oid			typinput;
+		Oid			typioparam;
+		char	   *text;
+
+		qp->nulls[i] = v->type == jbvNull ? 'n' : ' ';
+		if (v->type == jbvNull)
+			continue;
+		if (v->type == jbvString)
+			text = pnstrdup(v->val.string.val, v->val.string.len);
+		else if (v->type == jbvNumeric)
+			text = DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		else if (v->type == jbvBool)
+			text = v->val.boolean ? "true" : "false";
+		else
+			text = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		getTypeInputInfo(qp->types[i], &typinput, &typioparam);
+		qp->values[i] = OidInputFunctionCall(typinput, text, typioparam, -1);
+	}
 }
 
 /*
@@ -62,7 +180,7 @@ has_column(TupleDesc desc, const char *name)
 /*
  * require_column: a column the stream needs, by its setting's name.
  */
-static void
+static int
 require_column(TupleDesc desc, const char *name, const char *setting)
 {
 	if (!has_column(desc, name))
@@ -72,24 +190,7 @@ require_column(TupleDesc desc, const char *name, const char *setting)
 				 errhint("The stream reads the %s from the column named by %s; rename it with AS.",
 						 strcmp(setting, "key_field") == 0 ? "key" : "event time",
 						 setting)));
-}
-
-/*
- * strip_semicolon: query without the semicolon (and white space) it may
- * end with, as psql would send it.
- */
-static const char *
-strip_semicolon(const char *query)
-{
-	char	   *q = pstrdup(query);
-	char	   *end = q + strlen(q);
-
-	while (end > q && isspace((unsigned char) end[-1]))
-		end--;
-	if (end > q && end[-1] == ';')
-		end--;
-	*end = '\0';
-	return q;
+	return SPI_fnumber(desc, name);
 }
 
 /*
@@ -156,19 +257,87 @@ cast_value(ColumnCast *c, Datum value)
 	return result;
 }
 
-/* What the query form's decoder works on: a chunk of the query's rows. */
+/*
+ * row_to_jsonb_init: an expression that makes a row of desc (blessed) a
+ * jsonb object, as to_jsonb(q) does in SQL: the payload of a query
+ * without a payload column, and a dead letter's element.
+ */
+static ColumnCast *
+row_to_jsonb_init(TupleDesc desc)
+{
+	ColumnCast *c = palloc0(sizeof(ColumnCast));
+	Param	   *param = makeNode(Param);
+	FuncExpr   *expr;
+
+	param->paramkind = PARAM_EXTERN;
+	param->paramid = 1;
+	param->paramtype = RECORDOID;
+	param->paramtypmod = desc->tdtypmod;
+	param->paramcollid = InvalidOid;
+	param->location = -1;
+	expr = makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(param), InvalidOid, InvalidOid,
+						COERCE_EXPLICIT_CALL);
+	c->params = makeParamList(1);
+	c->params->numParams = 1;
+	c->params->params[0].ptype = RECORDOID;
+	c->params->params[0].pflags = PARAM_FLAG_CONST;
+	c->econtext = CreateStandaloneExprContext();
+	c->econtext->ecxt_param_list_info = c->params;
+	c->expr = ExecInitExprWithParams((Expr *) expr, c->params);
+	return c;
+}
+
+/*
+ * What the query form's decoder works on: a chunk of the query's rows,
+ * and how to read their columns.  The query runs as it was written (its
+ * errors are its own); its columns are cast here, row by row, so that a
+ * value that does not cast is its row's error (a dead letter, when the
+ * stream has a dead_letter table).
+ */
 typedef struct QueryDecode
 {
 	SPITupleTable *rows;
-	bool		ts_is_text;
-	int			element_column; /* the row as jsonb, 0: none */
-	/* with a dead_letter table: the columns as they are, cast here */
-	ColumnCast *key_cast;
+	TupleDesc	desc;			/* the rows', blessed */
+	int			key_column;
+	int			ts_column;
+	int			last_column;	/* 0: none, no event is last */
+	int			payload_column; /* 0: none, the row is the payload */
+	ColumnCast *key_cast;		/* to the key type */
 	ColumnCast *ts_cast;		/* to timestamptz, or to float8 (epoch) */
 	bool		ts_is_epoch;
-	ColumnCast *last_cast;
+	bool		ts_is_text;		/* refuse the time words */
+	ColumnCast *last_cast;		/* to boolean */
+	ColumnCast *payload_cast;	/* to jsonb */
+	ColumnCast *row_cast;		/* the row to jsonb */
 	const char *field;			/* the column being cast, for errors */
 } QueryDecode;
+
+/*
+ * query_row_jsonb: row as a jsonb object.
+ */
+static Jsonb *
+query_row_jsonb(QueryDecode *qd, HeapTuple row)
+{
+	return DatumGetJsonbPCopy(cast_value(qd->row_cast, heap_copy_tuple_as_datum(row, qd->desc)));
+}
+
+/*
+ * query_column: column col of row, cast by cast (as field, for errors),
+ * or NULL (*isnull).
+ */
+static Datum
+query_column(QueryDecode *qd, HeapTuple row, int col, ColumnCast *cast,
+			 const char *field, bool *isnull)
+{
+	Datum		v = SPI_getbinval(row, qd->rows->tupdesc, col, isnull);
+
+	if (*isnull)
+		return (Datum) 0;
+	qd->field = field;
+	v = cast_value(cast, v);
+	qd->field = NULL;
+	return v;
+}
 
 /*
  * query_decode: rows d->next .. end - 1 of the chunk at hand (an
@@ -179,7 +348,6 @@ query_decode(ElementDecoder *d, int end)
 {
 	QueryDecode *qd = d->arg;
 	Stream	   *stream = d->stream;
-	TupleDesc	rowdesc = qd->rows->tupdesc;
 
 	for (; d->next < end; d->next++)
 	{
@@ -191,17 +359,11 @@ query_decode(ElementDecoder *d, int end)
 		Jsonb	   *payload;
 
 		CHECK_FOR_INTERRUPTS();
-		v = SPI_getbinval(row, rowdesc, 1, &isnull);
+		v = query_column(qd, row, qd->key_column, qd->key_cast, stream->key_field, &isnull);
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("row %d of the query: \"%s\" is NULL", r, stream->key_field)));
-		if (qd->key_cast != NULL)
-		{
-			qd->field = stream->key_field;
-			v = cast_value(qd->key_cast, v);
-			qd->field = NULL;
-		}
 		e->key = datumCopy(v, stream->key_typbyval, stream->key_typlen);
 		if (key_too_long(stream, e->key))
 			ereport(ERROR,
@@ -211,51 +373,50 @@ query_decode(ElementDecoder *d, int end)
 							(Size) MAX_KEY_BYTES),
 					 errhint(KEY_TOO_LONG_HINT)));
 
-		v = SPI_getbinval(row, rowdesc, 2, &isnull);
+		if (qd->ts_is_text)
+		{
+			v = SPI_getbinval(row, qd->rows->tupdesc, qd->ts_column, &isnull);
+			if (!isnull)
+				check_not_time_word(TextDatumGetCString(v), r, stream->ts_field, true);
+		}
+		v = query_column(qd, row, qd->ts_column, qd->ts_cast, stream->ts_field, &isnull);
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("row %d of the query: \"%s\" is NULL", r, stream->ts_field)));
-		if (qd->ts_cast != NULL)
-		{
-			qd->field = stream->ts_field;
-			v = cast_value(qd->ts_cast, v);
-			qd->field = NULL;
-			if (qd->ts_is_epoch &&
-				!epoch_to_timestamptz(stream, DatumGetFloat8(v), &e->ts))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-						 errmsg("row %d of the query: \"%s\" is an epoch number out of range",
-								r, stream->ts_field)));
-			if (!qd->ts_is_epoch)
-				e->ts = DatumGetTimestampTz(v);
-		}
-		else
+		if (!qd->ts_is_epoch)
 			e->ts = DatumGetTimestampTz(v);
-		if (qd->ts_is_text)
-			check_not_time_word(TextDatumGetCString(SPI_getbinval(row, rowdesc, 5, &isnull)),
-								r, stream->ts_field, true);
+		else if (!epoch_to_timestamptz(stream, DatumGetFloat8(v), &e->ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("row %d of the query: \"%s\" is an epoch number out of range",
+							r, stream->ts_field),
+					 errhint("Epoch numbers are read in the stream's ts_unit.")));
 		if (TIMESTAMP_NOT_FINITE(e->ts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("row %d of the query: \"%s\" is not a finite instant",
 							r, stream->ts_field)));
 
-		v = SPI_getbinval(row, rowdesc, 3, &isnull);
-		if (!isnull && qd->last_cast != NULL)
+		e->is_last = false;
+		if (qd->last_column > 0)
 		{
-			qd->field = stream->last_field;
-			v = cast_value(qd->last_cast, v);
-			qd->field = NULL;
+			v = query_column(qd, row, qd->last_column, qd->last_cast, stream->last_field, &isnull);
+			e->is_last = !isnull && DatumGetBool(v);
 		}
-		e->is_last = !isnull && DatumGetBool(v);
 
-		v = SPI_getbinval(row, rowdesc, 4, &isnull);
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("row %d of the query: \"%s\" is NULL", r, PAYLOAD_COLUMN)));
-		payload = DatumGetJsonbPCopy(v);
+		if (qd->payload_column > 0)
+		{
+			v = query_column(qd, row, qd->payload_column, qd->payload_cast, PAYLOAD_COLUMN,
+							 &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("row %d of the query: \"%s\" is NULL", r, PAYLOAD_COLUMN)));
+			payload = DatumGetJsonbPCopy(v);
+		}
+		else
+			payload = query_row_jsonb(qd, row);
 		if (JB_ROOT_IS_SCALAR(payload))
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
@@ -291,112 +452,86 @@ static Jsonb *
 query_element(ElementDecoder *d, int i)
 {
 	QueryDecode *qd = d->arg;
-	bool		isnull;
-	Datum		v = SPI_getbinval(qd->rows->vals[i], qd->rows->tupdesc,
-								  qd->element_column, &isnull);
 
-	return isnull ? NULL : DatumGetJsonbPCopy(v);
+	return query_row_jsonb(qd, qd->rows->vals[i]);
 }
 
 /*
- * batch_decode_query: the events of the rows of query, in row order, in
- * CurrentMemoryContext; with dead, its bad rows are set aside there (the
- * errors of the query itself, its casts among them, stay the batch's
- * errors).  Runs as the caller, as the whole call does.
+ * column_type: the type of column col of desc.
+ */
+static Oid
+column_type(TupleDesc desc, int col)
+{
+	return TupleDescAttr(desc, col - 1)->atttypid;
+}
+
+/*
+ * batch_decode_query: the events of the rows of query ($1 .. $n from the
+ * JSON array params), in row order, in CurrentMemoryContext; with dead,
+ * its bad rows are set aside there.  Runs as the caller, as the whole call
+ * does.
  */
 SessEvent *
-batch_decode_query(Stream *stream, const char *query, DeadLetterList *dead, int *nevents)
+batch_decode_query(Stream *stream, const char *query, Jsonb *params,
+				   DeadLetterList *dead, int *nevents)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	TupleDesc	desc;
-	bool		has_last;
-	bool		has_payload;
-	Oid			ts_type;
+	QueryParams qp;
 	QueryDecode qd = {0};
 	ElementDecoder d = {0};
-	StringInfoData sql;
+	SPIPlanPtr	plan;
+	TupleDesc	desc;
+	Oid			ts_type;
+	ParamListInfo paramlist;
 	Portal		portal;
 	SessEvent  *events;
 	int			capacity = QUERY_CHUNK_ROWS;
 	int			rows = 0;
 	int			n = 0;
+	int			i;
 
-	query = strip_semicolon(query);
 	SPI_connect();
-	desc = query_columns(query);	/* valid until the next SPI call */
-	has_last = has_column(desc, stream->last_field);
-	has_payload = has_column(desc, PAYLOAD_COLUMN);
-	require_column(desc, stream->key_field, "key_field");
-	require_column(desc, stream->ts_field, "ts_field");
+	plan = query_plan(query, &qp);
+	desc = query_plan_columns(plan);
+	params_values(params, &qp);
+	qd.key_column = require_column(desc, stream->key_field, "key_field");
+	qd.ts_column = require_column(desc, stream->ts_field, "ts_field");
+	qd.last_column = Max(SPI_fnumber(desc, stream->last_field), 0);
+	qd.payload_column = Max(SPI_fnumber(desc, PAYLOAD_COLUMN), 0);
+	qd.desc = BlessTupleDesc(desc);
 
 	/*
-	 * The stream's columns, cast to what it needs, and the payload.  A ts
-	 * column of numbers is epoch numbers in the stream's ts_unit; one of
-	 * text is also read as text, to refuse the words that are no event
-	 * time.  With dead letters, the row as jsonb comes last.
+	 * How each column is read: the key as the key type, the time as
+	 * timestamptz or (a column of numbers) as epoch numbers in the
+	 * stream's ts_unit, isLast as boolean, the payload as jsonb; each as
+	 * an explicit cast in SQL would read it.  A time column of text is
+	 * also read as text, to refuse the words that are no event time.
 	 */
-	ts_type = getBaseType(SPI_gettypeid(desc, SPI_fnumber(desc, stream->ts_field)));
-	qd.ts_is_text = TypeCategory(ts_type) == TYPCATEGORY_STRING ||
-		TypeCategory(ts_type) == TYPCATEGORY_UNKNOWN;
-	initStringInfo(&sql);
-	if (dead != NULL)
-	{
-		/*
-		 * With dead letters the key, ts and isLast columns come as they
-		 * are, and are cast row by row (query_decode), so that one value
-		 * that does not cast sets its row aside.
-		 */
-		qd.key_cast = cast_init(SPI_gettypeid(desc, SPI_fnumber(desc, stream->key_field)),
-								stream->key_type, stream->key_field);
-		qd.ts_is_epoch = TypeCategory(ts_type) == TYPCATEGORY_NUMERIC;
-		qd.ts_cast = cast_init(SPI_gettypeid(desc, SPI_fnumber(desc, stream->ts_field)),
-							   qd.ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID,
-							   stream->ts_field);
-		if (has_last)
-			qd.last_cast = cast_init(SPI_gettypeid(desc, SPI_fnumber(desc, stream->last_field)),
-									 BOOLOID, stream->last_field);
-		appendStringInfo(&sql, "SELECT q.%s, q.%s, %s%s, ",
-						 quote_identifier(stream->key_field),
-						 quote_identifier(stream->ts_field),
-						 has_last ? "q." : "",
-						 has_last ? quote_identifier(stream->last_field) : "false");
-	}
-	else
-		appendStringInfo(&sql, "SELECT (q.%s)::%s, ",
-						 quote_identifier(stream->key_field),
-						 format_type_be_qualified(stream->key_type));
-	if (dead != NULL)
-		;
-	else if (TypeCategory(ts_type) == TYPCATEGORY_NUMERIC)
-		appendStringInfo(&sql, "pg_catalog.to_timestamp((q.%s)::pg_catalog.float8 "
-						 "OPERATOR(pg_catalog./) %lld::pg_catalog.float8), ",
-						 quote_identifier(stream->ts_field),
-						 (long long) (USECS_PER_SEC / stream->ts_unit));
-	else
-		appendStringInfo(&sql, "(q.%s)::pg_catalog.timestamptz, ",
-						 quote_identifier(stream->ts_field));
-	if (dead != NULL)
-		;
-	else if (has_last)
-		appendStringInfo(&sql, "(q.%s)::pg_catalog.bool, ",
-						 quote_identifier(stream->last_field));
-	else
-		appendStringInfoString(&sql, "false, ");
-	if (has_payload)
-		appendStringInfo(&sql, "(q.%s)::pg_catalog.jsonb", PAYLOAD_COLUMN);
-	else
-		appendStringInfoString(&sql, "pg_catalog.to_jsonb(q)");
-	appendStringInfo(&sql, ", %s", qd.ts_is_text ?
-					 psprintf("(q.%s)::pg_catalog.text", quote_identifier(stream->ts_field)) :
-					 "NULL");
-	if (dead != NULL)
-	{
-		appendStringInfoString(&sql, ", pg_catalog.to_jsonb(q)");
-		qd.element_column = 6;
-	}
-	appendStringInfo(&sql, " FROM (%s) AS q", query);
+	ts_type = getBaseType(column_type(desc, qd.ts_column));
+	qd.ts_is_epoch = TypeCategory(ts_type) == TYPCATEGORY_NUMERIC;
+	qd.ts_is_text = ts_type == TEXTOID || ts_type == VARCHAROID || ts_type == BPCHAROID;
+	qd.key_cast = cast_init(column_type(desc, qd.key_column), stream->key_type,
+							stream->key_field);
+	qd.ts_cast = cast_init(column_type(desc, qd.ts_column),
+						   qd.ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID, stream->ts_field);
+	if (qd.last_column > 0)
+		qd.last_cast = cast_init(column_type(desc, qd.last_column), BOOLOID,
+								 stream->last_field);
+	if (qd.payload_column > 0)
+		qd.payload_cast = cast_init(column_type(desc, qd.payload_column), JSONBOID,
+									PAYLOAD_COLUMN);
+	qd.row_cast = row_to_jsonb_init(qd.desc);
 
-	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+	paramlist = makeParamList(qp.n);
+	paramlist->numParams = qp.n;
+	for (i = 0; i < qp.n; i++)
+	{
+		paramlist->params[i].value = qp.values[i];
+		paramlist->params[i].isnull = qp.nulls[i] == 'n';
+		paramlist->params[i].pflags = PARAM_FLAG_CONST;
+		paramlist->params[i].ptype = qp.types[i];
+	}
+	portal = SPI_cursor_open_with_paramlist(NULL, plan, paramlist, true);
 	events = MemoryContextAlloc(cxt, sizeof(SessEvent) * capacity);
 	d.stream = stream;
 	d.decode = query_decode;

@@ -425,8 +425,10 @@ sessionize_batch_arrays(PG_FUNCTION_ARGS)
 static SessEvent *
 decode_query_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
 {
-	return batch_decode_query(call->stream,
-							  text_to_cstring(PG_GETARG_TEXT_PP(1)),
+	/* params (argument 6, from 0.3 on): the values of $1 .. $n */
+	Jsonb	   *params = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_JSONB_P(6) : NULL;
+
+	return batch_decode_query(call->stream, text_to_cstring(PG_GETARG_TEXT_PP(1)), params,
 							  call_dead_letters(call), nevents);
 }
 

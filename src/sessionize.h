@@ -365,7 +365,7 @@ extern void check_not_time_word(const char *text, int i, const char *field,
 extern bool epoch_to_timestamptz(Stream *stream, float8 value, TimestampTz *ts);
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events,
 									DeadLetterList *dead, int *nevents);
-extern SessEvent *batch_decode_query(Stream *stream, const char *query,
+extern SessEvent *batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 									 DeadLetterList *dead, int *nevents);
 extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 									  ArrayType *ts, ArrayType *is_last,
