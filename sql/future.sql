@@ -123,3 +123,35 @@ SELECT sessionize.drop_stream(s)
   FROM unnest(ARRAY['fut', 'edge', 'sim', 'seconds', 'millis', 'micros', 'reset']) s;
 DROP FUNCTION clock(text);
 DROP FUNCTION at(text, interval);
+
+-- time_zone: event times written without an offset are read in the
+-- stream's zone ('UTC' by default), not in the connection's TimeZone;
+-- NULL is the connection's.  Times with an offset, and epoch numbers, are
+-- the same instant in any.
+SET TimeZone = 'America/New_York';
+SELECT sessionize.create_stream('tz_utc', max_future => NULL);
+SELECT sessionize.create_stream('tz_berlin', max_future => NULL, time_zone => 'Europe/Berlin');
+SELECT sessionize.create_stream('tz_conn', max_future => NULL, time_zone => NULL);
+SELECT s, count(*) FROM unnest(ARRAY['tz_utc', 'tz_berlin', 'tz_conn']) s,
+       sessionize.sessionize_batch(s, '[{"id": "local", "ts": "2026-01-01T10:00:00"},
+                                         {"id": "offset", "ts": "2026-01-01T10:00:00+05:00"},
+                                         {"id": "epoch", "ts": 1767261600}]') GROUP BY s ORDER BY s;
+SELECT sessionize_query FROM (VALUES (1)) v,
+       LATERAL (SELECT count(*) FROM sessionize.sessionize_query('tz_berlin',
+                $$SELECT 'summer' AS id, '2026-07-01 10:00' AS ts$$)) AS sessionize_query;
+SHOW TimeZone;
+SET TimeZone = 'UTC';
+SELECT s AS stream, o.key, o.session_start
+  FROM unnest(ARRAY['tz_utc', 'tz_berlin', 'tz_conn']) s, sessionize.open_sessions(s) o
+ ORDER BY 1, 2;
+SELECT name, time_zone FROM sessionize.streams WHERE name LIKE 'tz\_%' ORDER BY 1;
+-- Changed with alter_stream; a zone TimeZone does not take is refused.
+SELECT sessionize.alter_stream('tz_utc', 'time_zone', 'Asia/Tokyo');
+SELECT count(*) FROM sessionize.sessionize_batch('tz_utc', '[{"id": "tokyo", "ts": "2026-01-02 09:00"}]');
+SELECT session_start FROM sessionize.open_sessions('tz_utc', 'tokyo');
+SELECT label, try(sql) FROM (VALUES
+  ('alter', $$SELECT sessionize.alter_stream('tz_utc', 'time_zone', 'Mars/Olympus_Mons')$$),
+  ('create', $$SELECT sessionize.create_stream('tz_bad', time_zone => 'nowhere')$$)
+) AS t(label, sql);
+SELECT time_zone FROM sessionize.streams WHERE name = 'tz_utc';
+SELECT sessionize.drop_stream(s) FROM unnest(ARRAY['tz_utc', 'tz_berlin', 'tz_conn']) s;

@@ -100,6 +100,14 @@ ALTER TABLE sessionize.streams ALTER COLUMN max_future SET DEFAULT '0';
  * without one, a bad element is the batch's error.  Counted per partition.
  */
 ALTER TABLE sessionize.streams ADD COLUMN dead_letter regclass;
+
+/*
+ * time_zone: the zone of event times written without an offset (as the
+ * TimeZone setting reads them).  New streams get 'UTC'; the streams there
+ * are now keep NULL, the connection's TimeZone, as before.
+ */
+ALTER TABLE sessionize.streams ADD COLUMN time_zone text;
+ALTER TABLE sessionize.streams ALTER COLUMN time_zone SET DEFAULT 'UTC';
 ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAULT 0;
 
 /* ------------------------------------------------------- state tables */
@@ -231,7 +239,7 @@ CREATE FUNCTION sessionize._create_stream(
     p_max_duration interval, p_max_events integer, p_lateness interval,
     p_key_field text, p_ts_field text, p_last_field text, p_sink regclass,
     p_update_function text, p_partitions integer, p_max_future interval, p_ts_unit text,
-    p_dead_letter regclass)
+    p_dead_letter regclass, p_time_zone text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -246,11 +254,11 @@ BEGIN
         INSERT INTO sessionize.streams
                (stream_id, name, owner, key_type, gap, max_duration, max_events,
                 lateness, key_field, ts_field, last_field, sink, state_table,
-                update_function, partitions, max_future, ts_unit, dead_letter)
+                update_function, partitions, max_future, ts_unit, dead_letter, time_zone)
         VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
                 p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
                 p_sink, v_table, p_update_function, p_partitions, p_max_future, p_ts_unit,
-                p_dead_letter);
+                p_dead_letter, p_time_zone);
     EXCEPTION WHEN unique_violation THEN
         /* created by a concurrent create_stream since the caller looked */
         RAISE EXCEPTION 'stream "%" already exists', p_stream
@@ -264,7 +272,7 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval,
-    integer, interval, text, text, text, regclass, text, integer, interval, text, regclass)
+    integer, interval, text, text, text, regclass, text, integer, interval, text, regclass, text)
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
@@ -340,7 +348,8 @@ CREATE FUNCTION sessionize.create_stream(
     partitions    integer  DEFAULT 1,
     max_future    interval DEFAULT '0',
     ts_unit       text     DEFAULT 's',
-    dead_letter   regclass DEFAULT NULL)
+    dead_letter   regclass DEFAULT NULL,
+    time_zone     text     DEFAULT 'UTC')
 RETURNS void
 AS 'MODULE_PATHNAME', 'sessionize_create_stream'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
@@ -517,10 +526,10 @@ COMMENT ON TABLE sessionize.offsets IS
     'the last batch offset committed per stream and source, and the partition the source belongs to';
 COMMENT ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
                                              text, text, text, regclass, text, integer,
-                                             interval, text, regclass) IS
+                                             interval, text, regclass, text) IS
     'create a stream owned by the calling role';
 COMMENT ON FUNCTION sessionize.alter_stream(text, text, text) IS
-    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit, dead_letter), or set its clock (watermark)';
+    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit, dead_letter, time_zone), or set its clock (watermark)';
 COMMENT ON FUNCTION sessionize.drop_stream(text) IS
     'drop a stream, its open sessions and its offsets';
 COMMENT ON FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint, integer, bigint) IS
@@ -553,7 +562,7 @@ COMMENT ON FUNCTION sessionize._sessions_final(internal) IS
     'final function of sessionize.sessions';
 COMMENT ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval, integer,
                                               interval, text, text, text, regclass, text, integer,
-                                              interval, text, regclass) IS
+                                              interval, text, regclass, text) IS
     'internal: the catalog half of create_stream, run as the extension owner';
 COMMENT ON FUNCTION sessionize._oldest_open_session(name, integer) IS
     'internal: the earliest start of the open sessions of a partition of a stream, for the stats views';

@@ -432,6 +432,12 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 		PG_ARGISNULL(13) ? (Datum) 0 : PG_GETARG_DATUM(13);
 	nulls[14] = ' ';
 	(void) ts_unit_usecs(values[14] == (Datum) 0 ? NULL : TextDatumGetCString(values[14]));
+	/* time_zone (0.3 on): of times without an offset; NULL: TimeZone's */
+	values[16] = PG_NARGS() <= 15 ? (Datum) 0 :
+		PG_ARGISNULL(15) ? (Datum) 0 : PG_GETARG_DATUM(15);
+	nulls[16] = values[16] == (Datum) 0 ? 'n' : ' ';
+	if (nulls[16] == ' ')
+		time_zone_reset(time_zone_set(TextDatumGetCString(values[16]), "time_zone"));
 	/* dead_letter (0.3 on): where a batch's bad elements go */
 	values[15] = PG_NARGS() > 14 && !PG_ARGISNULL(14) ? PG_GETARG_DATUM(14) : (Datum) 0;
 	nulls[15] = PG_NARGS() > 14 && !PG_ARGISNULL(14) ? ' ' : 'n';
@@ -499,6 +505,7 @@ static const StreamSetting stream_settings[] = {
 	{"max_future", INTERVALOID, CAT_SET_MAX_FUTURE},
 	{"ts_unit", TEXTOID, CAT_SET_TS_UNIT},
 	{"dead_letter", REGCLASSOID, CAT_SET_DEAD_LETTER},
+	{"time_zone", TEXTOID, CAT_SET_TIME_ZONE},
 	{"watermark", TIMESTAMPTZOID, CAT_SET_WATERMARK},
 };
 
@@ -579,6 +586,8 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	}
 	else if (setting->update == CAT_SET_TS_UNIT)
 		(void) ts_unit_usecs(isnull ? NULL : TextDatumGetCString(value));
+	else if (setting->update == CAT_SET_TIME_ZONE && !isnull)
+		time_zone_reset(time_zone_set(TextDatumGetCString(value), "time_zone"));
 	else if (setting->update == CAT_SET_WATERMARK)
 	{
 		if (isnull || TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)))
@@ -612,7 +621,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	nulls[1] = isnull ? 'n' : ' ';
 	if (!catalog_partitioned() &&
 		(setting->update == CAT_SET_MAX_FUTURE || setting->update == CAT_SET_TS_UNIT ||
-		 setting->update == CAT_SET_DEAD_LETTER))
+		 setting->update == CAT_SET_DEAD_LETTER || setting->update == CAT_SET_TIME_ZONE))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the setting %s needs sessionize 0.3", setting->name),

@@ -333,7 +333,16 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 		}
 	}
 
-	events = decode(&call, fcinfo, &n);
+	/* times without an offset are in the stream's time zone */
+	if (call.stream->time_zone != NULL)
+	{
+		int			nest = time_zone_set(call.stream->time_zone, "the time_zone of the stream");
+
+		events = decode(&call, fcinfo, &n);
+		time_zone_reset(nest);
+	}
+	else
+		events = decode(&call, fcinfo, &n);
 	if (call.dead.count > 0)
 	{
 		dead_letters_write(call.stream, &call.dead, source, offset);

@@ -147,6 +147,7 @@ typedef struct Stream
 	char	   *last_field;
 	Oid			sink;			/* InvalidOid: none */
 	Oid			dead_letter;	/* InvalidOid: none */
+	char	   *time_zone;		/* of times without an offset; NULL: TimeZone's */
 	Oid			state_relid;
 	int32		npartitions;
 	int32		part;			/* the partition a call works on */
@@ -252,11 +253,12 @@ typedef enum CatalogStmt
 	CAT_SET_MAX_FUTURE,
 	CAT_SET_TS_UNIT,
 	CAT_SET_DEAD_LETTER,
+	CAT_SET_TIME_ZONE,
 	CAT_SET_WATERMARK,			/* (id, value): every partition's clock */
 	CAT_NSTATEMENTS
 } CatalogStmt;
 
-#define CATALOG_MAX_ARGS 16
+#define CATALOG_MAX_ARGS 17
 
 /*
  * The columns of the row CAT_STREAM_READ, _USE and _LOCK return.  The
@@ -268,7 +270,7 @@ typedef enum CatalogColumn
 	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
 	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
 	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION, COL_PARTITIONS,
-	COL_MAX_FUTURE, COL_TS_UNIT, COL_DEAD_LETTER
+	COL_MAX_FUTURE, COL_TS_UNIT, COL_DEAD_LETTER, COL_TIME_ZONE
 } CatalogColumn;
 
 /* The most partitions a stream may have. */
@@ -329,6 +331,8 @@ extern int	stream_key_cmp(Stream *stream, Datum a, Datum b);
 extern int64 interval_usecs(Interval *span, const char *setting);
 extern void check_duration(Interval *span, const char *setting);
 extern int64 ts_unit_usecs(const char *unit);
+extern int	time_zone_set(const char *zone, const char *setting);
+extern void time_zone_reset(int nest);
 extern bool check_positive_duration(FunctionCallInfo fcinfo, int argno,
 									const char *setting);
 extern bool check_update_function(Oid fn);

@@ -22,6 +22,8 @@
  */
 #include "sessionize.h"
 
+#include "utils/guc.h"
+
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -157,6 +159,34 @@ check_update_function(Oid fn)
 }
 
 /*
+ * time_zone_set: TimeZone is zone from here until time_zone_reset (with
+ * what this returns), as a function's SET clause would make it; an
+ * invalid zone is an error naming setting.
+ */
+int
+time_zone_set(const char *zone, const char *setting)
+{
+	int			nest = NewGUCNestLevel();
+
+	if (set_config_option("TimeZone", zone, PGC_USERSET, PGC_S_SESSION,
+						  GUC_ACTION_SAVE, true, DEBUG1, false) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" is not a time zone", setting, zone),
+				 errhint("Use a name as TimeZone takes it, e.g. 'UTC' or 'Europe/Berlin', or NULL for the connection's TimeZone.")));
+	return nest;
+}
+
+/*
+ * time_zone_reset: TimeZone back to what it was before time_zone_set.
+ */
+void
+time_zone_reset(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+/*
  * row_text: text column col of a stream's catalog row, as a C string.
  */
 static char *
@@ -277,6 +307,7 @@ stream_lock(const char *name, StreamLockMode mode, Oid caller)
 	stream->dead_letter = DatumGetObjectId(heap_getattr(row, COL_DEAD_LETTER, desc, &isnull));
 	if (isnull)
 		stream->dead_letter = InvalidOid;
+	stream->time_zone = row_text(row, desc, COL_TIME_ZONE);
 
 	stream->state_relid = get_relname_relid(state_table,
 											get_namespace_oid(SESSIONIZE_SCHEMA, false));
