@@ -60,7 +60,8 @@ SELECT * FROM feed('typed', '[
   {"id": 1, "n": 2, "ts": "2026-01-01T10:03:00Z", "isLast": true}]');
 
 -- Timestamps: epoch seconds, integer or fractional; ISO 8601 with an
--- offset; without a zone, read in the session's TimeZone.
+-- offset; without a zone, read in the stream's time_zone (UTC by default),
+-- whatever the session's TimeZone (05:00 UTC is 00:00 in New York).
 SELECT * FROM feed('typed', '[
   {"id": 2, "n": 1, "ts": 1767261600},
   {"id": 2, "n": 2, "ts": 1767261660.5},
@@ -125,10 +126,10 @@ SELECT events FROM sessionize.sessionize_batch('fields', '[
 -- The common ISO 8601 shape of ts is read by a fast path, every other
 -- string by timestamptz_in: either way the instant is the one a cast
 -- gives.  (Fractions beyond microseconds, zone-less strings, 24:00:00 and
--- other forms take timestamptz_in's path; a non-UTC TimeZone shows that
--- zones are honoured.)
+-- other forms take timestamptz_in's path; a non-UTC time_zone, the
+-- session's TimeZone too, shows that zones are honoured.)
 SET TimeZone = 'Asia/Kolkata';
-SELECT sessionize.create_stream('iso');
+SELECT sessionize.create_stream('iso', time_zone => 'Asia/Kolkata');
 CREATE TABLE iso_strings (s text);
 INSERT INTO iso_strings VALUES
   ('2026-01-01T10:00:00Z'), ('2026-01-01 10:00:00z'), ('2026-01-01T10:00:00.5Z'),

@@ -173,7 +173,9 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	$node->safe_psql($fresh, $more);
 
 	# The settings of 0.3 on the upgraded stream: a dead_letter table gets
-	# a batch's bad elements, max_future and ts_unit are taken.
+	# a batch's bad elements, max_future, ts_unit and time_zone are taken;
+	# the upgraded stream reads times without an offset as before, in the
+	# connection's TimeZone (time_zone NULL).
 	my $dead = q{
 	CREATE TABLE dead (element_index int, element jsonb, sqlstate text);
 	GRANT INSERT ON dead TO feeder;
@@ -181,8 +183,10 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	SELECT sessionize.alter_stream('clicks', 'dead_letter', 'dead');
 	SELECT sessionize.alter_stream('clicks', 'max_future', NULL);
 	SELECT sessionize.alter_stream('clicks', 'ts_unit', 'ms');
+	SELECT sessionize.alter_stream('clicks', 'time_zone', 'Europe/Berlin');
 	SELECT count(*) FROM sessionize.sessionize_batch('clicks', '[42, {"ts": 1}]');
 	SELECT sessionize.alter_stream('clicks', 'ts_unit', 's');
+	SELECT sessionize.alter_stream('clicks', 'time_zone', NULL);
 	SELECT sessionize.alter_stream('clicks', 'dead_letter', NULL);
 	};
 	$node->safe_psql($up, $dead);
@@ -194,6 +198,11 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	  FROM dead}),
 		'0:2203C,1:2203A|2',
 		"after the update from $from, a dead_letter table gets a batch's bad elements");
+	is( $node->safe_psql(
+			$up, q{SELECT string_agg(name || '=' || coalesce(time_zone, 'NULL'), ',' ORDER BY name)
+	                 FROM sessionize.streams}),
+		'clicks=NULL,counts=NULL,long=NULL',
+		"after the update from $from, the streams there were keep the connection's TimeZone");
 	my $chunk_rows = q{
 	SELECT count(*) > 0 FROM sessionize.streams s,
 	       LATERAL (SELECT * FROM ROWS FROM (pg_catalog.pg_relation_size(
