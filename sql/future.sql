@@ -154,4 +154,11 @@ SELECT label, try(sql) FROM (VALUES
   ('create', $$SELECT sessionize.create_stream('tz_bad', time_zone => 'nowhere')$$)
 ) AS t(label, sql);
 SELECT time_zone FROM sessionize.streams WHERE name = 'tz_utc';
+-- NULL: the connection's TimeZone from then on.
+SELECT sessionize.alter_stream('tz_utc', 'time_zone', NULL);
+SET TimeZone = 'Asia/Tokyo';
+SELECT count(*) FROM sessionize.sessionize_batch('tz_utc', '[{"id": "conn", "ts": "2026-01-02 09:00"}]');
+SET TimeZone = 'UTC';
+SELECT session_start FROM sessionize.open_sessions('tz_utc', 'conn');
+SELECT time_zone IS NULL AS connections FROM sessionize.streams WHERE name = 'tz_utc';
 SELECT sessionize.drop_stream(s) FROM unnest(ARRAY['tz_utc', 'tz_berlin', 'tz_conn']) s;

@@ -586,8 +586,12 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	}
 	else if (setting->update == CAT_SET_TS_UNIT)
 		(void) ts_unit_usecs(isnull ? NULL : TextDatumGetCString(value));
-	else if (setting->update == CAT_SET_TIME_ZONE && !isnull)
-		time_zone_reset(time_zone_set(TextDatumGetCString(value), "time_zone"));
+	else if (setting->update == CAT_SET_TIME_ZONE)
+	{
+		/* NULL: the connection's TimeZone */
+		if (!isnull)
+			time_zone_reset(time_zone_set(TextDatumGetCString(value), "time_zone"));
+	}
 	else if (setting->update == CAT_SET_WATERMARK)
 	{
 		if (isnull || TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)))

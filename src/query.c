@@ -206,41 +206,78 @@ typedef struct ColumnCast
 } ColumnCast;
 
 /*
+ * value_param: $1, of type type (and typmod).
+ */
+static Param *
+value_param(Oid type, int32 typmod)
+{
+	Param	   *param = makeNode(Param);
+
+	param->paramkind = PARAM_EXTERN;
+	param->paramid = 1;
+	param->paramtype = type;
+	param->paramtypmod = typmod;
+	param->paramcollid = get_typcollation(type);
+	param->location = -1;
+	return param;
+}
+
+/*
+ * expr_compile: expr, an expression of $1 of type type, ready to run on
+ * values by cast_value.
+ */
+static ColumnCast *
+expr_compile(Expr *expr, Oid type)
+{
+	ColumnCast *c = palloc0(sizeof(ColumnCast));
+
+	c->params = makeParamList(1);
+	c->params->numParams = 1;
+	c->params->params[0].ptype = type;
+	c->params->params[0].pflags = PARAM_FLAG_CONST;
+	c->econtext = CreateStandaloneExprContext();
+	c->econtext->ecxt_param_list_info = c->params;
+	c->expr = ExecInitExprWithParams(expression_planner(expr), c->params);
+	return c;
+}
+
+/*
  * cast_init: a cast of values of type source to type target, as an
  * explicit cast in SQL would do it (a no-op when they are the same).
  */
 static ColumnCast *
 cast_init(Oid source, Oid target, const char *column)
 {
-	ColumnCast *c = palloc0(sizeof(ColumnCast));
-	Param	   *param = makeNode(Param);
-	Node	   *expr;
+	Node	   *expr = coerce_to_target_type(NULL, (Node *) value_param(source, -1), source,
+											 target, -1, COERCION_EXPLICIT,
+											 COERCE_EXPLICIT_CAST, -1);
 
-	param->paramkind = PARAM_EXTERN;
-	param->paramid = 1;
-	param->paramtype = source;
-	param->paramtypmod = -1;
-	param->paramcollid = get_typcollation(source);
-	param->location = -1;
-	expr = coerce_to_target_type(NULL, (Node *) param, source, target, -1,
-								 COERCION_EXPLICIT, COERCE_EXPLICIT_CAST, -1);
 	if (expr == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CANNOT_COERCE),
 				 errmsg("column \"%s\" of the query, of type %s, cannot be cast to %s",
 						column, format_type_be(source), format_type_be(target))));
-	c->params = makeParamList(1);
-	c->params->numParams = 1;
-	c->params->params[0].ptype = source;
-	c->params->params[0].pflags = PARAM_FLAG_CONST;
-	c->econtext = CreateStandaloneExprContext();
-	c->econtext->ecxt_param_list_info = c->params;
-	c->expr = ExecInitExprWithParams((Expr *) expression_planner((Expr *) expr), c->params);
-	return c;
+	return expr_compile((Expr *) expr, source);
 }
 
 /*
- * cast_value: value cast, in CurrentMemoryContext.
+ * row_to_jsonb_init: an expression that makes a row of desc (blessed) a
+ * jsonb object, as to_jsonb(q) does in SQL: the payload of a query
+ * without a payload column, and a dead letter's element.
+ */
+static ColumnCast *
+row_to_jsonb_init(TupleDesc desc)
+{
+	FuncExpr   *expr = makeFuncExpr(F_TO_JSONB, JSONBOID,
+									list_make1(value_param(RECORDOID, desc->tdtypmod)),
+									InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+
+	return expr_compile((Expr *) expr, RECORDOID);
+}
+
+/*
+ * cast_value: value cast (or the expression run on it), in
+ * CurrentMemoryContext.
  */
 static Datum
 cast_value(ColumnCast *c, Datum value)
@@ -255,36 +292,6 @@ cast_value(ColumnCast *c, Datum value)
 	result = ExecEvalExprSwitchContext(c->expr, c->econtext, &isnull);
 	MemoryContextSwitchTo(cxt);
 	return result;
-}
-
-/*
- * row_to_jsonb_init: an expression that makes a row of desc (blessed) a
- * jsonb object, as to_jsonb(q) does in SQL: the payload of a query
- * without a payload column, and a dead letter's element.
- */
-static ColumnCast *
-row_to_jsonb_init(TupleDesc desc)
-{
-	ColumnCast *c = palloc0(sizeof(ColumnCast));
-	Param	   *param = makeNode(Param);
-	FuncExpr   *expr;
-
-	param->paramkind = PARAM_EXTERN;
-	param->paramid = 1;
-	param->paramtype = RECORDOID;
-	param->paramtypmod = desc->tdtypmod;
-	param->paramcollid = InvalidOid;
-	param->location = -1;
-	expr = makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(param), InvalidOid, InvalidOid,
-						COERCE_EXPLICIT_CALL);
-	c->params = makeParamList(1);
-	c->params->numParams = 1;
-	c->params->params[0].ptype = RECORDOID;
-	c->params->params[0].pflags = PARAM_FLAG_CONST;
-	c->econtext = CreateStandaloneExprContext();
-	c->econtext->ecxt_param_list_info = c->params;
-	c->expr = ExecInitExprWithParams((Expr *) expr, c->params);
-	return c;
 }
 
 /*
