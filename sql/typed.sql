@@ -54,7 +54,7 @@ CREATE TABLE typed_before AS
 SELECT (SELECT row_to_json(c)::text FROM counters('typed_form') c) AS counters,
        (SELECT json_agg(o)::text FROM sessionize.open_sessions('typed_form') o) AS open;
 SELECT label, try(sql) FROM (VALUES
-  ('keys of another type', $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
+  ('keys of another type', $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[true, false], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
   ('keys NULL',            $$SELECT sessionize.sessionize_batch('typed_form', NULL::bigint[], ARRAY[now()], NULL, ARRAY['{}']::jsonb[])$$),
   ('ts NULL',              $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1]::bigint[], NULL, NULL, ARRAY['{}']::jsonb[])$$),
   ('payloads NULL',        $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1]::bigint[], ARRAY[now()], NULL, NULL)$$),
@@ -72,7 +72,7 @@ SELECT label, try(sql) FROM (VALUES
   ('source alone',         $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1]::bigint[], ARRAY[now()], NULL, ARRAY['{}']::jsonb[], 'src')$$)
 ) AS t(label, sql);
 SELECT sessionize.sessionize_batch('typed_text', ARRAY[repeat('k', 3000)], ARRAY[now()], NULL, ARRAY['{}']::jsonb[]);
-SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[]);
+SELECT sessionize.sessionize_batch('typed_form', ARRAY['1', '2']::text[], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[]);
 SELECT b.counters = (SELECT row_to_json(c)::text FROM counters('typed_form') c) AS counters_same,
        b.open = (SELECT json_agg(o)::text FROM sessionize.open_sessions('typed_form') o) AS open_same
   FROM typed_before b;
@@ -108,3 +108,33 @@ SELECT key, event_count, end_reason, jsonb_path_query_array(events, '$[*].n') AS
     {"id": "1",   "n": 2, "ts": "2026-01-01T10:00:00Z"},
     {"id": "101", "n": 2, "ts": "2026-01-01T10:00:00Z"},
     {"id": "1",   "n": 3, "ts": "2026-01-01T09:00:00Z"}]');
+
+-- Keys of a type with an implicit or assignment cast to the key type are
+-- cast, as an INSERT would cast them: drivers send a list of numbers as
+-- int2[], int4[] or int8[] by its largest value, so the same code works
+-- batch by batch.  A key that does not fit is the error of its element.
+SELECT sessionize.create_stream('driver_keys', key_type => 'integer', gap => '30 minutes',
+                                max_future => NULL);
+SELECT count(*) FROM sessionize.sessionize_batch('driver_keys', ARRAY[1, 2]::int2[],
+    ARRAY['2026-01-01 10:00Z', '2026-01-01 10:01Z']::timestamptz[], NULL, ARRAY['{}', '{}']::jsonb[]);
+SELECT count(*) FROM sessionize.sessionize_batch('driver_keys', ARRAY[1, 70000]::int8[],
+    ARRAY['2026-01-01 10:02Z', '2026-01-01 10:03Z']::timestamptz[], NULL, ARRAY['{}', '{}']::jsonb[]);
+SELECT key, event_count FROM sessionize.open_sessions('driver_keys') ORDER BY key::int;
+SELECT try($$SELECT sessionize.sessionize_batch('driver_keys', ARRAY[3, 9999999999]::int8[],
+    ARRAY['2026-01-01 10:04Z', '2026-01-01 10:05Z']::timestamptz[], NULL, ARRAY['{}', '{}']::jsonb[])$$);
+SELECT count(*) AS unchanged FROM sessionize.open_sessions('driver_keys');
+-- With a dead_letter table, that element is set aside.
+CREATE TABLE driver_dead (element_index int, element jsonb, sqlstate text, message text);
+SELECT sessionize.alter_stream('driver_keys', 'dead_letter', 'driver_dead');
+SELECT count(*) FROM sessionize.sessionize_batch('driver_keys', ARRAY[3, 9999999999]::int8[],
+    ARRAY['2026-01-01 10:04Z', '2026-01-01 10:05Z']::timestamptz[], NULL,
+    ARRAY['{"n": 3}', '{"n": "big"}']::jsonb[]);
+SELECT element_index, element, sqlstate, message FROM driver_dead;
+SELECT key, event_count FROM sessionize.open_sessions('driver_keys') ORDER BY key::int;
+SELECT sessionize.alter_stream('driver_keys', 'dead_letter', NULL);
+-- Numbers for a text key are their text, as in the JSON form.
+SELECT count(*) FROM sessionize.sessionize_batch('typed_text', ARRAY[42]::int4[],
+    ARRAY['2026-01-01 10:00Z']::timestamptz[], NULL, ARRAY['{}']::jsonb[]);
+SELECT key FROM sessionize.open_sessions('typed_text', '42');
+SELECT sessionize.drop_stream('driver_keys');
+DROP TABLE driver_dead;

@@ -26,6 +26,7 @@
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -510,6 +511,8 @@ deconstruct_no_nulls(ArrayType *array, const char *name, Oid elemtype,
 typedef struct ArraysDecode
 {
 	Datum	   *keys;
+	ValueCast  *key_cast;		/* keys of another type: to the key type */
+	bool		casting;		/* a key is being cast, for errors */
 	Datum	   *ts;
 	Datum	   *is_last;		/* NULL: no event is last */
 	Datum	   *payloads;
@@ -530,15 +533,23 @@ arrays_decode(ElementDecoder *d, int end)
 		int			i = d->next;
 		SessEvent  *e = &d->events[d->ngood];
 		Jsonb	   *payload = DatumGetJsonbP(ad->payloads[i]);
+		Datum		key = ad->keys[i];
 
-		if (key_too_long(stream, ad->keys[i]))
+		if (ad->key_cast != NULL)
+		{
+			ad->casting = true;
+			key = datumCopy(value_cast(ad->key_cast, key), stream->key_typbyval,
+							stream->key_typlen);
+			ad->casting = false;
+		}
+		if (key_too_long(stream, key))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("keys[%d] is %zu bytes long, more than the %zu bytes a key may have",
-							d->index_base + i, (Size) VARSIZE_ANY(DatumGetPointer(ad->keys[i])),
+							d->index_base + i, (Size) VARSIZE_ANY(DatumGetPointer(key)),
 							(Size) MAX_KEY_BYTES),
 					 errhint(KEY_TOO_LONG_HINT)));
-		e->key = ad->keys[i];
+		e->key = key;
 		e->ts = DatumGetTimestampTz(ad->ts[i]);
 		if (TIMESTAMP_NOT_FINITE(e->ts))
 			ereport(ERROR,
@@ -558,6 +569,23 @@ arrays_decode(ElementDecoder *d, int end)
 }
 
 /*
+ * arrays_enrich: an error of the cast of a key, said of the element.
+ */
+static void
+arrays_enrich(ElementDecoder *d, ErrorData *edata)
+{
+	ArraysDecode *ad = d->arg;
+
+	if (!ad->casting)
+		return;
+	edata->message = psprintf("keys[%d] is invalid: %s", d->index_base + d->next,
+							  edata->message);
+	edata->hint = psprintf("The keys are cast to the stream's key type, %s.",
+						   format_type_be(d->stream->key_type));
+	ad->casting = false;
+}
+
+/*
  * arrays_element: element i of a typed batch as sent: its payload.
  */
 static Jsonb *
@@ -570,7 +598,9 @@ arrays_element(ElementDecoder *d, int i)
 
 /*
  * batch_decode_arrays: the events of a typed batch.  keys must be an
- * array of the stream's key type (or one binary-coercible to it);
+ * array of the stream's key type or of a type that has an implicit or
+ * assignment cast to it (as an INSERT would take it: int4[] or int2[]
+ * for a bigint key, as drivers send a list of numbers by its largest);
  * is_last may be NULL (no event is last); payloads must be jsonb objects
  * or arrays.  With dead, bad elements are set aside there.
  */
@@ -587,12 +617,16 @@ batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,
 
 	if (key_elemtype != stream->key_type &&
 		!IsBinaryCoercible(key_elemtype, stream->key_type))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("keys is an array of %s, but stream \"%s\" has keys of type %s",
-						format_type_be(key_elemtype), stream->name,
-						format_type_be(stream->key_type)),
-				 errhint("Cast the keys, e.g. keys::%s[].", format_type_be(stream->key_type))));
+	{
+		ad.key_cast = value_cast_init(key_elemtype, stream->key_type, COERCION_ASSIGNMENT);
+		if (ad.key_cast == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("keys is an array of %s, but stream \"%s\" has keys of type %s",
+							format_type_be(key_elemtype), stream->name,
+							format_type_be(stream->key_type)),
+					 errhint("Cast the keys, e.g. keys::%s[].", format_type_be(stream->key_type))));
+	}
 
 	ad.keys = deconstruct_no_nulls(keys, "keys", key_elemtype, -1, &n);
 	ad.ts = deconstruct_no_nulls(ts, "ts", TIMESTAMPTZOID, n, &m);
@@ -605,6 +639,7 @@ batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,
 	d.index_base = n > 0 ? ARR_LBOUND(keys)[0] : 1;
 	d.decode = arrays_decode;
 	d.element = arrays_element;
+	d.enrich = arrays_enrich;
 	d.arg = &ad;
 	decode_guarded(&d, n, dead);
 

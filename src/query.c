@@ -194,104 +194,20 @@ require_column(TupleDesc desc, const char *name, const char *setting)
 }
 
 /*
- * A cast of one column's values, run row by row in C: how the query form
- * reads the columns when the stream has a dead_letter table, so that a
- * value that does not cast is its row's error, not the query's.
+ * cast_init: the cast of column's values (of type source) to type
+ * target, as an explicit cast in SQL would do it.
  */
-typedef struct ColumnCast
-{
-	ParamListInfo params;		/* $1: the value */
-	ExprContext *econtext;
-	ExprState  *expr;			/* CAST($1 AS target) */
-} ColumnCast;
-
-/*
- * value_param: $1, of type type (and typmod).
- */
-static Param *
-value_param(Oid type, int32 typmod)
-{
-	Param	   *param = makeNode(Param);
-
-	param->paramkind = PARAM_EXTERN;
-	param->paramid = 1;
-	param->paramtype = type;
-	param->paramtypmod = typmod;
-	param->paramcollid = get_typcollation(type);
-	param->location = -1;
-	return param;
-}
-
-/*
- * expr_compile: expr, an expression of $1 of type type, ready to run on
- * values by cast_value.
- */
-static ColumnCast *
-expr_compile(Expr *expr, Oid type)
-{
-	ColumnCast *c = palloc0(sizeof(ColumnCast));
-
-	c->params = makeParamList(1);
-	c->params->numParams = 1;
-	c->params->params[0].ptype = type;
-	c->params->params[0].pflags = PARAM_FLAG_CONST;
-	c->econtext = CreateStandaloneExprContext();
-	c->econtext->ecxt_param_list_info = c->params;
-	c->expr = ExecInitExprWithParams(expression_planner(expr), c->params);
-	return c;
-}
-
-/*
- * cast_init: a cast of values of type source to type target, as an
- * explicit cast in SQL would do it (a no-op when they are the same).
- */
-static ColumnCast *
+static ValueCast *
 cast_init(Oid source, Oid target, const char *column)
 {
-	Node	   *expr = coerce_to_target_type(NULL, (Node *) value_param(source, -1), source,
-											 target, -1, COERCION_EXPLICIT,
-											 COERCE_EXPLICIT_CAST, -1);
+	ValueCast  *c = value_cast_init(source, target, COERCION_EXPLICIT);
 
-	if (expr == NULL)
+	if (c == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CANNOT_COERCE),
 				 errmsg("column \"%s\" of the query, of type %s, cannot be cast to %s",
 						column, format_type_be(source), format_type_be(target))));
-	return expr_compile((Expr *) expr, source);
-}
-
-/*
- * row_to_jsonb_init: an expression that makes a row of desc (blessed) a
- * jsonb object, as to_jsonb(q) does in SQL: the payload of a query
- * without a payload column, and a dead letter's element.
- */
-static ColumnCast *
-row_to_jsonb_init(TupleDesc desc)
-{
-	FuncExpr   *expr = makeFuncExpr(F_TO_JSONB, JSONBOID,
-									list_make1(value_param(RECORDOID, desc->tdtypmod)),
-									InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-
-	return expr_compile((Expr *) expr, RECORDOID);
-}
-
-/*
- * cast_value: value cast (or the expression run on it), in
- * CurrentMemoryContext.
- */
-static Datum
-cast_value(ColumnCast *c, Datum value)
-{
-	bool		isnull;
-	Datum		result;
-	MemoryContext cxt = CurrentMemoryContext;
-
-	ResetExprContext(c->econtext);
-	c->params->params[0].value = value;
-	c->params->params[0].isnull = false;
-	result = ExecEvalExprSwitchContext(c->expr, c->econtext, &isnull);
-	MemoryContextSwitchTo(cxt);
-	return result;
+	return c;
 }
 
 /*
@@ -309,13 +225,13 @@ typedef struct QueryDecode
 	int			ts_column;
 	int			last_column;	/* 0: none, no event is last */
 	int			payload_column; /* 0: none, the row is the payload */
-	ColumnCast *key_cast;		/* to the key type */
-	ColumnCast *ts_cast;		/* to timestamptz, or to float8 (epoch) */
+	ValueCast *key_cast;		/* to the key type */
+	ValueCast *ts_cast;		/* to timestamptz, or to float8 (epoch) */
 	bool		ts_is_epoch;
 	bool		ts_is_text;		/* refuse the time words */
-	ColumnCast *last_cast;		/* to boolean */
-	ColumnCast *payload_cast;	/* to jsonb */
-	ColumnCast *row_cast;		/* the row to jsonb */
+	ValueCast *last_cast;		/* to boolean */
+	ValueCast *payload_cast;	/* to jsonb */
+	ValueCast *row_cast;		/* the row to jsonb */
 	const char *field;			/* the column being cast, for errors */
 } QueryDecode;
 
@@ -325,7 +241,7 @@ typedef struct QueryDecode
 static Jsonb *
 query_row_jsonb(QueryDecode *qd, HeapTuple row)
 {
-	return DatumGetJsonbPCopy(cast_value(qd->row_cast, heap_copy_tuple_as_datum(row, qd->desc)));
+	return DatumGetJsonbPCopy(value_cast(qd->row_cast, heap_copy_tuple_as_datum(row, qd->desc)));
 }
 
 /*
@@ -333,7 +249,7 @@ query_row_jsonb(QueryDecode *qd, HeapTuple row)
  * or NULL (*isnull).
  */
 static Datum
-query_column(QueryDecode *qd, HeapTuple row, int col, ColumnCast *cast,
+query_column(QueryDecode *qd, HeapTuple row, int col, ValueCast *cast,
 			 const char *field, bool *isnull)
 {
 	Datum		v = SPI_getbinval(row, qd->rows->tupdesc, col, isnull);
@@ -341,7 +257,7 @@ query_column(QueryDecode *qd, HeapTuple row, int col, ColumnCast *cast,
 	if (*isnull)
 		return (Datum) 0;
 	qd->field = field;
-	v = cast_value(cast, v);
+	v = value_cast(cast, v);
 	qd->field = NULL;
 	return v;
 }
@@ -527,7 +443,7 @@ batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 	if (qd.payload_column > 0)
 		qd.payload_cast = cast_init(column_type(desc, qd.payload_column), JSONBOID,
 									PAYLOAD_COLUMN);
-	qd.row_cast = row_to_jsonb_init(qd.desc);
+	qd.row_cast = value_row_to_jsonb_init(qd.desc);
 
 	paramlist = makeParamList(qp.n);
 	paramlist->numParams = qp.n;

@@ -22,6 +22,7 @@
 #include "access/nbtree.h"
 #include "utils/array.h"
 #include "datatype/timestamp.h"
+#include "nodes/primnodes.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/sortsupport.h"
@@ -362,6 +363,12 @@ key_too_long(Stream *stream, Datum key)
 	return stream->key_typlen == -1 &&
 		VARSIZE_ANY(DatumGetPointer(key)) > MAX_KEY_BYTES;
 }
+
+/* cast.c */
+typedef struct ValueCast ValueCast;
+extern ValueCast *value_cast_init(Oid source, Oid target, CoercionContext ccontext);
+extern ValueCast *value_row_to_jsonb_init(TupleDesc desc);
+extern Datum value_cast(ValueCast *c, Datum value);
 
 /* batch.c, query.c */
 extern void check_not_time_word(const char *text, int i, const char *field,
