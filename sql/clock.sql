@@ -83,3 +83,27 @@ SELECT * FROM feed('timer', '[
 SELECT * FROM expire_at('timer', '2026-01-01T15:30:59Z');
 SELECT * FROM expire_at('timer', '2026-01-01T15:31:00Z');
 SELECT sessionize.drop_stream('timer');
+
+-- expire_all: the clock of every stream that has a sink (for pg_cron),
+-- each on its own: a stream without a sink is left alone (its closed
+-- sessions would be lost), one that fails is a WARNING and NULL, and the
+-- others go on.
+CREATE TABLE ea_sink (key text, end_reason text);
+CREATE TABLE ea_bad_sink (key text);
+CREATE FUNCTION ea_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the sink is full'; END $$;
+CREATE TRIGGER ea_refuse BEFORE INSERT ON ea_bad_sink FOR EACH ROW EXECUTE FUNCTION ea_refuse();
+SELECT sessionize.create_stream('ea_1', gap => '10 minutes', sink => 'ea_sink', max_future => NULL);
+SELECT sessionize.create_stream('ea_2', gap => '10 minutes', max_future => NULL);
+SELECT sessionize.create_stream('ea_3', gap => '10 minutes', sink => 'ea_bad_sink', max_future => NULL);
+SELECT s, count(b.key) FROM unnest(ARRAY['ea_1', 'ea_2', 'ea_3']) s
+  LEFT JOIN LATERAL sessionize.sessionize_batch(s, '[{"id": "a", "ts": "2026-01-01T10:50:00Z"},
+                                                 {"id": "b", "ts": "2026-01-01T10:55:00Z"}]') b ON true
+ GROUP BY s ORDER BY s;
+SELECT * FROM sessionize.expire_all('2026-01-01 11:02Z') WHERE stream LIKE 'ea\_%';
+SELECT * FROM ea_sink ORDER BY key;
+SELECT s, count(*) AS still_open FROM unnest(ARRAY['ea_1', 'ea_2', 'ea_3']) s,
+       LATERAL sessionize.open_sessions(s) GROUP BY s ORDER BY s;
+SELECT sessionize.drop_stream(s) FROM unnest(ARRAY['ea_1', 'ea_2', 'ea_3']) s;
+DROP TABLE ea_sink, ea_bad_sink;
+DROP FUNCTION ea_refuse();

@@ -406,6 +406,35 @@ RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
 AS 'MODULE_PATHNAME', 'sessionize_expire'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 100;
 
+/*
+ * expire_all: the clock without feeders, e.g. from pg_cron: expire() of
+ * every stream the caller may use that has a sink (one without would lose
+ * the sessions it closes), each in its own subtransaction, so that one
+ * failing stream (a dropped update function, a sink trigger's error) is
+ * a WARNING and the others go on.  Runs as the caller.
+ */
+CREATE FUNCTION sessionize.expire_all(now timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (stream text, sessions_closed bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_now timestamptz := now;
+BEGIN
+    FOR stream IN SELECT s.name FROM sessionize.streams s
+                   WHERE s.sink IS NOT NULL ORDER BY s.name LOOP
+        BEGIN
+            SELECT count(*) INTO sessions_closed FROM sessionize.expire(stream, v_now);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'sessionize.expire_all: stream "%" failed: %', stream, SQLERRM
+                USING ERRCODE = SQLSTATE;
+            sessions_closed := NULL;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
 DROP FUNCTION sessionize.flush(text);
 CREATE FUNCTION sessionize.flush(stream text, "partition" integer DEFAULT NULL)
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
@@ -541,6 +570,8 @@ COMMENT ON FUNCTION sessionize.sessionize_query(text, text, text, bigint, intege
     'apply the rows of a query, run as the caller, as one batch; returns the sessions it finished';
 COMMENT ON FUNCTION sessionize.expire(text, timestamptz, integer) IS
     'advance the clock of a partition (NULL: of each) to now - lateness; returns the sessions that time out';
+COMMENT ON FUNCTION sessionize.expire_all(timestamptz) IS
+    'expire every stream the caller may use that has a sink (for pg_cron); returns the sessions each closed, NULL for one that failed';
 COMMENT ON FUNCTION sessionize.flush(text, integer) IS
     'end every open session of a partition (NULL: of each); returns them';
 COMMENT ON FUNCTION sessionize.open_sessions(text, text) IS
