@@ -243,6 +243,39 @@ CREATE DOMAIN pg_temp.tkey AS text;
 SELECT try($$SELECT sessionize.create_stream('t', key_type => 'pg_temp.tkey')$$);
 DROP DOMAIN pg_temp.tkey;
 
+-- The stats views read each stream's open sessions (oldest_open_session)
+-- as whoever reads them, a superuser too.  A stream's tables are its
+-- owner's: one turned into a view (emptied, its indexes dropped, a
+-- _RETURN rule), or given row security, is not read (NULL), so that
+-- reading the views runs none of the owner's code.
+SELECT sessionize.create_stream('peek');
+SELECT sessionize.create_stream('peek_rls');
+SELECT count(*) FROM sessionize.sessionize_batch('peek_rls', '[{"id": "a", "ts": "2026-01-01T10:00:00Z"}]');
+SELECT format('sessionize.%I', state_table) AS peek_table,
+       state_table || '_pkey' AS peek_pkey, format('sessionize.%I', state_table || '_deadline') AS peek_index
+  FROM sessionize.streams WHERE name = 'peek' \gset
+SELECT format('sessionize.%I', state_table) AS rls_table
+  FROM sessionize.streams WHERE name = 'peek_rls' \gset
+ALTER TABLE :peek_table DROP CONSTRAINT :peek_pkey;
+DROP INDEX :peek_index;
+VACUUM :peek_table;
+CREATE RULE "_RETURN" AS ON SELECT TO :peek_table DO INSTEAD
+  SELECT 'k'::text COLLATE "C" AS key, now() AS first_ts, now() AS last_ts, now() AS deadline,
+         1 AS event_count, '{}'::timestamptz[] AS event_ts, '{}'::jsonb AS events, 0 AS chunks,
+         0 AS part
+   WHERE mal.probe('stats view');
+ALTER TABLE :rls_table ENABLE ROW LEVEL SECURITY;
+CREATE POLICY peek ON :rls_table USING (mal.probe('row security'));
+RESET ROLE;
+DELETE FROM mal.log;
+SELECT stream, sessions_open, oldest_open_session FROM sessionize.stats
+ WHERE stream LIKE 'peek%' ORDER BY 1;
+SELECT stream, oldest_open_session FROM sessionize.partition_stats
+ WHERE stream LIKE 'peek%' ORDER BY 1;
+SELECT count(*) AS probed FROM mal.log;
+SET ROLE regress_mallory;
+SELECT sessionize.drop_stream(s) FROM unnest(ARRAY['peek', 'peek_rls']) s;
+
 SELECT count(*) AS streams_left FROM sessionize.streams;
 RESET ROLE;
 

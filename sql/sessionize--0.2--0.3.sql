@@ -329,6 +329,33 @@ CREATE EVENT TRIGGER sessionize_refuse_drop ON sql_drop
  */
 CREATE TYPE sessionize.state_outputs AS (state jsonb, outputs jsonb[]);
 
+/*
+ * _drop_stream: as in 0.2, but a stream's tables are its owner's now, who
+ * may have made one a view (see _oldest_open_session): each is dropped as
+ * what it is, so that such a stream can still be dropped.
+ */
+CREATE OR REPLACE FUNCTION sessionize._drop_stream(p_stream_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table name;
+    r       record;
+BEGIN
+    DELETE FROM sessionize.streams WHERE stream_id OPERATOR(pg_catalog.=) p_stream_id
+    RETURNING state_table INTO v_table;
+    FOR r IN SELECT c.oid::pg_catalog.regclass AS rel, c.relkind
+               FROM pg_class c
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'sessionize'::pg_catalog.regnamespace
+                AND c.relname OPERATOR(pg_catalog.=) ANY (ARRAY[v_table, v_table || '_chunks']::name[])
+    LOOP
+        EXECUTE format('DROP %s IF EXISTS %s',
+                       CASE r.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, r.rel);
+    END LOOP;
+END
+$$;
+
 /* ---------------------------------------------------------------- API */
 
 DROP FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
@@ -463,21 +490,41 @@ LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
  * _oldest_open_session: the earliest session_start of the open sessions
  * of one partition of a stream (a scan of them, through the timer index),
  * run as the caller; NULL when it has none, or when the caller may not
- * read them (a member of the owning role without INHERIT).
+ * read them (a member of the owning role without INHERIT).  The table is
+ * its owner's, who could make it run code as whoever reads the stats
+ * views (a superuser among them): it is read only while it is a plain
+ * table, without rules (a view) or row security, with the column types
+ * sessionize gave it, so that reading it runs nothing but built-in code;
+ * else NULL.  Locked before it is looked at, so it cannot change between.
  */
 CREATE FUNCTION sessionize._oldest_open_session(p_state_table name, p_part integer)
 RETURNS timestamptz
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_rel    regclass := pg_catalog.to_regclass(format('sessionize.%I', p_state_table));
     v_oldest timestamptz;
 BEGIN
-    IF NOT has_table_privilege(format('sessionize.%I', p_state_table), 'SELECT') THEN
+    IF v_rel IS NULL OR NOT has_table_privilege(v_rel, 'SELECT') THEN
         RETURN NULL;
     END IF;
-    EXECUTE format('SELECT min(first_ts) FROM sessionize.%I WHERE part OPERATOR(pg_catalog.=) $1',
-                   p_state_table)
+    EXECUTE format('LOCK TABLE %s IN ACCESS SHARE MODE', v_rel);
+    IF NOT EXISTS (SELECT 1 FROM pg_class c
+                    WHERE c.oid OPERATOR(pg_catalog.=) v_rel
+                      AND c.relkind OPERATOR(pg_catalog.=) 'r'
+                      AND NOT c.relhasrules AND NOT c.relrowsecurity)
+       OR (SELECT count(*) FROM pg_attribute a
+            WHERE a.attrelid OPERATOR(pg_catalog.=) v_rel AND NOT a.attisdropped
+              AND ((a.attname OPERATOR(pg_catalog.=) 'first_ts'
+                    AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.timestamptz'::pg_catalog.regtype)
+                   OR (a.attname OPERATOR(pg_catalog.=) 'part'
+                       AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.int4'::pg_catalog.regtype)))
+          OPERATOR(pg_catalog.<>) 2 THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT pg_catalog.min(first_ts) FROM %s WHERE part OPERATOR(pg_catalog.=) $1',
+                   v_rel)
        INTO v_oldest USING p_part;
     RETURN v_oldest;
 END
