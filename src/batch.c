@@ -79,6 +79,28 @@ get_field(JsonbContainer *obj, const char *name, JsonbValue *result)
 }
 
 /*
+ * json_value_text: a JSON value (not null) as the text a type's input
+ * function reads: a string's own text, a number or boolean by its JSON
+ * text, an object or array by its JSON text.
+ */
+char *
+json_value_text(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return v->val.boolean ? "true" : "false";
+		default:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	}
+}
+
+/*
  * decode_key: the key field of element i in the stream's key type.  A
  * JSON string is read with the type's input function; a number, boolean,
  * object or array is read from its JSON text.
@@ -97,27 +119,11 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 				 errmsg("event %d of the batch has no \"%s\" field", i, stream->key_field),
 				 errhint("Each event needs a key; the stream reads it from the field named by key_field.")));
 
-	switch (v->type)
-	{
-		case jbvNull:
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("event %d of the batch: \"%s\" is null", i, stream->key_field)));
-			pg_unreachable();
-		case jbvString:
-			text = pnstrdup(v->val.string.val, v->val.string.len);
-			break;
-		case jbvNumeric:
-			text = DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-			break;
-		case jbvBool:
-			text = v->val.boolean ? "true" : "false";
-			break;
-		default:
-			text = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-			break;
-	}
+	if (v->type == jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event %d of the batch: \"%s\" is null", i, stream->key_field)));
+	text = json_value_text(v);
 
 	pos->field = stream->key_field;
 	key = InputFunctionCall(&stream->key_input, text, stream->key_ioparam, -1);

@@ -44,8 +44,6 @@ typedef struct QueryParams
 {
 	Oid		   *types;
 	int			n;
-	Datum	   *values;
-	char	   *nulls;			/* as SPI takes them: 'n' or ' ' */
 } QueryParams;
 
 /*
@@ -117,14 +115,15 @@ query_plan_columns(SPIPlanPtr plan)
 }
 
 /*
- * params_values: the values of the query's parameters: element i of the
- * JSON array params is $(i + 1), read as the type the query gives it
- * (a JSON string by its text, a number or boolean by its JSON text, null
- * as NULL).
+ * params_values: the values of the query's parameters, for its cursor:
+ * element i of the JSON array params is $(i + 1), read as the type the
+ * query gives it (a JSON string by its text, a number or boolean by its
+ * JSON text, null as NULL).
  */
-static void
+static ParamListInfo
 params_values(Jsonb *params, QueryParams *qp)
 {
+	ParamListInfo list;
 	int			n = 0;
 	int			i;
 
@@ -142,30 +141,24 @@ params_values(Jsonb *params, QueryParams *qp)
 						qp->n, qp->n == 1 ? "" : "s", n, n == 1 ? "" : "s"),
 				 errhint("Pass the value of $1 .. $n as the JSON array params.")));
 
-	qp->values = palloc0(sizeof(Datum) * Max(n, 1));
-	qp->nulls = palloc(Max(n, 1));
+	list = makeParamList(n);
+	list->numParams = n;
 	for (i = 0; i < n; i++)
 	{
 		JsonbValue *v = getIthJsonbValueFromContainer(&params->root, i);
+		ParamExternData *p = &list->params[i];
 		Oid			typinput;
 		Oid			typioparam;
-		char	   *text;
 
-		qp->nulls[i] = v->type == jbvNull ? 'n' : ' ';
-		if (v->type == jbvNull)
+		p->pflags = PARAM_FLAG_CONST;
+		p->ptype = qp->types[i];
+		p->isnull = v->type == jbvNull;
+		if (p->isnull)
 			continue;
-		if (v->type == jbvString)
-			text = pnstrdup(v->val.string.val, v->val.string.len);
-		else if (v->type == jbvNumeric)
-			text = DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		else if (v->type == jbvBool)
-			text = v->val.boolean ? "true" : "false";
-		else
-			text = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
 		getTypeInputInfo(qp->types[i], &typinput, &typioparam);
-		qp->values[i] = OidInputFunctionCall(typinput, text, typioparam, -1);
+		p->value = OidInputFunctionCall(typinput, json_value_text(v), typioparam, -1);
 	}
+	return list;
 }
 
 /*
@@ -411,12 +404,11 @@ batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 	int			capacity = QUERY_CHUNK_ROWS;
 	int			rows = 0;
 	int			n = 0;
-	int			i;
 
 	SPI_connect();
 	plan = query_plan(query, &qp);
 	desc = query_plan_columns(plan);
-	params_values(params, &qp);
+	paramlist = params_values(params, &qp);
 	qd.key_column = require_column(desc, stream->key_field, "key_field");
 	qd.ts_column = require_column(desc, stream->ts_field, "ts_field");
 	qd.last_column = Max(SPI_fnumber(desc, stream->last_field), 0);
@@ -445,15 +437,6 @@ batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 									PAYLOAD_COLUMN);
 	qd.row_cast = value_row_to_jsonb_init(qd.desc);
 
-	paramlist = makeParamList(qp.n);
-	paramlist->numParams = qp.n;
-	for (i = 0; i < qp.n; i++)
-	{
-		paramlist->params[i].value = qp.values[i];
-		paramlist->params[i].isnull = qp.nulls[i] == 'n';
-		paramlist->params[i].pflags = PARAM_FLAG_CONST;
-		paramlist->params[i].ptype = qp.types[i];
-	}
 	portal = SPI_cursor_open_with_paramlist(NULL, plan, paramlist, true);
 	events = MemoryContextAlloc(cxt, sizeof(SessEvent) * capacity);
 	d.stream = stream;

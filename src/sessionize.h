@@ -374,6 +374,7 @@ extern Datum value_cast(ValueCast *c, Datum value);
 extern void check_not_time_word(const char *text, int i, const char *field,
 								bool of_query);
 extern bool epoch_to_timestamptz(Stream *stream, float8 value, TimestampTz *ts);
+extern char *json_value_text(const JsonbValue *v);
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events,
 									DeadLetterList *dead, int *nevents);
 extern SessEvent *batch_decode_query(Stream *stream, const char *query, Jsonb *params,
