@@ -590,6 +590,54 @@ SELECT ps.stream,
 
 GRANT SELECT ON sessionize.stats, sessionize.partition_stats TO PUBLIC;
 
+/*
+ * attach / detach: the rows each INSERT or COPY statement adds to a table
+ * are one batch of a stream (see src/attach.c).  attach makes two triggers
+ * on the table, as the caller, carrying the stream and partition:
+ * _feed_statement (the statement's rows, from its transition table) and
+ * _feed_replica (rows applied by a subscription, at commit).
+ */
+CREATE FUNCTION sessionize.attach(stream text, source_table regclass,
+                                  "partition" integer DEFAULT 0)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sessionize_attach'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+CREATE FUNCTION sessionize.detach(stream text, source_table regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sessionize_detach'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+CREATE FUNCTION sessionize._feed_statement()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'sessionize_feed_statement'
+LANGUAGE C;
+
+CREATE FUNCTION sessionize._feed_replica()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'sessionize_feed_replica'
+LANGUAGE C;
+
+CREATE FUNCTION sessionize._replica_row()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'sessionize_replica_row'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+/* The tables attached to streams: the arguments of their statement triggers. */
+CREATE VIEW sessionize.attachments AS
+SELECT pg_catalog.convert_from(pg_catalog.substring(t.tgargs, 1, a.stop - 1),
+                               pg_catalog.getdatabaseencoding()) AS stream,
+       t.tgrelid::pg_catalog.regclass AS source_table,
+       pg_catalog.convert_from(pg_catalog.substring(t.tgargs, a.stop + 1,
+                                                    pg_catalog.length(t.tgargs) - a.stop - 1),
+                               pg_catalog.getdatabaseencoding())::integer AS "partition"
+  FROM pg_catalog.pg_trigger t,
+       LATERAL (SELECT pg_catalog.position(t.tgargs, pg_catalog.decode('00', 'hex')) AS stop) a
+ WHERE t.tgfoid OPERATOR(pg_catalog.=) 'sessionize._feed_statement()'::pg_catalog.regprocedure
+   AND t.tgnargs OPERATOR(pg_catalog.=) 2;
+
+GRANT SELECT ON sessionize.attachments TO PUBLIC;
+
 /* ----------------------------------------------------------- comments */
 
 COMMENT ON SCHEMA sessionize IS
@@ -662,5 +710,17 @@ COMMENT ON TYPE sessionize.session IS
     'a session, as sessionize.sessions returns them';
 COMMENT ON VIEW sessionize.stats IS
     'per stream: events, sessions open and closed by reason, the clock, offsets';
+COMMENT ON FUNCTION sessionize.attach(text, regclass, integer) IS
+    'the rows each INSERT or COPY statement adds to the table are a batch of a partition of the stream, whose sessions go to its sink';
+COMMENT ON FUNCTION sessionize.detach(text, regclass) IS
+    'the rows added to the table no longer feed the stream';
+COMMENT ON FUNCTION sessionize._feed_statement() IS
+    'internal: the trigger attach makes: the rows a statement added are a batch';
+COMMENT ON FUNCTION sessionize._feed_replica() IS
+    'internal: the trigger attach makes: rows a subscription applied are fed at commit';
+COMMENT ON FUNCTION sessionize._replica_row() IS
+    'internal: the WHEN clause of the replica trigger attach makes';
+COMMENT ON VIEW sessionize.attachments IS
+    'the tables attached to streams, and the partition each feeds';
 COMMENT ON VIEW sessionize.partition_stats IS
     'per partition of each stream: events, sessions open and closed by reason, the clock, offsets';

@@ -237,10 +237,10 @@ parse_iso8601(const char *s, int len, TimestampTz *result)
  * check_not_time_word: refuse the words timestamptz_in reads as times but
  * that are no instant of an event: now, today, yesterday, tomorrow (the
  * time of the call, not of the event) and epoch.  text is field of
- * event i of a batch, or of row i of a query when of_query.
+ * event i of a batch, or, with rows_of ("the query"), of row i of those.
  */
 void
-check_not_time_word(const char *text, int i, const char *field, bool of_query)
+check_not_time_word(const char *text, int i, const char *field, const char *rows_of)
 {
 	static const char *const words[] = {"now", "today", "yesterday", "tomorrow", "epoch"};
 	char	   *word = pstrdup(text);
@@ -256,9 +256,9 @@ check_not_time_word(const char *text, int i, const char *field, bool of_query)
 		if (pg_strcasecmp(word, words[w]) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-					 of_query ?
-					 errmsg("row %d of the query: \"%s\" is the word \"%s\", not the time of an event",
-							i, field, word) :
+					 rows_of != NULL ?
+					 errmsg("row %d of %s: \"%s\" is the word \"%s\", not the time of an event",
+							i, rows_of, field, word) :
 					 errmsg("event %d of the batch: \"%s\" is the word \"%s\", not the time of an event",
 							i, field, word),
 					 errhint("Send the time the event happened, as ISO 8601 or an epoch number.")));
@@ -306,7 +306,7 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 	{
 		char	   *text = pnstrdup(v->val.string.val, v->val.string.len);
 
-		check_not_time_word(text, i, stream->ts_field, false);
+		check_not_time_word(text, i, stream->ts_field, NULL);
 		pos->field = stream->ts_field;
 		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
 													 CStringGetDatum(text),

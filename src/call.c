@@ -105,11 +105,25 @@ call_memory_give(MemoryContext cxt)
 
 
 /*
- * call_begin: start a call that changes the stream named by argument 0:
- * check the transaction, make the call's memory context and lock the
- * stream for use (see stream.c); call_partition_begin then takes the
- * partition it works on.  The call runs as its caller; only the catalog
- * statements run as the extension's owner (see catalog.c).
+ * call_begin: start a call that changes the stream named by argument 0
+ * (see call_begin_stream).
+ */
+void
+call_begin(Call *call, FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("stream must not be NULL")));
+	call_begin_stream(call, text_to_cstring(PG_GETARG_TEXT_PP(0)));
+}
+
+/*
+ * call_begin_stream: start a call that changes stream name: check the
+ * transaction, make the call's memory context and lock the stream for use
+ * (see stream.c); call_partition_begin then takes the partition it works
+ * on.  The call runs as its caller; only the catalog statements run as
+ * the extension's owner (see catalog.c).
  *
  * The partition's row lock makes calls on one partition run one at a
  * time.  It needs READ COMMITTED: a call that waited for another must see
@@ -117,18 +131,11 @@ call_memory_give(MemoryContext cxt)
  * would not.
  */
 void
-call_begin(Call *call, FunctionCallInfo fcinfo)
+call_begin_stream(Call *call, const char *name)
 {
-	char	   *name;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("stream must not be NULL")));
-	check_may_change(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	check_may_change(name);
 
 	memset(call, 0, sizeof(Call));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	call->cxt = call_memory_take();
 	call->caller_cxt = MemoryContextSwitchTo(call->cxt);
 	call->stream = stream_lock(name, STREAM_USE, GetUserId());
@@ -194,8 +201,9 @@ partition_arg(FunctionCallInfo fcinfo, int argno, bool *all)
 }
 
 /*
- * call_end: finish a call: return the finished sessions and append them
- * to the sink, and free the call's memory.
+ * call_end: finish a call: return the finished sessions (fcinfo NULL: a
+ * call that returns nothing, an attached table's) and append them to the
+ * sink, and free the call's memory.
  */
 void
 call_end(Call *call, FunctionCallInfo fcinfo)

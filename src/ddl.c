@@ -475,6 +475,7 @@ sessionize_drop_stream(PG_FUNCTION_ARGS)
 				 errmsg("stream must not be NULL")));
 
 	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_CHANGE, GetUserId());
+	detach_all(stream->name);
 	values[0] = Int64GetDatum(stream->id);
 	(void) catalog_exec(CAT_STREAM_DROP, values, NULL, NULL, NULL);
 

@@ -146,19 +146,21 @@ sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
 
 /*
  * emit_finished: return the finished sessions as the call's result rows
- * and, when the stream has a sink, append them to it.
+ * (unless fcinfo is NULL) and, when the stream has a sink, append them to
+ * it.
  */
 void
 emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = fcinfo != NULL ? (ReturnSetInfo *) fcinfo->resultinfo : NULL;
 	int			n = finished->count;
 	Datum	   *columns[RES_NATTS];
 	Datum		reasons[END_OUTPUT + 1];
 	int			i;
 	int			c;
 
-	InitMaterializedSRF(fcinfo, 0);
+	if (fcinfo != NULL)
+		InitMaterializedSRF(fcinfo, 0);
 	if (n == 0)
 		return;
 
@@ -180,6 +182,8 @@ emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
 
 	if (OidIsValid(stream->sink))
 		sink_insert(stream, n, columns);
+	if (fcinfo == NULL)
+		return;
 
 	for (i = 0; i < n; i++)
 	{

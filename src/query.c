@@ -174,15 +174,19 @@ has_column(TupleDesc desc, const char *name)
  * require_column: a column the stream needs, by its setting's name.
  */
 static int
-require_column(TupleDesc desc, const char *name, const char *setting)
+require_column(TupleDesc desc, const char *name, const char *setting, const char *rows_of)
 {
+	bool		of_query = strcmp(rows_of, "the query") == 0;
+
 	if (!has_column(desc, name))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("the query of the batch has no column \"%s\"", name),
-				 errhint("The stream reads the %s from the column named by %s; rename it with AS.",
+				 errmsg("%s has no column \"%s\"",
+						of_query ? "the query of the batch" : rows_of, name),
+				 errhint("The stream reads the %s from the column named by %s; %s.",
 						 strcmp(setting, "key_field") == 0 ? "key" : "event time",
-						 setting)));
+						 setting,
+						 of_query ? "rename it with AS" : "change it with sessionize.alter_stream()")));
 	return SPI_fnumber(desc, name);
 }
 
@@ -191,15 +195,15 @@ require_column(TupleDesc desc, const char *name, const char *setting)
  * target, as an explicit cast in SQL would do it.
  */
 static ValueCast *
-cast_init(Oid source, Oid target, const char *column)
+cast_init(Oid source, Oid target, const char *column, const char *rows_of)
 {
 	ValueCast  *c = value_cast_init(source, target, COERCION_EXPLICIT);
 
 	if (c == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CANNOT_COERCE),
-				 errmsg("column \"%s\" of the query, of type %s, cannot be cast to %s",
-						column, format_type_be(source), format_type_be(target))));
+				 errmsg("column \"%s\" of %s, of type %s, cannot be cast to %s",
+						column, rows_of, format_type_be(source), format_type_be(target))));
 	return c;
 }
 
@@ -212,7 +216,9 @@ cast_init(Oid source, Oid target, const char *column)
  */
 typedef struct QueryDecode
 {
-	SPITupleTable *rows;
+	const char *rows_of;		/* "the query", or the table the rows were added to */
+	bool		row_detail;		/* errors show the row */
+	HeapTuple  *rows;			/* the chunk at hand */
 	TupleDesc	desc;			/* the rows', blessed */
 	int			key_column;
 	int			ts_column;
@@ -245,7 +251,7 @@ static Datum
 query_column(QueryDecode *qd, HeapTuple row, int col, ValueCast *cast,
 			 const char *field, bool *isnull)
 {
-	Datum		v = SPI_getbinval(row, qd->rows->tupdesc, col, isnull);
+	Datum		v = heap_getattr(row, col, qd->desc, isnull);
 
 	if (*isnull)
 		return (Datum) 0;
@@ -267,7 +273,7 @@ query_decode(ElementDecoder *d, int end)
 
 	for (; d->next < end; d->next++)
 	{
-		HeapTuple	row = qd->rows->vals[d->next];
+		HeapTuple	row = qd->rows[d->next];
 		int			r = d->index_base + d->next;
 		SessEvent  *e = &d->events[d->ngood];
 		bool		isnull;
@@ -279,40 +285,40 @@ query_decode(ElementDecoder *d, int end)
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("row %d of the query: \"%s\" is NULL", r, stream->key_field)));
+					 errmsg("row %d of %s: \"%s\" is NULL", r, qd->rows_of, stream->key_field)));
 		e->key = datumCopy(v, stream->key_typbyval, stream->key_typlen);
 		if (key_too_long(stream, e->key))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("row %d of the query: \"%s\" is %zu bytes long, more than the %zu bytes a key may have",
-							r, stream->key_field, (Size) VARSIZE_ANY(DatumGetPointer(e->key)),
+					 errmsg("row %d of %s: \"%s\" is %zu bytes long, more than the %zu bytes a key may have",
+							r, qd->rows_of, stream->key_field, (Size) VARSIZE_ANY(DatumGetPointer(e->key)),
 							(Size) MAX_KEY_BYTES),
 					 errhint(KEY_TOO_LONG_HINT)));
 
 		if (qd->ts_is_text)
 		{
-			v = SPI_getbinval(row, qd->rows->tupdesc, qd->ts_column, &isnull);
+			v = heap_getattr(row, qd->ts_column, qd->desc, &isnull);
 			if (!isnull)
-				check_not_time_word(TextDatumGetCString(v), r, stream->ts_field, true);
+				check_not_time_word(TextDatumGetCString(v), r, stream->ts_field, qd->rows_of);
 		}
 		v = query_column(qd, row, qd->ts_column, qd->ts_cast, stream->ts_field, &isnull);
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("row %d of the query: \"%s\" is NULL", r, stream->ts_field)));
+					 errmsg("row %d of %s: \"%s\" is NULL", r, qd->rows_of, stream->ts_field)));
 		if (!qd->ts_is_epoch)
 			e->ts = DatumGetTimestampTz(v);
 		else if (!epoch_to_timestamptz(stream, DatumGetFloat8(v), &e->ts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("row %d of the query: \"%s\" is an epoch number out of range",
-							r, stream->ts_field),
+					 errmsg("row %d of %s: \"%s\" is an epoch number out of range",
+							r, qd->rows_of, stream->ts_field),
 					 errhint("Epoch numbers are read in the stream's ts_unit.")));
 		if (TIMESTAMP_NOT_FINITE(e->ts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("row %d of the query: \"%s\" is not a finite instant",
-							r, stream->ts_field)));
+					 errmsg("row %d of %s: \"%s\" is not a finite instant",
+							r, qd->rows_of, stream->ts_field)));
 
 		e->is_last = false;
 		if (qd->last_column > 0)
@@ -328,7 +334,7 @@ query_decode(ElementDecoder *d, int end)
 			if (isnull)
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("row %d of the query: \"%s\" is NULL", r, PAYLOAD_COLUMN)));
+						 errmsg("row %d of %s: \"%s\" is NULL", r, qd->rows_of, PAYLOAD_COLUMN)));
 			payload = DatumGetJsonbPCopy(v);
 		}
 		else
@@ -336,8 +342,8 @@ query_decode(ElementDecoder *d, int end)
 		if (JB_ROOT_IS_SCALAR(payload))
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-					 errmsg("row %d of the query: \"%s\" is a JSON scalar, not an object",
-							r, PAYLOAD_COLUMN)));
+					 errmsg("row %d of %s: \"%s\" is a JSON scalar, not an object",
+							r, qd->rows_of, PAYLOAD_COLUMN)));
 		e->payload = &payload->root;
 		e->payload_len = VARSIZE(payload) - VARHDRSZ;
 		e->ordinal = r;
@@ -347,17 +353,21 @@ query_decode(ElementDecoder *d, int end)
 
 /*
  * query_enrich: an error of a cast, said of the row and column it was
- * reading.
+ * reading; with row_detail, every error of a row shows the row.
  */
 static void
 query_enrich(ElementDecoder *d, ErrorData *edata)
 {
 	QueryDecode *qd = d->arg;
 
+	if (qd->row_detail && edata->detail == NULL)
+		edata->detail = psprintf("The row: %s",
+								 JsonbToCString(NULL, &query_row_jsonb(qd, qd->rows[d->next])->root,
+												-1));
 	if (qd->field == NULL)
 		return;
-	edata->message = psprintf("row %d of the query: \"%s\" is invalid: %s",
-							  d->index_base + d->next, qd->field, edata->message);
+	edata->message = psprintf("row %d of %s: \"%s\" is invalid: %s",
+							  d->index_base + d->next, qd->rows_of, qd->field, edata->message);
 	qd->field = NULL;
 }
 
@@ -369,7 +379,7 @@ query_element(ElementDecoder *d, int i)
 {
 	QueryDecode *qd = d->arg;
 
-	return query_row_jsonb(qd, qd->rows->vals[i]);
+	return query_row_jsonb(qd, qd->rows[i]);
 }
 
 /*
@@ -379,6 +389,63 @@ static Oid
 column_type(TupleDesc desc, int col)
 {
 	return TupleDescAttr(desc, col - 1)->atttypid;
+}
+
+/*
+ * rows_decode_init: how qd reads rows of desc (a copy of it is kept,
+ * blessed as a record) for stream; rows_of names them in errors.
+ */
+static void
+rows_decode_init(QueryDecode *qd, Stream *stream, TupleDesc desc, const char *rows_of)
+{
+	Oid			ts_type;
+
+	desc = CreateTupleDescCopy(desc);
+	desc->tdtypeid = RECORDOID;
+	desc->tdtypmod = -1;
+	qd->rows_of = rows_of;
+	qd->key_column = require_column(desc, stream->key_field, "key_field", rows_of);
+	qd->ts_column = require_column(desc, stream->ts_field, "ts_field", rows_of);
+	qd->last_column = Max(SPI_fnumber(desc, stream->last_field), 0);
+	qd->payload_column = Max(SPI_fnumber(desc, PAYLOAD_COLUMN), 0);
+	qd->desc = BlessTupleDesc(desc);
+
+	/*
+	 * How each column is read: the key as the key type, the time as
+	 * timestamptz or (a column of numbers) as epoch numbers in the
+	 * stream's ts_unit, isLast as boolean, the payload as jsonb; each as
+	 * an explicit cast in SQL would read it.  A time column of text is
+	 * also read as text, to refuse the words that are no event time.
+	 */
+	ts_type = getBaseType(column_type(desc, qd->ts_column));
+	qd->ts_is_epoch = TypeCategory(ts_type) == TYPCATEGORY_NUMERIC;
+	qd->ts_is_text = ts_type == TEXTOID || ts_type == VARCHAROID || ts_type == BPCHAROID;
+	qd->key_cast = cast_init(column_type(desc, qd->key_column), stream->key_type,
+							 stream->key_field, rows_of);
+	qd->ts_cast = cast_init(column_type(desc, qd->ts_column),
+							qd->ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID, stream->ts_field,
+							rows_of);
+	if (qd->last_column > 0)
+		qd->last_cast = cast_init(column_type(desc, qd->last_column), BOOLOID,
+								  stream->last_field, rows_of);
+	if (qd->payload_column > 0)
+		qd->payload_cast = cast_init(column_type(desc, qd->payload_column), JSONBOID,
+									 PAYLOAD_COLUMN, rows_of);
+	qd->row_cast = value_row_to_jsonb_init(qd->desc);
+}
+
+/*
+ * rows_decoder: an ElementDecoder of qd's rows, into events.
+ */
+static void
+rows_decoder(ElementDecoder *d, Stream *stream, QueryDecode *qd, SessEvent *events)
+{
+	d->stream = stream;
+	d->events = events;
+	d->decode = query_decode;
+	d->element = query_element;
+	d->enrich = query_enrich;
+	d->arg = qd;
 }
 
 /*
@@ -396,8 +463,6 @@ batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 	QueryDecode qd = {0};
 	ElementDecoder d = {0};
 	SPIPlanPtr	plan;
-	TupleDesc	desc;
-	Oid			ts_type;
 	ParamListInfo paramlist;
 	Portal		portal;
 	SessEvent  *events;
@@ -407,43 +472,12 @@ batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 
 	SPI_connect();
 	plan = query_plan(query, &qp);
-	desc = query_plan_columns(plan);
 	paramlist = params_values(params, &qp);
-	qd.key_column = require_column(desc, stream->key_field, "key_field");
-	qd.ts_column = require_column(desc, stream->ts_field, "ts_field");
-	qd.last_column = Max(SPI_fnumber(desc, stream->last_field), 0);
-	qd.payload_column = Max(SPI_fnumber(desc, PAYLOAD_COLUMN), 0);
-	qd.desc = BlessTupleDesc(desc);
-
-	/*
-	 * How each column is read: the key as the key type, the time as
-	 * timestamptz or (a column of numbers) as epoch numbers in the
-	 * stream's ts_unit, isLast as boolean, the payload as jsonb; each as
-	 * an explicit cast in SQL would read it.  A time column of text is
-	 * also read as text, to refuse the words that are no event time.
-	 */
-	ts_type = getBaseType(column_type(desc, qd.ts_column));
-	qd.ts_is_epoch = TypeCategory(ts_type) == TYPCATEGORY_NUMERIC;
-	qd.ts_is_text = ts_type == TEXTOID || ts_type == VARCHAROID || ts_type == BPCHAROID;
-	qd.key_cast = cast_init(column_type(desc, qd.key_column), stream->key_type,
-							stream->key_field);
-	qd.ts_cast = cast_init(column_type(desc, qd.ts_column),
-						   qd.ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID, stream->ts_field);
-	if (qd.last_column > 0)
-		qd.last_cast = cast_init(column_type(desc, qd.last_column), BOOLOID,
-								 stream->last_field);
-	if (qd.payload_column > 0)
-		qd.payload_cast = cast_init(column_type(desc, qd.payload_column), JSONBOID,
-									PAYLOAD_COLUMN);
-	qd.row_cast = value_row_to_jsonb_init(qd.desc);
+	rows_decode_init(&qd, stream, query_plan_columns(plan), "the query");
 
 	portal = SPI_cursor_open_with_paramlist(NULL, plan, paramlist, true);
 	events = MemoryContextAlloc(cxt, sizeof(SessEvent) * capacity);
-	d.stream = stream;
-	d.decode = query_decode;
-	d.element = query_element;
-	d.enrich = query_enrich;
-	d.arg = &qd;
+	rows_decoder(&d, stream, &qd, events);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, QUERY_CHUNK_ROWS);
@@ -456,13 +490,13 @@ batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 				capacity *= 2;
 			events = repalloc_huge(events, sizeof(SessEvent) * capacity);
 		}
-		qd.rows = SPI_tuptable;
+		qd.rows = SPI_tuptable->vals;
 		d.events = &events[n];
 		d.index_base = rows;
 		decode_guarded(&d, (int) SPI_processed, dead);
 		n += d.ngood;
 		rows += (int) SPI_processed;
-		SPI_freetuptable(qd.rows);
+		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
@@ -470,4 +504,38 @@ batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 
 	*nevents = n;
 	return events;
+}
+
+/*
+ * rows_check_columns: error unless rows of desc (named by rows_of) have
+ * the columns stream reads, of types it can cast (as the query form
+ * finds them).
+ */
+void
+rows_check_columns(Stream *stream, TupleDesc desc, const char *rows_of)
+{
+	QueryDecode qd = {0};
+
+	rows_decode_init(&qd, stream, desc, rows_of);
+}
+
+/*
+ * batch_decode_rows: the events of rows[0 .. n) of desc, found as the
+ * query form finds them, in CurrentMemoryContext; rows_of names them in
+ * errors, which show the row.  With dead, bad rows are set aside there.
+ */
+SessEvent *
+batch_decode_rows(Stream *stream, TupleDesc desc, HeapTuple *rows, int n,
+				  const char *rows_of, DeadLetterList *dead, int *nevents)
+{
+	QueryDecode qd = {0};
+	ElementDecoder d = {0};
+
+	rows_decode_init(&qd, stream, desc, rows_of);
+	qd.rows = rows;
+	qd.row_detail = true;
+	rows_decoder(&d, stream, &qd, palloc(sizeof(SessEvent) * Max(n, 1)));
+	decode_guarded(&d, n, dead);
+	*nevents = d.ngood;
+	return d.events;
 }

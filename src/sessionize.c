@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -281,11 +282,43 @@ apply_events(Call *call, SessEvent *events, int n)
 }
 
 /*
- * Decoders of the batch forms: the events of a call's batch arguments, in
- * batch order, in CurrentMemoryContext.
+ * Decoders of the batch forms: the events of a call's batch (arg: the
+ * call's fcinfo, or the rows of an attached table), in batch order, in
+ * CurrentMemoryContext.
  */
-typedef SessEvent *(*BatchDecoder) (Call *call, FunctionCallInfo fcinfo,
-									int *nevents);
+typedef SessEvent *(*BatchDecoder) (Call *call, void *arg, int *nevents);
+
+static DeadLetterList *call_dead_letters(Call *call);
+
+/*
+ * batch_apply: decode a batch (times without an offset in the stream's
+ * time zone), set its bad elements aside and apply the rest; a batch from
+ * source records offset.
+ */
+static void
+batch_apply(Call *call, BatchDecoder decode, void *arg, const char *source, int64 offset)
+{
+	SessEvent  *events;
+	int			n;
+
+	if (call->stream->time_zone != NULL)
+	{
+		int			nest = time_zone_set(call->stream->time_zone, "the time_zone of the stream");
+
+		events = decode(call, arg, &n);
+		time_zone_reset(nest);
+	}
+	else
+		events = decode(call, arg, &n);
+	if (call->dead.count > 0)
+	{
+		dead_letters_write(call->stream, &call->dead, source, offset);
+		call->delta.dead_letters += call->dead.count;
+	}
+	apply_events(call, events, n);
+	if (source != NULL)
+		offset_record(call->stream, source, offset);
+}
 
 /*
  * run_batch: the frame of every batch form.  Arguments source_arg and
@@ -303,8 +336,6 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 	Call		call;
 	char	   *source = NULL;
 	int64		offset = 0;
-	SessEvent  *events;
-	int			n;
 
 	if (PG_ARGISNULL(source_arg) != PG_ARGISNULL(source_arg + 1))
 		ereport(ERROR,
@@ -333,27 +364,63 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 		}
 	}
 
-	/* times without an offset are in the stream's time zone */
-	if (call.stream->time_zone != NULL)
-	{
-		int			nest = time_zone_set(call.stream->time_zone, "the time_zone of the stream");
-
-		events = decode(&call, fcinfo, &n);
-		time_zone_reset(nest);
-	}
-	else
-		events = decode(&call, fcinfo, &n);
-	if (call.dead.count > 0)
-	{
-		dead_letters_write(call.stream, &call.dead, source, offset);
-		call.delta.dead_letters += call.dead.count;
-	}
-	apply_events(&call, events, n);
-	if (source != NULL)
-		offset_record(call.stream, source, offset);
+	batch_apply(&call, decode, fcinfo, source, offset);
 	call_partition_end(&call, true);
 	call_end(&call, fcinfo);
 	return (Datum) 0;
+}
+
+/* The rows a statement added to an attached table (see attach.c). */
+typedef struct AddedRows
+{
+	TupleDesc	desc;
+	HeapTuple  *rows;
+	int			n;
+	const char *rows_of;
+} AddedRows;
+
+/*
+ * decode_added_rows: an attached table's decoder.
+ */
+static SessEvent *
+decode_added_rows(Call *call, void *arg, int *nevents)
+{
+	AddedRows  *added = arg;
+
+	return batch_decode_rows(call->stream, added->desc, added->rows, added->n,
+							 added->rows_of, call_dead_letters(call), nevents);
+}
+
+/*
+ * sessionize_rows: apply rows[0 .. n) of desc, added to table (an
+ * attached table), as one batch of partition part of stream name; the
+ * sessions it finishes go to the stream's sink, which it must have.
+ */
+void
+sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
+				HeapTuple *rows, int n)
+{
+	AddedRows	added;
+	Call		call;
+
+	added.desc = desc;
+	added.rows = rows;
+	added.n = n;
+	call_begin_stream(&call, name);
+	if (!OidIsValid(call.stream->sink))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stream \"%s\", attached to table %s, has no sink",
+						name, get_rel_name(table)),
+				 errdetail("The sessions of an attached table's rows go to the stream's sink."),
+				 errhint("Give it one: SELECT sessionize.alter_stream(%s, 'sink', 'a_table').",
+						 quote_literal_cstr(name))));
+	added.rows_of = psprintf("the rows added to %s",
+							 quote_identifier(get_rel_name(table)));
+	call_partition_begin(&call, part);
+	batch_apply(&call, decode_added_rows, &added, NULL, 0);
+	call_partition_end(&call, true);
+	call_end(&call, NULL);
 }
 
 /*
@@ -370,8 +437,10 @@ call_dead_letters(Call *call)
  * decode_json_arg: the JSON form's decoder (argument 1, events jsonb).
  */
 static SessEvent *
-decode_json_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
+decode_json_arg(Call *call, void *arg, int *nevents)
 {
+	FunctionCallInfo fcinfo = arg;
+
 	return batch_decode_json(call->stream, PG_GETARG_JSONB_P(1), call_dead_letters(call),
 							 nevents);
 }
@@ -395,8 +464,10 @@ sessionize_batch_json(PG_FUNCTION_ARGS)
  * decode_arrays_arg: the typed form's decoder (arguments 1-4).
  */
 static SessEvent *
-decode_arrays_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
+decode_arrays_arg(Call *call, void *arg, int *nevents)
 {
+	FunctionCallInfo fcinfo = arg;
+
 	return batch_decode_arrays(call->stream,
 							   PG_GETARG_ARRAYTYPE_P(1),
 							   PG_GETARG_ARRAYTYPE_P(2),
@@ -432,8 +503,10 @@ sessionize_batch_arrays(PG_FUNCTION_ARGS)
  * search_path, as the whole call is.
  */
 static SessEvent *
-decode_query_arg(Call *call, FunctionCallInfo fcinfo, int *nevents)
+decode_query_arg(Call *call, void *arg, int *nevents)
 {
+	FunctionCallInfo fcinfo = arg;
+
 	/* params (argument 6, from 0.3 on): the values of $1 .. $n */
 	Jsonb	   *params = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_JSONB_P(6) : NULL;
 

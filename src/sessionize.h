@@ -285,6 +285,7 @@ extern Oid	sessionize_extension_owner(void);
 /* call.c */
 extern void call_init(void);
 extern void call_begin(Call *call, FunctionCallInfo fcinfo);
+extern void call_begin_stream(Call *call, const char *name);
 extern void call_partition_begin(Call *call, int32 part);
 extern void call_partition_end(Call *call, bool changed);
 extern void call_end(Call *call, FunctionCallInfo fcinfo);
@@ -313,6 +314,13 @@ extern Jsonb *session_events_jsonb(const Session *s);
 extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);
 extern TimestampTz clock_limit(Stream *stream);
 extern void advance_watermark(Stream *stream, TimestampTz ts);
+
+/* sessionize.c */
+extern void sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
+							HeapTuple *rows, int n);
+
+/* attach.c */
+extern void detach_all(const char *name);
 
 /* stream.c */
 
@@ -372,13 +380,17 @@ extern Datum value_cast(ValueCast *c, Datum value);
 
 /* batch.c, query.c */
 extern void check_not_time_word(const char *text, int i, const char *field,
-								bool of_query);
+								const char *rows_of);
 extern bool epoch_to_timestamptz(Stream *stream, float8 value, TimestampTz *ts);
 extern char *json_value_text(const JsonbValue *v);
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events,
 									DeadLetterList *dead, int *nevents);
 extern SessEvent *batch_decode_query(Stream *stream, const char *query, Jsonb *params,
 									 DeadLetterList *dead, int *nevents);
+extern void rows_check_columns(Stream *stream, TupleDesc desc, const char *rows_of);
+extern SessEvent *batch_decode_rows(Stream *stream, TupleDesc desc, HeapTuple *rows, int n,
+									const char *rows_of, DeadLetterList *dead,
+									int *nevents);
 extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 									  ArrayType *ts, ArrayType *is_last,
 									  ArrayType *payloads,
