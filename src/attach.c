@@ -295,7 +295,7 @@ feed_trigger_args(FunctionCallInfo fcinfo, bool for_row, char **name, int32 *par
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
 		!TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_BY_INSERT(td->tg_event) ||
-		TRIGGER_FIRED_FOR_ROW(td->tg_event) != for_row ||
+		(TRIGGER_FIRED_FOR_ROW(td->tg_event) != 0) != for_row ||
 		(!for_row && td->tg_newtable == NULL) ||
 		td->tg_trigger->tgnargs != 2)
 		ereport(ERROR,
