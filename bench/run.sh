@@ -17,6 +17,12 @@
 #                                stream of two (the events split by key), and
 #                                COPY by one and by two clients; checks both
 #                                streams find the same sessions
+#   bench/run.sh --attach        an attached table: COPY of each batch into it
+#                                (one batch each), against COPY into a plain
+#                                table plus sessionize_query on the new rows,
+#                                and COPY alone; many-users workload unless
+#                                --workload says otherwise; checks both find
+#                                the same sessions
 #
 # Options (throughput):  --events N (200000)  --keys N (20000)  --seed N (42)
 #                        --reps N (5)  --sizes "1000 10000"
@@ -44,7 +50,7 @@ KEYS=20000
 SEED=42
 REPS=5
 SIZES="1000 10000"
-WORKLOAD=skewed
+WORKLOAD=
 MODE=throughput
 OPEN=10000000
 AGG_EVENTS=1000000
@@ -57,7 +63,7 @@ NO_TYPED=
 # with it on (a later --pg-option fsync=off overrides).
 PGOPTS=(-o fsync=on)
 
-usage () { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage () { sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -72,6 +78,7 @@ while [ $# -gt 0 ]; do
         --aggregate) MODE=aggregate; shift ;;
         --long) MODE=long; shift ;;
         --parallel) MODE=parallel; shift ;;
+        --attach) MODE=attach; shift ;;
         --hours) HOURS=$2; shift 2 ;;
         --agg-events) AGG_EVENTS=$2; shift 2 ;;
         --open) OPEN=$2; shift 2 ;;
@@ -87,6 +94,9 @@ done
 for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS" "$HOURS"; do
     case $v in ''|*[!0-9]*) echo "run.sh: not a number: $v" >&2; exit 2 ;; esac
 done
+if [ -z "$WORKLOAD" ]; then
+    if [ "$MODE" = attach ]; then WORKLOAD=many-users; else WORKLOAD=skewed; fi
+fi
 case $WORKLOAD in skewed|many-users) ;; *) echo "run.sh: unknown workload: $WORKLOAD" >&2; exit 2 ;; esac
 for s in $SIZES; do
     case $s in ''|*[!0-9]*|0) echo "run.sh: not a batch size: $s" >&2; exit 2 ;; esac
@@ -425,6 +435,118 @@ if [ "$MODE" = parallel ]; then
     echo
     echo "each batch its own transaction; two feeders: one psql each, started together, timed"
     echo "until both are done; COPY clients: every other batch file each."
+    echo "total run time: $(( $(date +%s) - START )) s"
+    exit 0
+fi
+
+# ================================================================ attach
+if [ "$MODE" = attach ]; then
+    echo "== sessionize attach: COPY into an attached table, against COPY + sessionize_query"
+    machine
+    python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" --workload "$WORKLOAD" \
+        -o "$WORK/events.csv" 2> "$WORK/gen.log"
+    sed 's/^/          /' "$WORK/gen.log"
+    echo "events:   $EVENTS, $KEYS keys, seed $SEED, workload $WORKLOAD; batch sizes $SIZES; $REPS repetitions"
+    q -c "CREATE TABLE att_results (size integer, contender text, rep integer, secs double precision)"
+    # fresh: the contenders' tables and streams anew, and a checkpoint
+    fresh () {
+        q -c "SELECT sessionize.drop_stream(name) FROM sessionize.streams" \
+          -c "DROP TABLE IF EXISTS copy_target, att_events, q_events, sink_att, sink_q" \
+          -c "CREATE TABLE copy_target (key text, ts timestamptz, is_last boolean, payload jsonb)" \
+          -c "CREATE TABLE att_events (LIKE copy_target)" \
+          -c "CREATE TABLE q_events (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                                     LIKE copy_target)" \
+          -c "CREATE TABLE sink_att (key text, session_start timestamptz, session_end timestamptz,
+                                     event_count int, end_reason text, events jsonb)" \
+          -c "CREATE TABLE sink_q (LIKE sink_att)" \
+          -c "SELECT sessionize.create_stream(s, gap => '30 minutes', key_field => 'key',
+                                              last_field => 'is_last', sink => s::regclass)
+                FROM unnest(ARRAY['sink_att', 'sink_q']) s" \
+          -c "SELECT sessionize.attach('sink_att', 'att_events')" \
+          -c "CHECKPOINT" >/dev/null
+    }
+    for size in $SIZES; do
+        mkdir -p "$WORK/copy_$size"
+        split -l "$size" -d -a 6 "$WORK/events.csv" "$WORK/copy_$size/b"
+        # each script timed from after psql has connected to its end; each
+        # batch one transaction
+        for c in copy attached query; do
+            {
+                echo "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset"
+                for f in "$WORK/copy_$size"/b*; do
+                    case $c in
+                        copy) printf "\\\\copy copy_target FROM '%s' (FORMAT csv)\n" "$f" ;;
+                        attached) printf "\\\\copy att_events FROM '%s' (FORMAT csv)\n" "$f" ;;
+                        query)
+                            echo "BEGIN;"
+                            echo "SELECT coalesce(max(seq), 0) AS m FROM q_events \\gset"
+                            printf "\\\\copy q_events (key, ts, is_last, payload) FROM '%s' (FORMAT csv)\n" "$f"
+                            echo "SELECT count(*) FROM sessionize.sessionize_query('sink_q',
+                                    'SELECT key, ts, is_last, payload FROM q_events WHERE seq > \$1',
+                                    params => jsonb_build_array(:m)) \\g /dev/null"
+                            echo "COMMIT;" ;;
+                    esac
+                done
+                echo "SELECT extract(epoch FROM clock_timestamp()) - :t0;"
+            } > "$WORK/${c}_$size.sql"
+        done
+        # Check pass, also the warm-up: both streams, flushed at the end,
+        # found the same sessions.
+        fresh
+        q -f "$WORK/attached_$size.sql" >/dev/null
+        q -f "$WORK/query_$size.sql" >/dev/null
+        q -c "SELECT count(*) FROM sessionize.flush('sink_att')" \
+          -c "SELECT count(*) FROM sessionize.flush('sink_q')" >/dev/null
+        diff=$(q -c "SELECT count(*) FROM (
+                       (SELECT key, session_start, session_end, event_count, end_reason, events FROM sink_att
+                        EXCEPT ALL SELECT key, session_start, session_end, event_count, end_reason, events FROM sink_q)
+                       UNION ALL
+                       (SELECT key, session_start, session_end, event_count, end_reason, events FROM sink_q
+                        EXCEPT ALL SELECT key, session_start, session_end, event_count, end_reason, events FROM sink_att)) d")
+        n=$(q -c "SELECT count(*) FROM sink_att")
+        b=$(q -c "SELECT batches FROM sessionize.stats WHERE stream = 'sink_att'")
+        echo "check:    batch $size: the attached table ($b batches) and COPY + query find the same $n sessions: $diff differences"
+        if [ "$diff" != 0 ]; then
+            echo "run.sh: the attached table's sessions differ" >&2
+            exit 1
+        fi
+        for rep in $(seq 1 "$REPS"); do
+            for c in copy attached query; do
+                fresh
+                secs=$(q -f "$WORK/${c}_$size.sql")
+                q -c "INSERT INTO att_results VALUES ($size, '$c', $rep, $secs)"
+            done
+            printf '          batch %s: repetition %s of %s done (%s s)\n' "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
+        done
+    done
+    echo
+    q -F ' ' -c "
+        WITH agg AS (
+            SELECT size, contender,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY $EVENTS / secs) AS med,
+                   min($EVENTS / secs) AS lo, max($EVENTS / secs) AS hi
+              FROM att_results GROUP BY size, contender),
+        names (contender, label, ord) AS (
+            VALUES ('copy', 'COPY into a plain table', 1),
+                   ('attached', 'COPY into the attached table', 2),
+                   ('query', 'COPY + sessionize_query', 3))
+        SELECT format('%-6s %-30s %12s %10s %10s %9s %16s', 'batch', 'contender', 'events/s med',
+                      'min', 'max', 'vs COPY', 'vs COPY + query')
+        UNION ALL
+        SELECT * FROM (
+            SELECT format('%-6s %-30s %12s %10s %10s %9s %16s', a.size, n.label,
+                          to_char(a.med, 'FM999,999,999'), to_char(a.lo, 'FM999,999,999'),
+                          to_char(a.hi, 'FM999,999,999'),
+                          to_char(a.med / c.med, 'FM990.00') || 'x',
+                          to_char(a.med / q.med, 'FM990.00') || 'x')
+              FROM agg a JOIN names n USING (contender)
+              JOIN agg c ON c.size = a.size AND c.contender = 'copy'
+              JOIN agg q ON q.size = a.size AND q.contender = 'query'
+             ORDER BY a.size, n.ord) t"
+    echo
+    echo "each batch one transaction: a \\copy into the attached table (its statement trigger"
+    echo "makes the batch), or BEGIN, \\copy into a plain table, sessionize_query over the rows"
+    echo "it added, COMMIT.  Both keep the rows; both streams have a sink."
     echo "total run time: $(( $(date +%s) - START )) s"
     exit 0
 fi

@@ -60,6 +60,17 @@ BEGIN
 END
 $$;
 SELECT feed(1, 20);
+-- an attached table, fed by three INSERTs
+CREATE TABLE att_sink (key text, event_count integer, end_reason text);
+SELECT sessionize.create_stream('attached', gap => '20 minutes', sink => 'att_sink');
+CREATE TABLE att_src (id text, ts timestamptz, "isLast" boolean);
+SELECT sessionize.attach('attached', 'att_src');
+INSERT INTO att_src SELECT 'a' || i % 3, timestamptz '2026-01-01' + i * interval '1 minute', i % 5 = 0
+  FROM generate_series(1, 10) i;
+INSERT INTO att_src SELECT 'a' || i % 3, timestamptz '2026-01-01' + i * interval '1 minute', i % 5 = 0
+  FROM generate_series(11, 20) i;
+INSERT INTO att_src SELECT 'a' || i % 3, timestamptz '2026-01-01' + i * interval '1 minute', i % 5 = 0
+  FROM generate_series(21, 30) i;
 });
 
 my $dump = "$PostgreSQL::Test::Utils::tmp_check/source.dump";
@@ -120,8 +131,26 @@ is($node->safe_psql('target', $state), $node->safe_psql('source', $state),
 	'with the same counters and offsets at the end');
 is( $node->safe_psql(
 		'target', q{SELECT string_agg(batches::text, ',' ORDER BY stream) FROM sessionize.stats}),
-	'40,40,40',
+	'3,40,40,40',
 	'the replayed batches 15 to 20 were skipped after the restore');
+
+# The attached table: attached again after the restore, its restored rows
+# not fed a second time, and a new INSERT fed.
+my $attached = q{
+SELECT (SELECT string_agg(stream || ' ' || source_table || ' ' || "partition", ',')
+          FROM sessionize.attachments) || ' | '
+    || (SELECT events_in || ' ' || batches FROM sessionize.stats WHERE stream = 'attached') || ' | '
+    || (SELECT count(*) FROM att_sink)
+};
+is($node->safe_psql('target', $attached), 'attached att_src 0 | 30 3 | 6',
+	'the attached table is restored attached, its rows fed once');
+my $insert = q{INSERT INTO att_src VALUES ('a9', '2026-01-01 01:00Z', true)};
+$node->safe_psql('source', $insert);
+$node->safe_psql('target', $insert);
+is($node->safe_psql('target', $attached), 'attached att_src 0 | 31 4 | 9',
+	'and a new INSERT into it is fed (its clock closes two open sessions, and it is last)');
+is($node->safe_psql('target', $attached), $node->safe_psql('source', $attached),
+	'as in the database it came from');
 
 $node->stop;
 done_testing();
