@@ -108,6 +108,14 @@ ALTER TABLE sessionize.streams ADD COLUMN dead_letter regclass;
  */
 ALTER TABLE sessionize.streams ADD COLUMN time_zone text;
 ALTER TABLE sessionize.streams ALTER COLUMN time_zone SET DEFAULT 'UTC';
+
+/*
+ * mode: 'arrival' (SPEC 4: one open session per key, in arrival order) or
+ * 'event_time' (SPEC 8: session windows that merge, emitted when the
+ * watermark makes them final).  Set at creation only.
+ */
+ALTER TABLE sessionize.streams ADD COLUMN mode text NOT NULL DEFAULT 'arrival'
+    CHECK (mode IN ('arrival', 'event_time'));
 ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAULT 0;
 
 /* ------------------------------------------------------- state tables */
@@ -121,7 +129,7 @@ ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAUL
  * locale).  The tables keep room in their pages for HOT updates.
  */
 CREATE FUNCTION sessionize._state_tables(p_table name, p_key_type regtype, p_owner regrole,
-                                         p_stream text)
+                                         p_stream text, p_event_time boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -144,10 +152,14 @@ BEGIN
              event_ts     pg_catalog.timestamptz[] NOT NULL,
              events       pg_catalog.jsonb NOT NULL,
              chunks       pg_catalog.int4 NOT NULL DEFAULT 0,
-             part         pg_catalog.int4 NOT NULL DEFAULT 0,
+             part         pg_catalog.int4 NOT NULL DEFAULT 0,%s
              PRIMARY KEY (key, part))
          WITH (fillfactor = 80)',
-        p_table, v_key, v_collate);
+        p_table, v_key, v_collate,
+        /* event time: a key's open sessions in one row, see src/state.c */
+        CASE WHEN p_event_time THEN '
+             event_last   pg_catalog.bool[] NOT NULL,
+             chunk_last   pg_catalog.timestamptz,' ELSE '' END);
     EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
                    p_table || '_deadline', p_table);
     EXECUTE format(
@@ -239,7 +251,7 @@ CREATE FUNCTION sessionize._create_stream(
     p_max_duration interval, p_max_events integer, p_lateness interval,
     p_key_field text, p_ts_field text, p_last_field text, p_sink regclass,
     p_update_function text, p_partitions integer, p_max_future interval, p_ts_unit text,
-    p_dead_letter regclass, p_time_zone text)
+    p_dead_letter regclass, p_time_zone text, p_mode text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -254,11 +266,12 @@ BEGIN
         INSERT INTO sessionize.streams
                (stream_id, name, owner, key_type, gap, max_duration, max_events,
                 lateness, key_field, ts_field, last_field, sink, state_table,
-                update_function, partitions, max_future, ts_unit, dead_letter, time_zone)
+                update_function, partitions, max_future, ts_unit, dead_letter, time_zone,
+                mode)
         VALUES (v_id, p_stream, p_owner, p_key_type, p_gap, p_max_duration,
                 p_max_events, p_lateness, p_key_field, p_ts_field, p_last_field,
                 p_sink, v_table, p_update_function, p_partitions, p_max_future, p_ts_unit,
-                p_dead_letter, p_time_zone);
+                p_dead_letter, p_time_zone, p_mode);
     EXCEPTION WHEN unique_violation THEN
         /* created by a concurrent create_stream since the caller looked */
         RAISE EXCEPTION 'stream "%" already exists', p_stream
@@ -267,14 +280,16 @@ BEGIN
     END;
     INSERT INTO sessionize.partitions (stream_id, part)
     SELECT v_id, p FROM generate_series(0, p_partitions - 1) AS p;
-    PERFORM sessionize._state_tables(v_table, p_key_type, p_owner, p_stream);
+    PERFORM sessionize._state_tables(v_table, p_key_type, p_owner, p_stream,
+                                     p_mode OPERATOR(pg_catalog.=) 'event_time');
 END
 $$;
 
 REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval,
-    integer, interval, text, text, text, regclass, text, integer, interval, text, regclass, text)
+    integer, interval, text, text, text, regclass, text, integer, interval, text, regclass, text,
+    text)
     FROM PUBLIC;
-REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
 
 /*
@@ -376,7 +391,8 @@ CREATE FUNCTION sessionize.create_stream(
     max_future    interval DEFAULT '0',
     ts_unit       text     DEFAULT 's',
     dead_letter   regclass DEFAULT NULL,
-    time_zone     text     DEFAULT 'UTC')
+    time_zone     text     DEFAULT 'UTC',
+    mode          text     DEFAULT 'arrival')
 RETURNS void
 AS 'MODULE_PATHNAME', 'sessionize_create_stream'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
@@ -650,8 +666,8 @@ COMMENT ON TABLE sessionize.offsets IS
     'the last batch offset committed per stream and source, and the partition the source belongs to';
 COMMENT ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
                                              text, text, text, regclass, text, integer,
-                                             interval, text, regclass, text) IS
-    'create a stream owned by the calling role';
+                                             interval, text, regclass, text, text) IS
+    'create a stream owned by the calling role, in arrival order or (mode => ''event_time'') with sessions that merge in event time';
 COMMENT ON FUNCTION sessionize.alter_stream(text, text, text) IS
     'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit, dead_letter, time_zone), or set its clock (watermark)';
 COMMENT ON FUNCTION sessionize.drop_stream(text) IS
@@ -688,7 +704,7 @@ COMMENT ON FUNCTION sessionize._sessions_final(internal) IS
     'final function of sessionize.sessions';
 COMMENT ON FUNCTION sessionize._create_stream(regrole, text, regtype, interval, interval, integer,
                                               interval, text, text, text, regclass, text, integer,
-                                              interval, text, regclass, text) IS
+                                              interval, text, regclass, text, text) IS
     'internal: the catalog half of create_stream, run as the extension owner';
 COMMENT ON FUNCTION sessionize._oldest_open_session(name, integer) IS
     'internal: the earliest start of the open sessions of a partition of a stream, for the stats views';
@@ -698,7 +714,7 @@ COMMENT ON EVENT TRIGGER sessionize_refuse_drop IS
     'refuses to drop a table that is the sink or dead_letter table of a stream';
 COMMENT ON FUNCTION sessionize._drop_stream(bigint) IS
     'internal: the catalog half of drop_stream, run as the extension owner';
-COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text) IS
+COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text, boolean) IS
     'internal: create a stream''s state and chunk tables for its owner';
 COMMENT ON FUNCTION sessionize._give_tables(name, regrole) IS
     'internal: give a stream''s tables to the role that owns it';

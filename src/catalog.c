@@ -78,12 +78,13 @@
 #define STREAM_SELECT \
 	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
 	"key_field, ts_field, last_field, sink, state_table, NULL::pg_catalog.timestamptz, " \
-	"update_function, partitions, max_future, ts_unit, dead_letter, time_zone " \
+	"update_function, partitions, max_future, ts_unit, dead_letter, time_zone, mode " \
 	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
 #define STREAM_SELECT_0_2 \
 	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
 	"key_field, ts_field, last_field, sink, state_table, watermark, update_function, 1, " \
-	"NULL::pg_catalog.interval, 's', NULL::pg_catalog.regclass, NULL::pg_catalog.text " \
+	"NULL::pg_catalog.interval, 's', NULL::pg_catalog.regclass, NULL::pg_catalog.text, " \
+	"'arrival'::pg_catalog.text " \
 	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
 
 /* The UPDATE of one setting of alter_stream: the column, from this file. */
@@ -185,11 +186,11 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 	},
 	[CAT_STREAM_CREATE] = {
 		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-		"$13, $14, $15, $16, $17)",
+		"$13, $14, $15, $16, $17, $18)",
 		"SELECT sessionize._create_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-		17, {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID, INTERVALOID, INT4OID,
+		18, {REGROLEOID, TEXTOID, REGTYPEOID, INTERVALOID, INTERVALOID, INT4OID,
 			INTERVALOID, TEXTOID, TEXTOID, TEXTOID, REGCLASSOID, TEXTOID, INT4OID,
-		INTERVALOID, TEXTOID, REGCLASSOID, TEXTOID}, SPI_OK_SELECT
+		INTERVALOID, TEXTOID, REGCLASSOID, TEXTOID, TEXTOID}, SPI_OK_SELECT
 	},
 	[CAT_STREAM_DROP] = {"SELECT sessionize._drop_stream($1)", NULL, 1, {INT8OID}, SPI_OK_SELECT},
 	[CAT_SET_GAP] = {SET_SETTING("gap"), NULL, 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE},

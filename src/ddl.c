@@ -334,6 +334,44 @@ check_dead_letter(Oid table, Oid user)
 }
 
 /*
+ * check_mode: mode is 'arrival' or 'event_time'; an event-time stream
+ * needs a gap (its sessions end by it), and refuses the rules that would
+ * end a session by arrival (max_duration, max_events) and custom state.
+ */
+static void
+check_mode(FunctionCallInfo fcinfo, const char *mode)
+{
+	if (mode == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mode must not be NULL"),
+				 errhint("Pass 'arrival' or 'event_time'.")));
+	if (strcmp(mode, "arrival") == 0)
+		return;
+	if (strcmp(mode, "event_time") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mode must be 'arrival' or 'event_time', not %s", quote_literal_cstr(mode))));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an event_time stream needs a gap"),
+				 errhint("Its sessions end where events are gap or more apart in event time.")));
+	if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4) || !PG_ARGISNULL(10))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an event_time stream takes no %s",
+						!PG_ARGISNULL(3) ? "max_duration" :
+						!PG_ARGISNULL(4) ? "max_events" : "update_function"),
+				 errhint("Its sessions are cut by gap and isLast only, so that they merge when an event falls between them.")));
+	if (!catalog_partitioned())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("event_time streams need sessionize 0.3"),
+				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
+}
+
+/*
  * update_function_arg: the update function argument argno of
  * create_stream: a regprocedure (the definition of 0.1 and 0.2), or from
  * 0.3 on text, a signature or a name that is unambiguous, read as regproc
@@ -376,6 +414,8 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 				 errmsg("key_type must not be NULL")));
 	key_type = PG_GETARG_OID(1);
 	check_key_type(key_type);
+	if (PG_NARGS() > 16)
+		check_mode(fcinfo, PG_ARGISNULL(16) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(16)));
 
 	check_positive_duration(fcinfo, 2, "gap");
 	check_positive_duration(fcinfo, 3, "max_duration");
@@ -443,6 +483,10 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 	nulls[15] = PG_NARGS() > 14 && !PG_ARGISNULL(14) ? ' ' : 'n';
 	if (nulls[15] == ' ')
 		check_dead_letter(DatumGetObjectId(values[15]), GetUserId());
+	/* mode (0.3 on): arrival order, or event time (SPEC 8) */
+	values[17] = PG_NARGS() > 16 && !PG_ARGISNULL(16) ? PG_GETARG_DATUM(16) :
+		CStringGetTextDatum("arrival");
+	nulls[17] = ' ';
 	if (DatumGetInt32(values[12]) > 1 && !catalog_partitioned())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -616,6 +660,15 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a stream with an update_function takes no max_duration or max_events"),
 				 errhint("Its state is the function's; only gap (the timeout) and lateness apply.")));
+	if (stream->event_time &&
+		((!isnull && (setting->update == CAT_SET_MAX_DURATION ||
+					  setting->update == CAT_SET_MAX_EVENTS)) ||
+		 (isnull && setting->update == CAT_SET_GAP)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 isnull ? errmsg("an event_time stream needs a gap") :
+				 errmsg("an event_time stream takes no %s", setting->name),
+				 errhint("Its sessions are cut by gap and isLast only.")));
 	if (setting->update == CAT_SET_SINK && !isnull)
 		check_sink(DatumGetObjectId(value), stream->key_type, caller);
 	if (setting->update == CAT_SET_DEAD_LETTER && !isnull)
@@ -641,10 +694,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 		int64		gap = isnull ? 0 : interval_usecs(DatumGetIntervalP(value), "gap");
 
 		if (gap != stream->rules.gap)
-		{
-			stream->rules.gap = gap;
-			state_reset_deadlines(stream);
-		}
+			state_reset_deadlines(stream, gap);
 	}
 
 	PG_RETURN_VOID();

@@ -155,7 +155,7 @@ emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
 	ReturnSetInfo *rsinfo = fcinfo != NULL ? (ReturnSetInfo *) fcinfo->resultinfo : NULL;
 	int			n = finished->count;
 	Datum	   *columns[RES_NATTS];
-	Datum		reasons[END_OUTPUT + 1];
+	Datum		reasons[END_NNAMES];
 	int			i;
 	int			c;
 
@@ -164,7 +164,7 @@ emit_finished(FunctionCallInfo fcinfo, Stream *stream, FinishedList *finished)
 	if (n == 0)
 		return;
 
-	for (i = 0; i <= END_OUTPUT; i++)
+	for (i = 0; i < END_NNAMES; i++)
 		reasons[i] = CStringGetTextDatum(end_reason_names[i]);
 	for (c = 0; c < RES_NATTS; c++)
 		columns[c] = palloc(sizeof(Datum) * n);

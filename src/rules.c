@@ -16,8 +16,8 @@
 #include "common/int.h"
 #include "utils/timestamp.h"
 
-const char *const end_reason_names[END_OUTPUT + 1] = {
-	"gap", "max_duration", "max_events", "last", "flush", "output"
+const char *const end_reason_names[END_NNAMES] = {
+	"gap", "max_duration", "max_events", "last", "flush", "output", "late"
 };
 
 #define SESSION_INITIAL_CAPACITY 8
@@ -35,6 +35,8 @@ session_alloc(int capacity)
 	s->nstored = 0;
 	s->nchunks = 0;
 	s->first_ts = s->last_ts = 0;
+	s->is_last = NULL;
+	s->stored_last_ts = 0;
 	s->capacity = Max(capacity, 1);
 	s->ts = palloc(sizeof(TimestampTz) * s->capacity);
 	s->payload = palloc(sizeof(JsonbContainer *) * s->capacity);
@@ -123,6 +125,8 @@ session_restore(Session *s, int n, const TimestampTz *ts,
 		all[i].ts = stored ? ts[j] : s->ts[j];
 		all[i].payload = stored ? payload[j] : s->payload[j];
 		all[i].payload_len = stored ? payload_len[j] : s->payload_len[j];
+		/* event time: no event in chunks is last (see eventtime.c) */
+		all[i].is_last = !stored && s->is_last != NULL && s->is_last[j];
 		all[i].ordinal = i;
 		sorted = sorted && (i == 0 || all[i - 1].ts <= all[i].ts);
 	}
@@ -133,11 +137,15 @@ session_restore(Session *s, int n, const TimestampTz *ts,
 	s->ts = repalloc(s->ts, sizeof(TimestampTz) * s->capacity);
 	s->payload = repalloc(s->payload, sizeof(JsonbContainer *) * s->capacity);
 	s->payload_len = repalloc(s->payload_len, sizeof(int32) * s->capacity);
+	if (s->is_last != NULL)
+		s->is_last = repalloc(s->is_last, sizeof(bool) * s->capacity);
 	for (i = 0; i < total; i++)
 	{
 		s->ts[i] = all[i].ts;
 		s->payload[i] = all[i].payload;
 		s->payload_len[i] = all[i].payload_len;
+		if (s->is_last != NULL)
+			s->is_last[i] = all[i].is_last;
 	}
 	s->nevents = total;
 	s->nstored = 0;
@@ -212,7 +220,8 @@ finished_add(FinishedList *list, Datum key, Session *s, EndReason reason,
 	f->first_ts = SESSION_FIRST_TS(s);
 	f->last_ts = SESSION_LAST_TS(s);
 	f->nevents = SESSION_COUNT(s);
-	delta->closed[reason]++;
+	if (reason < END_NREASONS)
+		delta->closed[reason]++;
 }
 
 /*

@@ -211,6 +211,49 @@ group_events(Stream *stream, SessEvent *events, int n, KeyGroup *groups,
 }
 
 /*
+ * apply_event_time: fold one key's events of a batch into its state in an
+ * event-time stream (SPEC 8, see eventtime.c): an event older than the
+ * watermark as it stood when the batch began (began, when had_watermark)
+ * is late and comes out alone; the others join the key's open events, and
+ * the sessions the watermark now makes final finish.
+ */
+static void
+apply_event_time(Call *call, StateTable *st, Datum key, const SessEvent *events, int n,
+				 bool had_watermark, TimestampTz began)
+{
+	Stream	   *stream = call->stream;
+	ItemPointerData tid;
+	Session    *s = state_fetch(st, key, &tid);
+	int			before = et_count(&stream->rules, s);
+	int			first;
+	int			nfinal = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (had_watermark && events[i].ts < began)
+		{
+			Session    *late = session_alloc(1);
+
+			session_add(late, events[i].ts, events[i].payload, events[i].payload_len);
+			finished_add(&call->finished, key, late, END_LATE, &call->delta);
+			continue;
+		}
+		if (s == NULL)
+			s = et_state_new();
+		et_insert(s, &events[i]);
+	}
+	first = call->finished.count;
+	if (s != NULL)
+		nfinal = et_take_final(&stream->rules, key, &s, stream->has_watermark,
+							   stream->watermark, false, &call->finished, &call->delta);
+	if (nfinal > 0)
+		state_take_chunks(st, key, call->finished.items[first].session);
+	call->delta.opened += et_count(&stream->rules, s) - before + nfinal;
+	state_store(st, key, &tid, s);
+}
+
+/*
  * apply_events: apply a decoded batch to the call's stream: advance the
  * clock, fold each key's events into its session, time out what the
  * clock closes.  The cost is in the keys the batch touches and the
@@ -227,6 +270,9 @@ apply_events(Call *call, SessEvent *events, int n)
 	int			i;
 	/* the clock goes no further than now() + max_future (see clock_limit) */
 	TimestampTz limit = clock_limit(stream);
+	/* the clock as the batch began: event time's late events are older */
+	bool		had_watermark = stream->has_watermark;
+	TimestampTz began = stream->watermark;
 
 	call->delta.batches++;
 	call->delta.events_in += n;
@@ -257,6 +303,12 @@ apply_events(Call *call, SessEvent *events, int n)
 		Session    *stored;
 
 		CHECK_FOR_INTERRUPTS();
+		if (stream->event_time)
+		{
+			apply_event_time(call, st, key, &events[groups[i].start], groups[i].count,
+							 had_watermark, began);
+			continue;
+		}
 		if (OidIsValid(stream->update_fn))
 		{
 			custom_apply_key(st, key, &events[groups[i].start], groups[i].count,

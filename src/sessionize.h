@@ -51,13 +51,17 @@ typedef enum EndReason
 	END_MAX_EVENTS,
 	END_LAST,
 	END_FLUSH,
-	END_OUTPUT					/* custom state: an output, the state goes on */
+	END_OUTPUT,					/* custom state: an output, the state goes on */
+	END_LATE					/* event time: a late event, out on its own */
 } EndReason;
 
 /* The reasons a session ends, each with a stats counter. */
 #define END_NREASONS (END_FLUSH + 1)
 
-extern const char *const end_reason_names[END_OUTPUT + 1];
+/* The end_reason values there are. */
+#define END_NNAMES (END_LATE + 1)
+
+extern const char *const end_reason_names[END_NNAMES];
 
 /* The session rules of a stream, durations in microseconds (0: unset). */
 typedef struct SessRules
@@ -99,6 +103,8 @@ typedef struct Session
 	int32		nchunks;
 	TimestampTz first_ts;		/* of all its events */
 	TimestampTz last_ts;
+	bool	   *is_last;		/* event time: each event's isLast; else NULL */
+	TimestampTz stored_last_ts; /* event time: the newest ts in chunks */
 } Session;
 
 #define SESSION_FIRST_TS(s) ((s)->first_ts)
@@ -149,6 +155,7 @@ typedef struct Stream
 	Oid			sink;			/* InvalidOid: none */
 	Oid			dead_letter;	/* InvalidOid: none */
 	char	   *time_zone;		/* of times without an offset; NULL: TimeZone's */
+	bool		event_time;		/* mode event_time (SPEC 8), else arrival order */
 	Oid			state_relid;
 	int32		npartitions;
 	int32		part;			/* the partition a call works on */
@@ -259,7 +266,7 @@ typedef enum CatalogStmt
 	CAT_NSTATEMENTS
 } CatalogStmt;
 
-#define CATALOG_MAX_ARGS 17
+#define CATALOG_MAX_ARGS 18
 
 /*
  * The columns of the row CAT_STREAM_READ, _USE and _LOCK return.  The
@@ -271,7 +278,7 @@ typedef enum CatalogColumn
 	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
 	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
 	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION, COL_PARTITIONS,
-	COL_MAX_FUTURE, COL_TS_UNIT, COL_DEAD_LETTER, COL_TIME_ZONE
+	COL_MAX_FUTURE, COL_TS_UNIT, COL_DEAD_LETTER, COL_TIME_ZONE, COL_MODE
 } CatalogColumn;
 
 /* The most partitions a stream may have. */
@@ -402,7 +409,9 @@ extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 enum
 {
 	ST_KEY = 1, ST_FIRST_TS, ST_LAST_TS, ST_DEADLINE, ST_EVENT_COUNT,
-	ST_EVENT_TS, ST_EVENTS, ST_CHUNKS, ST_PART, ST_NATTS = ST_PART
+	ST_EVENT_TS, ST_EVENTS, ST_CHUNKS, ST_PART,
+	ST_EVENT_LAST, ST_CHUNK_LAST,	/* event time only */
+	ST_NATTS = ST_CHUNK_LAST
 };
 
 extern StateTable *state_open(Stream *stream);
@@ -421,7 +430,7 @@ extern void state_expire(StateTable *st, TimestampTz watermark,
 						 FinishedList *finished, StreamDelta *delta);
 extern void state_flush(StateTable *st, FinishedList *finished,
 						StreamDelta *delta);
-extern void state_reset_deadlines(Stream *stream);
+extern void state_reset_deadlines(Stream *stream, int64 gap);
 
 /* One open session, as state_read_next reads it. */
 typedef struct OpenSession
@@ -439,6 +448,19 @@ typedef struct StateReader StateReader;
 extern StateReader *state_read_begin(Stream *stream, bool one_key, Datum key);
 extern bool state_read_next(StateReader *r, OpenSession *os);
 extern void state_read_end(StateReader *r);
+
+/* eventtime.c */
+extern Session *et_state_new(void);
+extern void et_insert(Session *s, const SessEvent *e);
+extern TimestampTz et_deadline(const SessRules *rules, const Session *s);
+extern int	et_count(const SessRules *rules, const Session *s);
+extern Session *et_split_first(const SessRules *rules, Session **state, bool *ends_last,
+							   bool *later);
+extern int	et_take_final(const SessRules *rules, Datum key, Session **state,
+						  bool has_watermark, TimestampTz watermark, bool flush,
+						  FinishedList *finished, StreamDelta *delta);
+extern int	et_chunkable(const SessRules *rules, const Session *s, bool has_watermark,
+						 TimestampTz watermark);
 
 /* custom.c */
 extern void custom_apply_key(StateTable *st, Datum key, const SessEvent *events,

@@ -215,7 +215,7 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natt
 								   NameStr(att->attname), format_type_be(att->atttypid),
 								   format_type_be(types[i])));
 	}
-	t->has_part = desc->natts == natts_max;
+	t->has_part = desc->natts == natts_max;	/* part is the last but event time's */
 	for (i = 0, nkeys = 0; i < nkey_cols; i++)
 		if (key_cols[i] <= desc->natts)
 			keys[nkeys++] = key_cols[i];
@@ -339,12 +339,17 @@ state_table_open(Stream *stream, LOCKMODE lockmode, StoredTable *t)
 {
 	const Oid	types[ST_NATTS] = {
 		stream->key_type, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
-		TIMESTAMPTZARRAYOID, JSONBOID, INT4OID, INT4OID
+		TIMESTAMPTZARRAYOID, JSONBOID, INT4OID, INT4OID, BOOLARRAYOID, TIMESTAMPTZOID
 	};
 	static const AttrNumber key_cols[] = {ST_KEY, ST_PART};
 
-	stored_open(stream, stream->state_relid, types, ST_CHUNKS - 1, ST_NATTS,
-				key_cols, lengthof(key_cols), lockmode, t);
+	/* an event-time stream's table is of 0.3 on, with two more columns */
+	if (stream->event_time)
+		stored_open(stream, stream->state_relid, types, ST_NATTS, ST_NATTS,
+					key_cols, lengthof(key_cols), lockmode, t);
+	else
+		stored_open(stream, stream->state_relid, types, ST_CHUNKS - 1, ST_PART,
+					key_cols, lengthof(key_cols), lockmode, t);
 	return RelationGetDescr(t->rel)->natts >= ST_CHUNKS;
 }
 
@@ -614,6 +619,34 @@ append_events(Stream *stream, ArrayType *ts_array, Jsonb *events, int count,
 }
 
 /*
+ * decode_event_time: the columns of an event-time state row in slot: each
+ * event's isLast (in_row of them), and the newest ts in chunks (NULL when
+ * there are none).
+ */
+static void
+decode_event_time(Stream *stream, TupleTableSlot *slot, Session *s, int in_row)
+{
+	ArrayType  *lasts;
+
+	if (slot->tts_isnull[ST_EVENT_LAST - 1] ||
+		slot->tts_isnull[ST_CHUNK_LAST - 1] != (s->nchunks == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+	lasts = DatumGetArrayTypeP(slot->tts_values[ST_EVENT_LAST - 1]);
+	if (ARR_NDIM(lasts) > 1 || ARR_HASNULL(lasts) || ARR_ELEMTYPE(lasts) != BOOLOID ||
+		ArrayGetNItems(ARR_NDIM(lasts), ARR_DIMS(lasts)) != in_row)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+	s->is_last = palloc(sizeof(bool) * s->capacity);
+	if (in_row > 0)
+		memcpy(s->is_last, ARR_DATA_PTR(lasts), sizeof(bool) * in_row);
+	s->stored_last_ts = s->nchunks == 0 ? 0 :
+		DatumGetTimestampTz(slot->tts_values[ST_CHUNK_LAST - 1]);
+}
+
+/*
  * decode_row: the session in the state row in slot, copied into
  * CurrentMemoryContext with room for more events.  Events in chunks are
  * not read (see state_take_chunks).
@@ -653,6 +686,8 @@ decode_row(Stream *stream, TupleTableSlot *slot)
 	s->last_ts = DatumGetTimestampTz(slot->tts_values[ST_LAST_TS - 1]);
 	if ((Pointer) ts_array != DatumGetPointer(slot->tts_values[ST_EVENT_TS - 1]))
 		pfree(ts_array);
+	if (stream->event_time)
+		decode_event_time(stream, slot, s, in_row);
 	return s;
 }
 
@@ -689,22 +724,18 @@ state_fetch(StateTable *st, Datum key, ItemPointer tid)
 }
 
 /*
- * session_timer: the timer of a session that ends at last_ts, whose row
- * had a timer or not.  The timer is kept unless it is later than the
- * session's deadline, or so early that the clock has passed it (it would
- * be moved by the end of the call anyway).  Sets *isnull when the stream
- * has no gap.
+ * session_timer: the timer of a session whose deadline is deadline, whose
+ * row had a timer or not.  The timer is kept unless it is later than the
+ * deadline, or so early that the clock has passed it (it would be moved by
+ * the end of the call anyway).  Sets *isnull when the stream has no gap.
  */
 static TimestampTz
-session_timer(Stream *stream, TimestampTz last_ts, bool had_timer, TimestampTz timer,
+session_timer(Stream *stream, TimestampTz deadline, bool had_timer, TimestampTz timer,
 			  bool *isnull)
 {
-	TimestampTz deadline;
-
 	*isnull = stream->rules.gap == 0;
 	if (*isnull)
 		return 0;
-	deadline = ts_add_usecs(last_ts, stream->rules.gap);
 	if (had_timer && timer <= deadline &&
 		(!stream->has_watermark || timer > stream->watermark))
 		return timer;
@@ -712,17 +743,30 @@ session_timer(Stream *stream, TimestampTz last_ts, bool had_timer, TimestampTz t
 }
 
 /*
- * state_write: make key's row (tid, the row state_fetch_slot found last,
- * or a new one when tid is invalid) hold these values; its timer stays
- * where it was unless the session's deadline is now earlier (see the top
- * of this file), so that the update can be HOT.  nevents counts the
- * events in the row and in its nchunks chunks (a state table of version
- * 0.1 has no column for nchunks, which is then 0).
+ * The values of a state row but its key, part and timer; event_last and
+ * chunk_last for an event-time stream only (chunk_last when it has chunks).
  */
-void
-state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
-			TimestampTz last_ts, int32 nevents, ArrayType *event_ts, Jsonb *events,
-			int32 nchunks)
+typedef struct StateRow
+{
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+	TimestampTz deadline;		/* when the clock must look at it */
+	int32		nevents;
+	ArrayType  *event_ts;
+	Jsonb	   *events;
+	int32		nchunks;
+	ArrayType  *event_last;
+	TimestampTz chunk_last;
+} StateRow;
+
+/*
+ * row_write: make key's row (tid, the row state_fetch_slot found last, or
+ * a new one when tid is invalid) hold row; its timer stays where it was
+ * unless the deadline is now earlier (see the top of this file), so that
+ * the update can be HOT.
+ */
+static void
+row_write(StateTable *st, Datum key, ItemPointer tid, const StateRow *row)
 {
 	Datum		values[ST_NATTS];
 	bool		nulls[ST_NATTS];
@@ -730,17 +774,23 @@ state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
 
 	memset(nulls, false, sizeof(nulls));
 	values[ST_KEY - 1] = key;
-	values[ST_FIRST_TS - 1] = TimestampTzGetDatum(first_ts);
-	values[ST_LAST_TS - 1] = TimestampTzGetDatum(last_ts);
+	values[ST_FIRST_TS - 1] = TimestampTzGetDatum(row->first_ts);
+	values[ST_LAST_TS - 1] = TimestampTzGetDatum(row->last_ts);
 	values[ST_DEADLINE - 1] =
-		TimestampTzGetDatum(session_timer(st->stream, last_ts,
+		TimestampTzGetDatum(session_timer(st->stream, row->deadline,
 										  ItemPointerIsValid(tid) && !st->fetched_timer_null,
 										  st->fetched_timer, &nulls[ST_DEADLINE - 1]));
-	values[ST_EVENT_COUNT - 1] = Int32GetDatum(nevents);
-	values[ST_EVENT_TS - 1] = PointerGetDatum(event_ts);
-	values[ST_EVENTS - 1] = JsonbPGetDatum(events);
-	values[ST_CHUNKS - 1] = Int32GetDatum(nchunks);
+	values[ST_EVENT_COUNT - 1] = Int32GetDatum(row->nevents);
+	values[ST_EVENT_TS - 1] = PointerGetDatum(row->event_ts);
+	values[ST_EVENTS - 1] = JsonbPGetDatum(row->events);
+	values[ST_CHUNKS - 1] = Int32GetDatum(row->nchunks);
 	values[ST_PART - 1] = Int32GetDatum(st->stream->part);
+	if (st->stream->event_time)
+	{
+		values[ST_EVENT_LAST - 1] = PointerGetDatum(row->event_last);
+		values[ST_CHUNK_LAST - 1] = TimestampTzGetDatum(row->chunk_last);
+		nulls[ST_CHUNK_LAST - 1] = row->nchunks == 0;
+	}
 
 	tup = heap_form_tuple(RelationGetDescr(st->t.rel), values, nulls);
 	if (ItemPointerIsValid(tid))
@@ -758,12 +808,49 @@ state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
 }
 
 /*
+ * state_write: make key's row (see row_write) hold these values, its
+ * deadline last_ts + gap.  nevents counts the events in the row and in its
+ * nchunks chunks (a state table of version 0.1 has no column for nchunks,
+ * which is then 0).
+ */
+void
+state_write(StateTable *st, Datum key, ItemPointer tid, TimestampTz first_ts,
+			TimestampTz last_ts, int32 nevents, ArrayType *event_ts, Jsonb *events,
+			int32 nchunks)
+{
+	StateRow	row = {0};
+
+	row.first_ts = first_ts;
+	row.last_ts = last_ts;
+	row.deadline = ts_add_usecs(last_ts, st->stream->rules.gap);
+	row.nevents = nevents;
+	row.event_ts = event_ts;
+	row.events = events;
+	row.nchunks = nchunks;
+	row_write(st, key, tid, &row);
+}
+
+/*
  * state_delete: remove the row at tid.
  */
 void
 state_delete(StateTable *st, ItemPointer tid)
 {
 	simple_heap_delete(st->t.rel, tid);
+}
+
+/*
+ * bool_array: n booleans as a bool[].
+ */
+static ArrayType *
+bool_array(const bool *values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		datums[i] = BoolGetDatum(values[i]);
+	return construct_array(datums, n, BOOLOID, 1, true, TYPALIGN_CHAR);
 }
 
 /*
@@ -785,6 +872,52 @@ events_arrays(const Session *s, ArrayType **event_ts, Jsonb **events)
 }
 
 /*
+ * et_store: make key's row hold the state s of an event-time key (see
+ * eventtime.c): the events of its first session that the watermark has
+ * passed move to a chunk once the row holds CHUNK_EVENTS of them (or
+ * CHUNK_BYTES); the timer is its first session's deadline.
+ */
+static void
+et_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
+{
+	Stream	   *stream = st->stream;
+	StateRow	row;
+	Size		bytes = 0;
+	int			k;
+	int			i;
+
+	k = et_chunkable(&stream->rules, s, stream->has_watermark, stream->watermark);
+	for (i = 0; i < k; i++)
+		bytes += s->payload_len[i];
+	if (k >= CHUNK_EVENTS || bytes >= CHUNK_BYTES)
+	{
+		Session		head = *s;
+		int			rest = s->nevents - k;
+
+		head.nevents = k;
+		chunk_write(st, key, &head);
+		s->nstored += k;
+		s->nchunks++;
+		s->stored_last_ts = s->ts[k - 1];
+		memmove(s->ts, &s->ts[k], sizeof(TimestampTz) * rest);
+		memmove(s->payload, &s->payload[k], sizeof(JsonbContainer *) * rest);
+		memmove(s->payload_len, &s->payload_len[k], sizeof(int32) * rest);
+		memmove(s->is_last, &s->is_last[k], sizeof(bool) * rest);
+		s->nevents = rest;
+	}
+
+	events_arrays(s, &row.event_ts, &row.events);
+	row.event_last = bool_array(s->is_last, s->nevents);
+	row.first_ts = s->first_ts;
+	row.last_ts = s->last_ts;
+	row.deadline = et_deadline(&stream->rules, s);
+	row.nevents = SESSION_COUNT(s);
+	row.nchunks = s->nchunks;
+	row.chunk_last = s->stored_last_ts;
+	row_write(st, key, tid, &row);
+}
+
+/*
  * state_store: make key's row hold session s; s NULL removes the row.
  * tid is the row state_fetch found, or invalid for a new key.  Events that
  * fill a chunk move to one, and s then holds none in memory.
@@ -801,6 +934,11 @@ state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
 	{
 		if (ItemPointerIsValid(tid))
 			state_delete(st, tid);
+		return;
+	}
+	if (st->stream->event_time)
+	{
+		et_store(st, key, tid, s);
 		return;
 	}
 
@@ -873,6 +1011,40 @@ set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull)
 }
 
 /*
+ * et_finish_row: finish the sessions of the event-time row in slot that
+ * watermark makes final (with flush, all of them), and keep the rest.
+ */
+static void
+et_finish_row(StateTable *st, TupleTableSlot *slot, TimestampTz watermark, bool flush,
+			  FinishedList *finished, StreamDelta *delta)
+{
+	Stream	   *stream = st->stream;
+	bool		isnull;
+	Datum		key = datumCopy(slot_getattr(slot, ST_KEY, &isnull), stream->key_typbyval,
+								stream->key_typlen);
+	Session    *s;
+	ItemPointerData tid = slot->tts_tid;
+	int			first = finished->count;
+	int			before;
+	int			n;
+
+	st->fetched_timer = DatumGetTimestampTz(slot_getattr(slot, ST_DEADLINE,
+														 &st->fetched_timer_null));
+	s = decode_row(stream, slot);
+	before = et_count(&stream->rules, s);
+	n = et_take_final(&stream->rules, key, &s, true, watermark, flush, finished, delta);
+	if (n > 0)
+		state_take_chunks(st, key, finished->items[first].session);
+	delta->opened += et_count(&stream->rules, s) - before + n;
+	if (s == NULL)
+		state_delete(st, &tid);
+	else if (n > 0)
+		et_store(st, key, &tid, s);
+	else
+		set_timer(st, slot, et_deadline(&stream->rules, s), false);
+}
+
+/*
  * cmp_finished_deadline: order finished sessions by deadline (last_ts, the
  * gap being the same), then key with the stream arg's order.
  */
@@ -917,12 +1089,19 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 		TimestampTz last_ts;
 
 		CHECK_FOR_INTERRUPTS();
+		if (st->stream->event_time)
+		{
+			et_finish_row(st, st->slot, watermark, false, finished, delta);
+			continue;
+		}
 		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, ST_LAST_TS, &isnull));
 		if (rules_timed_out(&st->stream->rules, last_ts, watermark))
 			finish_row(st, st->slot, END_GAP, finished, delta);
 		else
 		{
-			TimestampTz deadline = session_timer(st->stream, last_ts, false, 0, &isnull);
+			TimestampTz deadline = session_timer(st->stream,
+												 ts_add_usecs(last_ts, st->stream->rules.gap),
+												 false, 0, &isnull);
 
 			/* later than watermark: this scan does not meet it again */
 			set_timer(st, st->slot, deadline, isnull);
@@ -938,13 +1117,18 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 
 /*
  * cmp_finished_key: order finished sessions by key with the stream arg's
- * order (a partition has one open session per key).
+ * order, then by start (an event-time key may have several).
  */
 static int
 cmp_finished_key(const void *a, const void *b, void *arg)
 {
-	return stream_key_cmp((Stream *) arg, ((const Finished *) a)->key,
-						  ((const Finished *) b)->key);
+	const Finished *fa = a;
+	const Finished *fb = b;
+	int			c = stream_key_cmp((Stream *) arg, fa->key, fb->key);
+
+	if (c != 0)
+		return c;
+	return fa->first_ts < fb->first_ts ? -1 : (fa->first_ts > fb->first_ts);
 }
 
 /*
@@ -969,7 +1153,10 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
 	{
 		CHECK_FOR_INTERRUPTS();
-		finish_row(st, st->slot, END_FLUSH, finished, delta);
+		if (st->stream->event_time)
+			et_finish_row(st, st->slot, 0, true, finished, delta);
+		else
+			finish_row(st, st->slot, END_FLUSH, finished, delta);
 	}
 	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
@@ -978,16 +1165,55 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 }
 
 /*
- * state_reset_deadlines: set every open session's timer to its deadline,
- * last_ts plus the stream's gap (NULL with no gap), after the gap changed.
+ * et_recut_row: the event-time row in slot after the gap changed: its
+ * events in chunks back in the row (the new gap may cut among them), and
+ * its timer at its first session's deadline.  Returns how many more
+ * sessions the key has now (fewer when the new gap merged some).
+ */
+static int
+et_recut_row(StateTable *st, TupleTableSlot *slot, const SessRules *old_rules)
+{
+	Stream	   *stream = st->stream;
+	bool		isnull;
+	Datum		key = datumCopy(slot_getattr(slot, ST_KEY, &isnull), stream->key_typbyval,
+								stream->key_typlen);
+	ItemPointerData tid = slot->tts_tid;
+	Session    *s;
+	int			before;
+
+
+	stream->part = DatumGetInt32(slot_getattr(slot, ST_PART, &isnull));
+	s = decode_row(stream, slot);
+	/* under the old gap, the events in chunks were inside the first session */
+	before = et_count(old_rules, s);
+	state_take_chunks(st, key, s);
+	s->stored_last_ts = 0;
+	st->fetched_timer_null = true;
+	et_store(st, key, &tid, s);
+	return et_count(&stream->rules, s) - before;
+}
+
+/*
+ * state_reset_deadlines: the stream's gap is now gap: set every open
+ * session's timer to its deadline, last_ts plus gap (NULL with no gap); an
+ * event-time key's sessions are cut anew (see et_recut_row).
  * One pass over the table: a rare change, paid for in the open sessions.
  */
 void
-state_reset_deadlines(Stream *stream)
+state_reset_deadlines(Stream *stream, int64 gap)
 {
-	StateTable *st = state_open(stream);
-	TableScanDesc scan = table_beginscan(st->t.rel, st->snapshot, 0, NULL);
+	SessRules	old_rules = stream->rules;
+	StateTable *st;
+	TableScanDesc scan;
+	int64	   *more = NULL;		/* event time: sessions_open, by partition */
+	int32		part;
 
+	stream->rules.gap = gap;
+	st = state_open(stream);
+	scan = table_beginscan(st->t.rel, st->snapshot, 0, NULL);
+
+	if (stream->event_time)
+		more = palloc0(sizeof(int64) * stream->npartitions);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, st->slot))
 	{
 		bool		isnull;
@@ -995,12 +1221,31 @@ state_reset_deadlines(Stream *stream)
 		TimestampTz deadline;
 
 		CHECK_FOR_INTERRUPTS();
+		if (stream->event_time)
+		{
+			int			n = et_recut_row(st, st->slot, &old_rules);
+
+			more[stream->part] += n;
+			continue;
+		}
 		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, ST_LAST_TS, &isnull));
-		deadline = session_timer(stream, last_ts, false, 0, &isnull);
+		deadline = session_timer(stream, ts_add_usecs(last_ts, stream->rules.gap), false, 0,
+								 &isnull);
 		set_timer(st, st->slot, deadline, isnull);
 	}
 	table_endscan(scan);
 	state_close(st);
+
+	/* the new count of open sessions, in each partition's counters */
+	for (part = 0; more != NULL && part < stream->npartitions; part++)
+		if (more[part] != 0)
+		{
+			StreamDelta delta = {0};
+
+			partition_lock(stream, part);
+			delta.opened = more[part];
+			stream_save(stream, &delta);
+		}
 }
 
 /*
@@ -1020,6 +1265,9 @@ struct StateReader
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	Chunks	   *chunks;			/* opened when first needed */
+	Session    *et_state;		/* event time: the sessions of the row at hand */
+	Datum		et_key;
+	int32		et_part;
 };
 
 /*
@@ -1057,6 +1305,45 @@ state_read_begin(Stream *stream, bool one_key, Datum key)
 }
 
 /*
+ * et_read_next: state_read_next of an event-time stream: the sessions of
+ * each row, first to last.
+ */
+static bool
+et_read_next(StateReader *r, OpenSession *os)
+{
+	Stream	   *stream = r->stream;
+	Session    *s;
+	bool		ends_last;
+	bool		later;
+
+	if (r->et_state == NULL)
+	{
+		if (!index_getnext_slot(r->scan, ForwardScanDirection, r->slot))
+			return false;
+		slot_getallattrs(r->slot);
+		r->et_key = datumCopy(r->slot->tts_values[ST_KEY - 1], stream->key_typbyval,
+							  stream->key_typlen);
+		r->et_part = DatumGetInt32(r->slot->tts_values[ST_PART - 1]);
+		r->et_state = decode_row(stream, r->slot);
+	}
+	s = et_split_first(&stream->rules, &r->et_state, &ends_last, &later);
+	os->key = r->et_key;
+	os->part = r->et_part;
+	os->first_ts = s->first_ts;
+	os->last_ts = s->last_ts;
+	os->count = SESSION_COUNT(s);
+	if (s->nchunks > 0)
+	{
+		if (r->chunks == NULL)
+			r->chunks = chunks_open(stream, r->t.rel, AccessShareLock);
+		stream->part = os->part;
+		chunks_read(stream, r->chunks, r->snapshot, os->key, s, false);
+	}
+	os->events = session_events_jsonb(s);
+	return true;
+}
+
+/*
  * state_read_next: the next open session into *os (its key and events
  * valid until state_read_end), or false at the end.
  */
@@ -1067,6 +1354,8 @@ state_read_next(StateReader *r, OpenSession *os)
 	TupleTableSlot *slot = r->slot;
 
 	CHECK_FOR_INTERRUPTS();
+	if (stream->event_time)
+		return et_read_next(r, os);
 	if (!index_getnext_slot(r->scan, ForwardScanDirection, slot))
 		return false;
 	slot_getallattrs(slot);

@@ -308,6 +308,7 @@ stream_lock(const char *name, StreamLockMode mode, Oid caller)
 	if (isnull)
 		stream->dead_letter = InvalidOid;
 	stream->time_zone = row_text(row, desc, COL_TIME_ZONE);
+	stream->event_time = strcmp(row_text(row, desc, COL_MODE), "event_time") == 0;
 
 	stream->state_relid = get_relname_relid(state_table,
 											get_namespace_oid(SESSIONIZE_SCHEMA, false));
