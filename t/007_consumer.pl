@@ -1,7 +1,9 @@
-# demo/consumer.py, the README's "Writing a consumer": fed kcat's output
-# (partition offset message) of two Kafka partitions, stopped part way,
-# then run again on the whole input, and a third time, every event is
-# applied once, and the third run applies nothing.
+# demo/consumer.py, the README's "Writing a consumer" (the typed form of
+# sessionize_batch): fed kcat's output (partition offset message) of two
+# Kafka partitions, stopped part way, then run again on the whole input,
+# and a third time, every event is applied once, and the third run applies
+# nothing.  Then a stream with other settings (bigint keys sent as JSON
+# numbers, up to 2^40; epoch times in milliseconds; other field names).
 use strict;
 use warnings;
 
@@ -32,15 +34,16 @@ SELECT string_agg(format('%s %s %s', i % 2, i / 2,
   FROM generate_series(0, 4999) i});
 my @lines = split /\n/, $input;
 
-# run(lines): the consumer on these lines; returns the rows it printed.
+# run(lines[, stream, topic]): the consumer on these lines; returns the
+# number of rows it printed.
 sub run
 {
-	my ($lines) = @_;
+	my ($lines, $stream, $topic) = @_;
 	my ($out, $err);
 	local $ENV{PGHOST} = $node->host;
 	local $ENV{PGPORT} = $node->port;
 	local $ENV{PGDATABASE} = 'postgres';
-	IPC::Run::run([ $python, $consumer, 'user_events', 'clicks' ],
+	IPC::Run::run([ $python, $consumer, $stream // 'user_events', $topic // 'clicks' ],
 		'<', \(join("\n", @$lines) . "\n"), '>', \$out, '2>', \$err)
 	  or die "consumer failed: $err";
 	return scalar(() = $out =~ /\n/g);
@@ -59,6 +62,29 @@ is( $node->safe_psql(
 SELECT count(*) = 5000 AND count(DISTINCT e->>'n') = 5000
   FROM s, jsonb_array_elements(events) e}),
 	't', 'every event in exactly one session');
+
+$node->safe_psql('postgres', q{
+CREATE TABLE n (key bigint, session_start timestamptz, event_count int, events jsonb);
+SELECT sessionize.create_stream('numbers', key_type => 'bigint', gap => '1 minute', sink => 'n',
+                                key_field => 'user', ts_field => 'at', last_field => 'done',
+                                ts_unit => 'ms');
+});
+my @numbers = split /\n/, $node->safe_psql('postgres', q{
+SELECT string_agg(format('0 %s %s', i,
+                         jsonb_build_object('user', (i % 7) * (1::bigint << 40) + i % 3, 'n', i,
+                                            'done', i % 11 = 0, 'at', 1767261600000 + i * 5000)),
+                  E'\n' ORDER BY i)
+  FROM generate_series(0, 1999) i});
+run([ @numbers[ 0 .. 1200 ] ], 'numbers', 'numbers');
+run(\@numbers, 'numbers', 'numbers');
+$node->safe_psql('postgres', q{SELECT count(*) FROM sessionize.flush('numbers')});
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) = 2000 AND count(DISTINCT e->>'n') = 2000
+       AND bool_and(key = (e->>'user')::bigint)
+       AND min(session_start) = '2026-01-01 10:00+00'
+  FROM n, jsonb_array_elements(events) e}),
+	't', 'bigint keys and epoch times: every event in exactly one session of its key');
 
 $node->stop;
 done_testing();
