@@ -23,6 +23,11 @@
 #                                and COPY alone; many-users workload unless
 #                                --workload says otherwise; checks both find
 #                                the same sessions
+#   bench/run.sh --eventtime     event time: the throughput workload with its
+#                                events' arrival delayed at random by up to
+#                                --disorder (10 minutes), fed in that order to
+#                                an arrival-order stream and to an event-time
+#                                stream (JSON form, lateness = disorder)
 #
 # Options (throughput):  --events N (200000)  --keys N (20000)  --seed N (42)
 #                        --reps N (5)  --sizes "1000 10000"
@@ -52,6 +57,7 @@ REPS=5
 SIZES="1000 10000"
 WORKLOAD=
 MODE=throughput
+DISORDER='10 minutes'
 OPEN=10000000
 AGG_EVENTS=1000000
 HOURS=6
@@ -63,7 +69,7 @@ NO_TYPED=
 # with it on (a later --pg-option fsync=off overrides).
 PGOPTS=(-o fsync=on)
 
-usage () { sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage () { sed -n '2,44p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -79,6 +85,8 @@ while [ $# -gt 0 ]; do
         --long) MODE=long; shift ;;
         --parallel) MODE=parallel; shift ;;
         --attach) MODE=attach; shift ;;
+        --eventtime) MODE=eventtime; shift ;;
+        --disorder) DISORDER=$2; shift 2 ;;
         --hours) HOURS=$2; shift 2 ;;
         --agg-events) AGG_EVENTS=$2; shift 2 ;;
         --open) OPEN=$2; shift 2 ;;
@@ -547,6 +555,75 @@ if [ "$MODE" = attach ]; then
     echo "each batch one transaction: a \\copy into the attached table (its statement trigger"
     echo "makes the batch), or BEGIN, \\copy into a plain table, sessionize_query over the rows"
     echo "it added, COMMIT.  Both keep the rows; both streams have a sink."
+    echo "total run time: $(( $(date +%s) - START )) s"
+    exit 0
+fi
+
+# ================================================================ eventtime
+if [ "$MODE" = eventtime ]; then
+    echo "== sessionize event time: an event-time stream against an arrival-order one, same events"
+    machine
+    q -f "$HERE/plain.sql" -f "$HERE/driver.sql"
+    python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" --workload "$WORKLOAD" \
+        -o "$WORK/events.csv" 2> "$WORK/gen.log"
+    sed 's/^/          /' "$WORK/gen.log"
+    q -c "\\copy staging (key, ts, is_last, payload) FROM '$WORK/events.csv' (FORMAT csv)"
+    # the disorder: each event arrives up to DISORDER after its ts
+    q -c "SELECT setseed(0.5)" \
+      -c "CREATE TABLE arrived AS SELECT key, ts, is_last, payload,
+                  row_number() OVER (ORDER BY ts + random() * interval '$DISORDER', seq) AS ord
+            FROM staging" \
+      -c "TRUNCATE staging RESTART IDENTITY" \
+      -c "INSERT INTO staging (key, ts, is_last, payload)
+          SELECT key, ts, is_last, payload FROM arrived ORDER BY ord" >/dev/null
+    moved=$(q -c "SELECT count(*) FROM (SELECT ts < max(ts) OVER (ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS back
+                                          FROM staging) x WHERE back")
+    echo "events:   $EVENTS, $KEYS keys, seed $SEED, workload $WORKLOAD; disorder up to $DISORDER"
+    echo "          ($moved events arrive after a newer one); batch sizes $SIZES; $REPS repetitions"
+    for size in $SIZES; do q -c "CALL build_batches($size)"; done
+    q -c "VACUUM ANALYZE staging, batches" -c "CHECKPOINT"
+    q -c "CREATE TABLE et_results (size integer, mode text, rep integer, secs double precision,
+                                   late bigint)"
+    # fresh MODE: stream s anew in that mode, as bench_run('json') feeds it
+    fresh () {
+        q -c "SELECT sessionize.drop_stream('s') FROM sessionize.streams WHERE name = 's'" \
+          -c "SELECT sessionize.create_stream('s', gap => '30 minutes',
+                                              lateness => '$DISORDER', mode => '$1')" \
+          -c "CHECKPOINT" >/dev/null
+    }
+    for size in $SIZES; do
+        for rep in $(seq 0 "$REPS"); do
+            for m in arrival event_time; do
+                fresh "$m"
+                out=$(q -c "CALL bench_run('json', $size)")
+                late=$(q -c "SELECT late_events FROM sessionize.stats WHERE stream = 's'")
+                # repetition 0 is the warm-up
+                if [ "$rep" -gt 0 ]; then
+                    q -c "INSERT INTO et_results VALUES ($size, '$m', $rep, ${out%%|*}, $late)"
+                fi
+            done
+            printf '          batch %s: repetition %s of %s done (%s s)\n' "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
+        done
+    done
+    echo
+    q -F ' ' -c "
+        WITH agg AS (
+            SELECT size, mode, percentile_cont(0.5) WITHIN GROUP (ORDER BY $EVENTS / secs) AS med,
+                   min($EVENTS / secs) AS lo, max($EVENTS / secs) AS hi, max(late) AS late
+              FROM et_results GROUP BY size, mode)
+        SELECT format('%-6s %-22s %12s %10s %10s %12s %12s', 'batch', 'stream', 'events/s med',
+                      'min', 'max', 'late events', 'cost')
+        UNION ALL
+        SELECT * FROM (
+            SELECT format('%-6s %-22s %12s %10s %10s %12s %12s', a.size, a.mode,
+                          to_char(a.med, 'FM999,999,999'), to_char(a.lo, 'FM999,999,999'),
+                          to_char(a.hi, 'FM999,999,999'), a.late,
+                          to_char(r.med / a.med, 'FM990.00') || 'x')
+              FROM agg a JOIN agg r ON r.size = a.size AND r.mode = 'arrival'
+             ORDER BY a.size, a.mode) t"
+    echo
+    echo "cost: the stream's time per event over the arrival-order stream's (1.00x: the same)."
+    echo "Both: JSON form, gap 30 minutes, lateness $DISORDER, no sink, one transaction per batch."
     echo "total run time: $(( $(date +%s) - START )) s"
     exit 0
 fi
