@@ -117,60 +117,98 @@ batch_lines_text(Source *source, char *buf, size_t size)
 }
 
 /*
- * bad_lines_write: append one input line to the --bad-lines file.
+ * write_all: write len bytes of buf to the --bad-lines file, or exit.
  */
 static void
-bad_lines_write(Feed *feed, const char *prefix, size_t prefix_len,
-				const char *msg, size_t msg_len)
+write_all(Feed *feed, const char *buf, size_t len)
 {
-	if ((prefix_len > 0 && fwrite(prefix, 1, prefix_len, feed->bad_lines) != prefix_len) ||
-		fwrite(msg, 1, msg_len, feed->bad_lines) != msg_len ||
-		fputc('\n', feed->bad_lines) == EOF)
+	while (len > 0)
 	{
-		feed_error("could not write to file \"%s\": %s", feed->bad_lines_path,
-				   strerror(errno));
-		exit(1);
+		ssize_t		n = write(feed->bad_lines, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+		{
+			feed_error("could not write to file \"%s\": %s", feed->bad_lines_path,
+					   strerror(errno));
+			exit(1);
+		}
+		buf += n;
+		len -= n;
 	}
-	feed->bad_unsynced = true;
 }
 
 /*
- * bad_lines_sync: make the bad lines written so far durable, before the
- * batch that covers them commits (a line is then in the file at least
- * once, whenever the feeder is killed).
- */
-static void
-bad_lines_sync(Feed *feed)
-{
-	if (!feed->bad_unsynced)
-		return;
-	if (fflush(feed->bad_lines) != 0 || fsync(fileno(feed->bad_lines)) != 0)
-	{
-		feed_error("could not write to file \"%s\": %s", feed->bad_lines_path,
-				   strerror(errno));
-		exit(1);
-	}
-	feed->bad_unsynced = false;
-}
-
-/*
- * apply_set_aside: an input line (prefix and msg) of source (NULL for a
- * line of no source) is bad, for reason why: with --bad-lines, write it
- * there and say so; without, say it is an error.  The caller then takes
- * it into its batch, or stops.
+ * apply_write_line: append a bad line of no source (not a kcat line) to
+ * the --bad-lines file at once: no commit covers it.
  */
 void
-apply_set_aside(Feed *feed, Source *source,
-				const char *prefix, size_t prefix_len,
-				const char *msg, size_t msg_len, const char *why)
+apply_write_line(Feed *feed, const char *line, size_t len)
 {
-	if (feed->bad_lines == NULL)
+	write_all(feed, line, len);
+	write_all(feed, "\n", 1);
+}
+
+/*
+ * write_aside: before a batch is sent, write the lines it set aside to the
+ * --bad-lines file, in input order, and make them durable: a bad line is
+ * then in the file before the batch that covers it commits, so it is there
+ * at least once however the feeder is stopped.  A batch sent again (after
+ * the server found another bad line in it, or a lost connection) writes
+ * them all again, over what it wrote before.
+ */
+static void
+write_aside(Feed *feed, Batch *b)
+{
+	if (feed->bad_lines < 0 || (b->nasides == 0 && !b->aside_written))
+		return;
+	if (b->aside_written)
+	{
+		if (ftruncate(feed->bad_lines, (off_t) b->aside_at) != 0)
+		{
+			feed_error("could not truncate file \"%s\": %s", feed->bad_lines_path,
+					   strerror(errno));
+			exit(1);
+		}
+	}
+	else
+	{
+		off_t		end = lseek(feed->bad_lines, 0, SEEK_END);
+
+		if (end < 0)
+		{
+			feed_error("could not seek in file \"%s\": %s", feed->bad_lines_path,
+					   strerror(errno));
+			exit(1);
+		}
+		b->aside_at = (int64_t) end;
+		b->aside_written = true;
+	}
+	for (int i = 0; i < b->nasides; i++)
+		apply_write_line(feed, b->aside + b->asides[i].start, b->asides[i].len);
+	if (fsync(feed->bad_lines) != 0)
+	{
+		feed_error("could not fsync file \"%s\": %s", feed->bad_lines_path,
+				   strerror(errno));
+		exit(1);
+	}
+}
+
+/*
+ * apply_bad_line: a line of source (NULL for a line of no source) is bad,
+ * for reason why: with --bad-lines a warning (the caller sets it aside),
+ * without an error (the caller stops).
+ */
+void
+apply_bad_line(Feed *feed, Source *source, const char *why)
+{
+	if (feed->bad_lines < 0)
 	{
 		feed_error("%s", why);
 		return;
 	}
-	bad_lines_write(feed, prefix, prefix_len, msg, msg_len);
-	feed_warning("%s; written to \"%s\"", why, feed->bad_lines_path);
+	feed_warning("%s; set aside in \"%s\"", why, feed->bad_lines_path);
 	feed->bad++;
 	if (source != NULL)
 		source->bad++;
@@ -201,8 +239,8 @@ apply_stop(Feed *feed, Source *source)
 
 /*
  * set_aside_element: element index of source's batch is bad (the server
- * said why): set it aside and take it out of the batch, which keeps its
- * offsets; false if the feeder must stop (no --bad-lines).
+ * said why): take it out of the batch, which keeps its offsets, and keep
+ * it aside; false if the feeder must stop (no --bad-lines).
  */
 static bool
 set_aside_element(Feed *feed, Source *source, int index, const char *message)
@@ -214,15 +252,14 @@ set_aside_element(Feed *feed, Source *source, int index, const char *message)
 
 	source_where(feed, source, line.number, line.offset, where, sizeof(where));
 	why = server_says(where, message);
-	apply_set_aside(feed, source, b->prefixes + line.prefix_start, line.prefix_len,
-					b->text + line.start, line.len, why);
+	apply_bad_line(feed, source, why);
 	free(why);
-	if (feed->bad_lines == NULL)
+	if (feed->bad_lines < 0)
 	{
 		batch_truncate(b, index);
 		return apply_stop(feed, source);
 	}
-	batch_remove(b, index);
+	batch_aside_element(b, index);
 	return true;
 }
 
@@ -363,7 +400,7 @@ apply_batch(Feed *feed, Source *source)
 		bool		go_on = true;
 		char		lines[128];
 
-		bad_lines_sync(feed);
+		write_aside(feed, b);
 		server_apply(feed->server, source->name, source->partition, b, &r);
 		switch (r.status)
 		{
@@ -377,8 +414,8 @@ apply_batch(Feed *feed, Source *source)
 					source->events += b->nlines;
 					feed->events += b->nlines;
 					feed->sessions += r.sessions;
+					feed->batches++;
 				}
-				feed->batches++;
 				batch_reset(b);
 				break;
 			case APPLY_LOST:

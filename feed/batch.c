@@ -49,6 +49,8 @@ batch_free(Batch *batch)
 	free(batch->text);
 	free(batch->prefixes);
 	free(batch->lines);
+	free(batch->aside);
+	free(batch->asides);
 	memset(batch, 0, sizeof(Batch));
 }
 
@@ -63,6 +65,10 @@ batch_reset(Batch *batch)
 	batch->text_len = 1;
 	batch->prefixes_len = 0;
 	batch->nlines = 0;
+	batch->aside_len = 0;
+	batch->nasides = 0;
+	batch->aside_written = false;
+	batch->aside_at = 0;
 	batch->taken = false;
 	batch->first = batch->last = 0;
 	batch->first_number = batch->last_number = 0;
@@ -165,14 +171,62 @@ keep_lines(Batch *batch, const bool *keep)
 }
 
 /*
- * batch_remove: take element index out of the batch (a line set aside).
- * The batch's offsets stay: it still covers that line.
+ * put_aside: keep input line number (prefix and msg) at offset aside, in
+ * input order.
+ */
+static void
+put_aside(Batch *batch, int64_t offset, int64_t number,
+		  const char *prefix, size_t prefix_len, const char *msg, size_t msg_len)
+{
+	int			i;
+
+	if (batch->nasides == batch->asides_cap)
+	{
+		batch->asides_cap = batch->asides_cap == 0 ? 16 : batch->asides_cap * 2;
+		batch->asides = feed_realloc(batch->asides, sizeof(AsideLine) * batch->asides_cap);
+	}
+	reserve(&batch->aside, &batch->aside_cap, batch->aside_len, prefix_len + msg_len);
+
+	/* lines found by the server come after those of later lines */
+	for (i = batch->nasides; i > 0 && batch->asides[i - 1].number > number; i--)
+		batch->asides[i] = batch->asides[i - 1];
+	batch->asides[i].offset = offset;
+	batch->asides[i].number = number;
+	batch->asides[i].start = batch->aside_len;
+	batch->asides[i].len = prefix_len + msg_len;
+	batch->nasides++;
+
+	if (prefix_len > 0)
+		memcpy(batch->aside + batch->aside_len, prefix, prefix_len);
+	memcpy(batch->aside + batch->aside_len + prefix_len, msg, msg_len);
+	batch->aside_len += prefix_len + msg_len;
+}
+
+/*
+ * batch_aside: a bad line, at offset and number, is the batch's last;
+ * it is kept aside (prefix and msg: the whole input line).
  */
 void
-batch_remove(Batch *batch, int index)
+batch_aside(Batch *batch, int64_t offset, int64_t number,
+			const char *prefix, size_t prefix_len, const char *msg, size_t msg_len)
 {
+	batch_take(batch, offset, number);
+	put_aside(batch, offset, number, prefix, prefix_len, msg, msg_len);
+}
+
+/*
+ * batch_aside_element: element index is a bad line (the server said so):
+ * take it out of the array and keep it aside.  The batch's offsets stay:
+ * it still covers that line.
+ */
+void
+batch_aside_element(Batch *batch, int index)
+{
+	BatchLine	line = batch->lines[index];
 	bool	   *keep = feed_malloc(sizeof(bool) * (batch->nlines + 1));
 
+	put_aside(batch, line.offset, line.number, batch->prefixes + line.prefix_start,
+			  line.prefix_len, batch->text + line.start, line.len);
 	for (int i = 0; i < batch->nlines; i++)
 		keep[i] = i != index;
 	keep_lines(batch, keep);
@@ -208,6 +262,7 @@ void
 batch_trim(Batch *batch, int64_t committed)
 {
 	bool	   *keep;
+	int			n;
 
 	if (!batch->taken || batch->first > committed)
 		return;
@@ -221,6 +276,11 @@ batch_trim(Batch *batch, int64_t committed)
 		keep[i] = batch->lines[i].offset > committed;
 	keep_lines(batch, keep);
 	free(keep);
+	n = 0;
+	for (int i = 0; i < batch->nasides; i++)
+		if (batch->asides[i].offset > committed)
+			batch->asides[n++] = batch->asides[i];
+	batch->nasides = n;
 	batch->first = committed + 1;
 	if (batch->nlines > 0)
 		batch->first_number = batch->lines[0].number;

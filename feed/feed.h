@@ -89,13 +89,22 @@ typedef struct BatchLine
 	size_t		prefix_len;		/* input line ("P O " of kcat), in prefixes */
 } BatchLine;
 
+/* A line of a batch set aside: written to --bad-lines before it commits. */
+typedef struct AsideLine
+{
+	int64_t		offset;
+	int64_t		number;
+	size_t		start;			/* the whole input line, in the batch's aside */
+	size_t		len;
+} AsideLine;
+
 /*
  * A batch: the lines of one source taken since the last commit, in order.
- * text is the JSON array of the good lines' messages, ready to send.
- * first and last are the offsets of the first and last lines taken, good
- * or bad: a batch commits last even when that line was set aside, so that
- * a later run does not meet the line again, and the next batch begins
- * right after it.
+ * text is the JSON array of the good lines' messages, ready to send; the
+ * bad lines are kept aside, in input order.  first and last are the
+ * offsets of the first and last lines taken, good or bad: a batch commits
+ * last even when that line was set aside, so that a later run does not
+ * meet the line again, and the next batch begins right after it.
  */
 typedef struct Batch
 {
@@ -108,6 +117,14 @@ typedef struct Batch
 	BatchLine  *lines;			/* lines[i] is element i of text */
 	int			nlines;
 	int			lines_cap;
+	char	   *aside;			/* the lines set aside, one after another */
+	size_t		aside_len;
+	size_t		aside_cap;
+	AsideLine  *asides;			/* in input order */
+	int			nasides;
+	int			asides_cap;
+	bool		aside_written;	/* in the --bad-lines file from aside_at */
+	int64_t		aside_at;
 	bool		taken;			/* a line (good or bad) is in the batch */
 	int64_t		first;			/* offsets of the first and last taken */
 	int64_t		last;
@@ -124,7 +141,10 @@ extern void batch_add(Batch *batch, int64_t offset, int64_t number,
 					  const char *prefix, size_t prefix_len,
 					  const char *msg, size_t msg_len);
 extern const char *batch_json(Batch *batch, size_t *len);
-extern void batch_remove(Batch *batch, int index);
+extern void batch_aside(Batch *batch, int64_t offset, int64_t number,
+						const char *prefix, size_t prefix_len,
+						const char *msg, size_t msg_len);
+extern void batch_aside_element(Batch *batch, int index);
 extern void batch_truncate(Batch *batch, int n);
 extern void batch_trim(Batch *batch, int64_t committed);
 
@@ -201,9 +221,8 @@ typedef struct Feed
 	Reader	   *reader;
 	Source	  **sources;
 	int			nsources;
-	FILE	   *bad_lines;		/* --bad-lines, or NULL */
+	int			bad_lines;		/* --bad-lines (a descriptor), or -1 */
 	const char *bad_lines_path;
-	bool		bad_unsynced;	/* written since the last fsync */
 	volatile sig_atomic_t *stop;	/* set by SIGINT and SIGTERM */
 	/* totals of the run */
 	int64_t		events;			/* applied */
@@ -220,9 +239,8 @@ extern bool apply_batch(Feed *feed, Source *source);
 extern bool apply_stop(Feed *feed, Source *source);
 extern const char *source_where(Feed *feed, Source *source, int64_t number,
 								int64_t offset, char *buf, size_t size);
-extern void apply_set_aside(Feed *feed, Source *source,
-							const char *prefix, size_t prefix_len,
-							const char *msg, size_t msg_len, const char *why);
+extern void apply_bad_line(Feed *feed, Source *source, const char *why);
+extern void apply_write_line(Feed *feed, const char *line, size_t len);
 
 /* ------------------------------------------------------------- messages */
 

@@ -25,6 +25,7 @@
 #include "feed.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -482,10 +483,10 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 		else
 			snprintf(reason, sizeof(reason), "%s is a JSON %s, not an object",
 					 where, json_kind(msg, msg_len));
-		apply_set_aside(feed, source, prefix, prefix_len, msg, msg_len, reason);
-		if (feed->bad_lines == NULL)
+		apply_bad_line(feed, source, reason);
+		if (feed->bad_lines < 0)
 			return apply_stop(feed, source);
-		batch_take(b, offset, number);
+		batch_aside(b, offset, number, prefix, prefix_len, msg, msg_len);
 	}
 	else
 		batch_add(b, offset, number, prefix, prefix_len, msg, msg_len);
@@ -586,9 +587,10 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 			snprintf(reason, sizeof(reason),
 					 "%s is not a kcat line (\"PARTITION OFFSET MESSAGE\", kcat -f '%%p %%o %%s\\n')",
 					 reader_where(feed->reader, line->number, where, sizeof(where)));
-			apply_set_aside(feed, NULL, "", 0, line->data, line->len, reason);
-			if (feed->bad_lines == NULL)
+			apply_bad_line(feed, NULL, reason);
+			if (feed->bad_lines < 0)
 				return apply_stop(feed, NULL);
+			apply_write_line(feed, line->data, line->len);
 			return true;
 		}
 		source = kcat_source(feed, opts, npartitions, p);
@@ -676,6 +678,10 @@ summary(Feed *feed, const Options *opts, double started, const char *how)
 		fprintf(stderr, ", %lld empty", (long long) lines_empty);
 	if (feed->bad > 0 || opts->bad_lines != NULL)
 		fprintf(stderr, ", %lld bad lines set aside", (long long) feed->bad);
+	if (feed->server_skipped > 0)
+		fprintf(stderr, ", %lld %s the server had committed already (skipped)",
+				(long long) feed->server_skipped,
+				feed->server_skipped == 1 ? "batch" : "batches");
 	if (feed->reconnects > 0)
 		fprintf(stderr, ", %lld reconnections", (long long) feed->reconnects);
 	fprintf(stderr, "; %.2f s, %.0f events/s\n", secs, secs > 0 ? feed->events / secs : 0.0);
@@ -706,14 +712,15 @@ main(int argc, char **argv)
 	set_signals();
 	memset(&feed, 0, sizeof(Feed));
 	feed.stop = &stop_requested;
+	feed.bad_lines = -1;
 	progress_on = isatty(STDERR_FILENO);
 
 	feed.reader = reader_open(opts.files, opts.nfiles);
 	if (opts.bad_lines != NULL)
 	{
 		/* appended: the lines a killed run set aside stay */
-		feed.bad_lines = fopen(opts.bad_lines, "a");
-		if (feed.bad_lines == NULL)
+		feed.bad_lines = open(opts.bad_lines, O_WRONLY | O_APPEND | O_CREAT, 0666);
+		if (feed.bad_lines < 0)
 		{
 			feed_error("could not open file \"%s\": %s", opts.bad_lines, strerror(errno));
 			exit(1);
@@ -779,7 +786,7 @@ main(int argc, char **argv)
 	summary(&feed, &opts, started, stop_requested ?
 			(stop_signal == SIGINT ? "interrupted (SIGINT), every line read committed" :
 			 "terminated (SIGTERM), every line read committed") : "done");
-	if (feed.bad_lines != NULL && fclose(feed.bad_lines) != 0)
+	if (feed.bad_lines >= 0 && close(feed.bad_lines) != 0)
 	{
 		feed_error("could not write to file \"%s\": %s", opts.bad_lines, strerror(errno));
 		exit(1);
