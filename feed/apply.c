@@ -99,7 +99,8 @@ report_server_error(const char *what, const ApplyResult *r)
 }
 
 /*
- * batch_lines_text: "lines 7 to 1006 (offsets 7 to 1006)" for messages.
+ * batch_lines_text: "lines 7 to 1006 of source \"f\"" (with "(offsets
+ * 12 to 2040)" for kcat lines), for messages.
  */
 static const char *
 batch_lines_text(Source *source, char *buf, size_t size)
@@ -107,13 +108,27 @@ batch_lines_text(Source *source, char *buf, size_t size)
 	Batch	   *b = &source->batch;
 
 	if (source->kafka_partition < 0)
-		snprintf(buf, size, "lines %lld to %lld",
-				 (long long) b->first_number, (long long) b->last_number);
+		snprintf(buf, size, "lines %lld to %lld of source \"%s\"",
+				 (long long) b->first_number, (long long) b->last_number, source->name);
 	else
-		snprintf(buf, size, "lines %lld to %lld (offsets %lld to %lld)",
+		snprintf(buf, size, "lines %lld to %lld (offsets %lld to %lld) of source \"%s\"",
 				 (long long) b->first_number, (long long) b->last_number,
-				 (long long) b->first, (long long) b->last);
+				 (long long) b->first, (long long) b->last, source->name);
 	return buf;
+}
+
+/*
+ * report_batch_error: the batch of source failed with error r, its own.
+ */
+static void
+report_batch_error(Source *source, const ApplyResult *r)
+{
+	char		lines[512];
+	char		what[600];
+
+	snprintf(what, sizeof(what), "could not apply %s",
+			 batch_lines_text(source, lines, sizeof(lines)));
+	report_server_error(what, r);
 }
 
 /*
@@ -300,10 +315,10 @@ refresh_all(Feed *feed, ApplyResult *r)
 static bool
 reconnect(Feed *feed, Source *source, const char *why)
 {
-	char		lines[128];
+	char		lines[512];
 
-	feed_warning("connection lost while sending %s of source \"%s\", connecting again: %s",
-				 batch_lines_text(source, lines, sizeof(lines)), source->name, why);
+	feed_warning("connection lost while sending %s, connecting again: %s",
+				 batch_lines_text(source, lines, sizeof(lines)), why);
 	for (;;)
 	{
 		ApplyResult r;
@@ -312,8 +327,8 @@ reconnect(Feed *feed, Source *source, const char *why)
 		if (!server_reconnect(feed->server, feed->stop))
 		{
 			if (*feed->stop)
-				feed_error("interrupted while connecting again: %s of source \"%s\" may not be committed; run again to resume after the committed offset",
-						   lines, source->name);
+				feed_error("interrupted while connecting again: %s may not be committed; run again to resume after the committed offset",
+						   lines);
 			return false;
 		}
 		refresh_all(feed, &r);
@@ -338,9 +353,10 @@ reconnect(Feed *feed, Source *source, const char *why)
 }
 
 /*
- * find_unreadable: the server could not read the batch (batch_error,
- * which names no element): try each line alone as jsonb, and set aside
- * those it cannot read.  true to send the batch again, false to stop.
+ * find_unreadable: a data error that names no element (batch_error): if
+ * the server cannot read the batch's array as jsonb, try each line alone
+ * and set aside those it cannot read; else it is the batch's own error (an
+ * offset refused, say).  true to send the batch again, false to stop.
  */
 static bool
 find_unreadable(Feed *feed, Source *source, const ApplyResult *batch_error)
@@ -348,7 +364,24 @@ find_unreadable(Feed *feed, Source *source, const ApplyResult *batch_error)
 	Batch	   *b = &source->batch;
 	int			found = 0;
 	int			i = 0;
-	char		lines[128];
+	const char *array;
+	size_t		len;
+	ApplyResult whole;
+
+	array = batch_json(b, &len);
+	if (server_check_json(feed->server, array, len, &whole))
+	{
+		report_batch_error(source, batch_error);
+		return false;
+	}
+	if (whole.status == APPLY_LOST)
+	{
+		bool		again = reconnect(feed, source, whole.message);
+
+		apply_result_clear(&whole);
+		return again;
+	}
+	apply_result_clear(&whole);
 
 	while (i < b->nlines)
 	{
@@ -381,7 +414,7 @@ find_unreadable(Feed *feed, Source *source, const ApplyResult *batch_error)
 	}
 	if (found > 0)
 		return true;
-	report_server_error(batch_lines_text(source, lines, sizeof(lines)), batch_error);
+	report_batch_error(source, batch_error);
 	return false;
 }
 
@@ -398,7 +431,6 @@ apply_batch(Feed *feed, Source *source)
 	{
 		ApplyResult r;
 		bool		go_on = true;
-		char		lines[128];
 
 		write_aside(feed, b);
 		server_apply(feed->server, source->name, source->partition, b, &r);
@@ -424,7 +456,7 @@ apply_batch(Feed *feed, Source *source)
 			case APPLY_ELEMENT:
 				if (r.element >= b->nlines)
 				{
-					report_server_error(batch_lines_text(source, lines, sizeof(lines)), &r);
+					report_batch_error(source, &r);
 					go_on = false;
 				}
 				else
@@ -434,7 +466,7 @@ apply_batch(Feed *feed, Source *source)
 				go_on = find_unreadable(feed, source, &r);
 				break;
 			case APPLY_ERROR:
-				report_server_error(batch_lines_text(source, lines, sizeof(lines)), &r);
+				report_batch_error(source, &r);
 				go_on = false;
 				break;
 		}

@@ -670,10 +670,11 @@ summary(Feed *feed, const Options *opts, double started, const char *how)
 
 	feed_progress_clear();
 	fprintf(stderr, "%s: %s: %lld lines read, %lld events applied in %lld %s "
-			"(%lld sessions finished), %lld lines skipped as committed before",
+			"(%lld %s finished), %lld lines skipped as committed before",
 			FEED_PROGNAME, how, (long long) lines_read, (long long) feed->events,
 			(long long) feed->batches, feed->batches == 1 ? "batch" : "batches",
-			(long long) feed->sessions, (long long) lines_skipped);
+			(long long) feed->sessions, feed->sessions == 1 ? "session" : "sessions",
+			(long long) lines_skipped);
 	if (lines_empty > 0)
 		fprintf(stderr, ", %lld empty", (long long) lines_empty);
 	if (feed->bad > 0 || opts->bad_lines != NULL)
