@@ -213,8 +213,9 @@ usage(void)
 	printf("  --format=json|kcat     one JSON object per line (the default), or kcat -C\n"
 		   "                         -f '%%p %%o %%s\\n' output: \"PARTITION OFFSET MESSAGE\"\n");
 	printf("  --batch-size=N         events per batch (default %d)\n", DEFAULT_BATCH_SIZE);
-	printf("  --linger-ms=MS         send a partial batch when its first line has waited\n"
-		   "                         MS milliseconds (default: wait for a full batch)\n");
+	printf("  --linger-ms=MS         when the input pauses, send a batch that is not full\n"
+		   "                         once its first line has waited MS milliseconds\n"
+		   "                         (default: wait for a full batch)\n");
 	printf("  --partition=P          feed partition P of the stream (default: 0 for JSON\n"
 		   "                         lines, Kafka partition modulo the stream's partitions\n"
 		   "                         for kcat lines)\n");
@@ -614,7 +615,8 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 
 /*
  * linger_timeout: how long the reader may wait for input before a
- * partial batch is due (ms), or -1 (no --linger-ms, or nothing waits).
+ * partial batch is due (ms; 0 once one is: the reader then only takes
+ * what is ready), or -1 (no --linger-ms, or nothing waits).
  */
 static int
 linger_timeout(Feed *feed, const Options *opts)
@@ -771,7 +773,12 @@ main(int argc, char **argv)
 			break;
 		if (rr == READ_LINE)
 			ok = take_line(&feed, &opts, npartitions, &line);
-		if (ok && opts.linger_ms >= 0)
+
+		/*
+		 * The input paused (nothing more to read) when a batch's linger
+		 * was up: send what waits.  While lines keep coming, batches fill.
+		 */
+		if (rr == READ_TIMEOUT)
 			ok = send_due(&feed, false);
 		progress(&feed, started);
 	}
