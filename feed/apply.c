@@ -419,6 +419,48 @@ find_unreadable(Feed *feed, Source *source, const ApplyResult *batch_error)
 }
 
 /*
+ * committed_meanwhile: after a data error that names no element, whether
+ * the source's committed offset has moved into the batch since it was read
+ * (the server refuses a batch that overlaps it: a killed run's last batch
+ * that committed after this run read the offset, another feeder on the
+ * source, set_offset).  The lines up to it are applied, so the batch keeps
+ * only those after it, and is sent again (*go_on true), or the feeder
+ * stops (*go_on false) if that cannot be read.
+ */
+static bool
+committed_meanwhile(Feed *feed, Source *source, bool *go_on)
+{
+	Batch	   *b = &source->batch;
+	ApplyResult r;
+	bool		found;
+	int64_t		committed;
+
+	*go_on = true;
+	if (!server_committed(feed->server, source->name, &found, &committed, &r))
+	{
+		if (r.status == APPLY_LOST)
+			*go_on = reconnect(feed, source, r.message);
+		else
+		{
+			report_server_error("could not read the committed offset", &r);
+			*go_on = false;
+		}
+		apply_result_clear(&r);
+		return true;
+	}
+	if (!found || committed < b->first)
+		return false;
+	feed_warning("source \"%s\" was committed up to offset %lld meanwhile; sending the lines after it",
+				 source->name, (long long) committed);
+	source->has_committed = true;
+	source->committed = committed;
+	if (source->seen < committed)
+		source->seen = committed;
+	batch_trim(b, committed);
+	return true;
+}
+
+/*
  * apply_batch: commit source's batch, exactly once; afterwards it is
  * empty.  false (with the error shown) when the feeder must stop.
  */
@@ -463,7 +505,8 @@ apply_batch(Feed *feed, Source *source)
 					go_on = set_aside_element(feed, source, r.element, r.message);
 				break;
 			case APPLY_DATA:
-				go_on = find_unreadable(feed, source, &r);
+				if (!committed_meanwhile(feed, source, &go_on))
+					go_on = find_unreadable(feed, source, &r);
 				break;
 			case APPLY_ERROR:
 				report_batch_error(source, &r);

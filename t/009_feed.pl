@@ -14,7 +14,9 @@
 #     is written there once and the rest applied (a bad last line of a
 #     batch and of the input included);
 #  5. --linger-ms sends a partial batch while the pipe it reads pauses;
-#     without it the batch waits, and SIGTERM then commits it and exits 0.
+#     without it the batch waits, and SIGTERM then commits it and exits 0;
+#  6. a source's offset committed into the batch the feeder holds: it sends
+#     the lines after it.
 use strict;
 use warnings;
 
@@ -369,6 +371,31 @@ sub wait_for_input
 	like($serr, qr/terminated \(SIGTERM\), every line read committed: 5 lines read, 5 events applied/,
 		'after committing the lines it had read');
 	is(committed('clean', 'nolinger'), '5', 'the offset is their last line');
+}
+
+# --------------------------------------- 6. an offset moved under the feeder
+
+# A killed run's last batch may commit after the next run read the offset,
+# in a cut of other lines (another --batch-size): the server refuses the
+# batch that overlaps it, and the feeder sends the lines after it.
+{
+	my ($in, $out, $oerr) = ('', '', '');
+	my $h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'clean', '--source', 'moved', '--batch-size', '100' ],
+		'<', \$in, '>', \$out, '2>', \$oerr);
+	ok( $node->poll_query_until('postgres', q{
+SELECT count(*) = 1 FROM pg_stat_activity
+ WHERE state = 'idle' AND query LIKE 'SELECT sessionize.committed_offset($1::pg_catalog.text%'}),
+		'the feeder has read the offset of its source (none)');
+	$in .= join('', map { "$_\n" } @events[ 0 .. 4 ]);
+	wait_for_input($h, \$in);
+	$node->safe_psql('postgres', "SELECT sessionize.set_offset('clean', 'moved', 3)");
+	$h->finish;
+	is($h->result(0), 0, 'the feeder of lines 1-5, whose source moved to offset 3, exits 0');
+	like($oerr, qr/warning: source "moved" was committed up to offset 3 meanwhile/,
+		'it says why');
+	like($oerr, qr/5 lines read, 2 events applied in 1 batch/, 'it applied lines 4 and 5 only');
+	is(committed('clean', 'moved'), '5', 'the offset is the last line');
 }
 
 $node->stop;
