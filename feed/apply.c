@@ -16,11 +16,15 @@
  *	  batch changed nothing.  With --bad-lines the line is written there
  *	  and the batch sent again without it, with the same offsets; without,
  *	  the lines before it are committed and the feeder stops, naming it.
- *	- a data error that names no element (the server could not read the
- *	  array: a number too large for numeric, nesting too deep, a character
- *	  the database's encoding lacks): each line is tried alone as jsonb,
+ *	- a data error that names no element: if the source's committed offset
+ *	  moved into the batch meanwhile (the server refuses an overlap), only
+ *	  the lines after it are sent again; if the server cannot read the
+ *	  array (a number too large for numeric, nesting too deep, a character
+ *	  the database's encoding lacks), each line is tried alone as jsonb,
  *	  and those it cannot read are bad lines as above.
  *	- anything else is the batch's own error: the feeder stops.
+ *	- a batch the server skips as committed already: done; the offset
+ *	  committed is read again, as it may be past the batch.
  *
  * A batch that lost all its lines to --bad-lines is still sent, empty: it
  * commits its offsets, so that a run after it does not meet them again.
@@ -419,6 +423,29 @@ find_unreadable(Feed *feed, Source *source, const ApplyResult *batch_error)
 }
 
 /*
+ * skipped_to: the server skipped source's batch as committed already: the
+ * offset committed may be past it (another feeder, set_offset), so read
+ * it, and skip here what it covers.  Best effort: a failure to read it
+ * leaves the batch's own, and the next batch shows the rest.
+ */
+static void
+skipped_to(Feed *feed, Source *source)
+{
+	ApplyResult r;
+	bool		found;
+	int64_t		committed;
+
+	if (server_committed(feed->server, source->name, &found, &committed, &r) &&
+		found && committed > source->committed)
+	{
+		source->committed = committed;
+		if (source->seen < committed)
+			source->seen = committed;
+	}
+	apply_result_clear(&r);
+}
+
+/*
  * committed_meanwhile: after a data error that names no element, whether
  * the source's committed offset has moved into the batch since it was read
  * (the server refuses a batch that overlaps it: a killed run's last batch
@@ -482,7 +509,10 @@ apply_batch(Feed *feed, Source *source)
 				source->has_committed = true;
 				source->committed = b->last;
 				if (r.skipped)
+				{
 					feed->server_skipped++;
+					skipped_to(feed, source);
+				}
 				else
 				{
 					source->events += b->nlines;
