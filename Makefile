@@ -18,3 +18,19 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): src/sessionize.h
+
+# sessionize-feed (feed/), a client program: built, installed into
+# PostgreSQL's bindir and cleaned with the extension, by a sub-make.
+.PHONY: feed install-feed uninstall-feed clean-feed
+all: feed
+feed:
+	$(MAKE) -C feed PG_CONFIG=$(PG_CONFIG)
+install: install-feed
+install-feed: feed
+	$(MAKE) -C feed install PG_CONFIG=$(PG_CONFIG)
+uninstall: uninstall-feed
+uninstall-feed:
+	$(MAKE) -C feed uninstall PG_CONFIG=$(PG_CONFIG)
+clean: clean-feed
+clean-feed:
+	$(MAKE) -C feed clean PG_CONFIG=$(PG_CONFIG)

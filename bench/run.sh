@@ -28,8 +28,15 @@
 #                                --disorder (10 minutes), fed in that order to
 #                                an arrival-order stream and to an event-time
 #                                stream (JSON form, lateness = disorder)
+#   bench/run.sh --feed          sessionize-feed (installed in the bindir) on a
+#                                JSONL file of the events (--workload many-users
+#                                unless given) against the same batches sent
+#                                by psql (a file of sessionize_batch statements,
+#                                psql -f), per batch size; checks both find the
+#                                same sessions
 #
-# Options (throughput):  --events N (200000)  --keys N (20000)  --seed N (42)
+# Options (throughput and the other modes that feed events):
+#                        --events N (200000)  --keys N (20000)  --seed N (42)
 #                        --reps N (5)  --sizes "1000 10000"
 #                        --workload skewed|many-users (skewed): many-users is
 #                        Zipf 0.8, ts with UTC offsets, ~60-byte payloads
@@ -69,7 +76,7 @@ NO_TYPED=
 # with it on (a later --pg-option fsync=off overrides).
 PGOPTS=(-o fsync=on)
 
-usage () { sed -n '2,44p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage () { sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -86,6 +93,7 @@ while [ $# -gt 0 ]; do
         --parallel) MODE=parallel; shift ;;
         --attach) MODE=attach; shift ;;
         --eventtime) MODE=eventtime; shift ;;
+        --feed) MODE=feed; shift ;;
         --disorder) DISORDER=$2; shift 2 ;;
         --hours) HOURS=$2; shift 2 ;;
         --agg-events) AGG_EVENTS=$2; shift 2 ;;
@@ -102,8 +110,9 @@ done
 for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS" "$HOURS"; do
     case $v in ''|*[!0-9]*) echo "run.sh: not a number: $v" >&2; exit 2 ;; esac
 done
+# skewed by default; the attached table and the feeder are measured on many users
 if [ -z "$WORKLOAD" ]; then
-    if [ "$MODE" = attach ]; then WORKLOAD=many-users; else WORKLOAD=skewed; fi
+    case $MODE in attach|feed) WORKLOAD=many-users ;; *) WORKLOAD=skewed ;; esac
 fi
 case $WORKLOAD in skewed|many-users) ;; *) echo "run.sh: unknown workload: $WORKLOAD" >&2; exit 2 ;; esac
 for s in $SIZES; do
@@ -624,6 +633,128 @@ if [ "$MODE" = eventtime ]; then
     echo
     echo "cost: the stream's time per event over the arrival-order stream's (1.00x: the same)."
     echo "Both: JSON form, gap 30 minutes, lateness $DISORDER, no sink, one transaction per batch."
+    echo "total run time: $(( $(date +%s) - START )) s"
+    exit 0
+fi
+
+# ================================================================ feed
+if [ "$MODE" = feed ]; then
+    echo "== sessionize-feed against psql: the same events, the same batches, one transaction each"
+    machine
+    FEED=$(/usr/lib/postgresql/$PG_MAJOR/bin/pg_config --bindir)/sessionize-feed
+    if [ ! -x "$FEED" ]; then
+        echo "run.sh: $FEED not found: make install" >&2
+        exit 2
+    fi
+    python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" --workload "$WORKLOAD" \
+        --format jsonl -o "$WORK/events.jsonl" 2> "$WORK/gen.log"
+    sed 's/^/          /' "$WORK/gen.log"
+    if grep -q '\$feed\$' "$WORK/events.jsonl"; then
+        echo "run.sh: the events hold \$feed\$, the quote of psql's statements" >&2
+        exit 1
+    fi
+    # psql's input: the batches the feeder sends (offsets: line numbers),
+    # one statement each, as the feeder's own statement
+    for size in $SIZES; do
+        awk -v size="$size" -v q="'" '
+            function end_batch() {
+                printf "]$feed$, %sbench%s, %d, 0, %d);\n", q, q, NR, first
+                n = 0
+            }
+            n == 0 {
+                printf "SELECT pg_catalog.count(*) FROM sessionize.sessionize_batch(%sfeedbench%s, $feed$[%s", q, q, $0
+                first = NR; n = 1
+                if (n == size) end_batch()
+                next
+            }
+            { printf ",%s", $0; n++ }
+            n == size { end_batch() }
+            END { if (n > 0) end_batch() }
+        ' "$WORK/events.jsonl" > "$WORK/psql_$size.sql"
+    done
+    echo "events:   $EVENTS, $KEYS keys, seed $SEED, workload $WORKLOAD; batch sizes $SIZES; $REPS repetitions"
+    q -c "CREATE TABLE feed_results (size integer, contender text, rep integer, secs double precision)"
+
+    # fresh SINK: the stream anew (with that sink, or none), a checkpoint
+    fresh () {
+        q -c "SELECT sessionize.drop_stream(name) FROM sessionize.streams WHERE name = 'feedbench'" \
+          -c "SELECT sessionize.create_stream('feedbench', 'text', gap => '30 minutes', sink => ${1:-NULL})" \
+          -c "CHECKPOINT" >/dev/null
+    }
+    # run CONTENDER SIZE: one pass over the file; prints its seconds, from
+    # before the program starts (it connects) to after it exits
+    run () {
+        local t0 t1
+        t0=$(now)
+        if [ "$1" = feed ]; then
+            "$FEED" --stream feedbench --source bench --batch-size "$2" "$WORK/events.jsonl" \
+                2> "$WORK/feed.log" || { cat "$WORK/feed.log" >&2; exit 1; }
+        else
+            psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -f "$WORK/psql_$2.sql" \
+                2> "$WORK/psql.log" || { cat "$WORK/psql.log" >&2; exit 1; }
+        fi
+        t1=$(now)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+    }
+    q -c "CREATE TABLE sink_feed (key text, session_start timestamptz, session_end timestamptz,
+                                  event_count int, end_reason text, events jsonb)" \
+      -c "CREATE TABLE sink_psql (LIKE sink_feed)"
+    for size in $SIZES; do
+        # Check pass, also the warm-up: both, with a sink, flushed at the
+        # end, find the same sessions, and commit the last line's offset.
+        q -c "TRUNCATE sink_feed, sink_psql"
+        for c in feed psql; do
+            fresh "'sink_$c'"
+            run "$c" "$size" >/dev/null
+            off=$(q -c "SELECT sessionize.committed_offset('feedbench', 'bench')")
+            if [ "$off" != "$EVENTS" ]; then
+                echo "run.sh: $c committed offset $off, not $EVENTS" >&2
+                exit 1
+            fi
+            q -c "SELECT count(*) FROM sessionize.flush('feedbench')" >/dev/null
+        done
+        diff=$(q -c "SELECT count(*) FROM ((TABLE sink_feed EXCEPT ALL TABLE sink_psql)
+                                           UNION ALL (TABLE sink_psql EXCEPT ALL TABLE sink_feed)) d")
+        n=$(q -c "SELECT count(*) FROM sink_feed")
+        echo "check:    batch $size: sessionize-feed and psql find the same $n sessions: $diff differences"
+        if [ "$diff" != 0 ]; then
+            echo "run.sh: sessionize-feed and psql do not find the same sessions" >&2
+            exit 1
+        fi
+        # Timed passes, taking turns, each from an empty stream without sink.
+        for rep in $(seq 1 "$REPS"); do
+            for c in feed psql; do
+                fresh
+                secs=$(run "$c" "$size")
+                q -c "INSERT INTO feed_results VALUES ($size, '$c', $rep, $secs)"
+            done
+            printf '          batch %s: repetition %s of %s done (%s s)\n' "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
+        done
+    done
+    echo
+    q -F ' ' -c "
+        WITH agg AS (
+            SELECT size, contender,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY $EVENTS / secs) AS med,
+                   min($EVENTS / secs) AS lo, max($EVENTS / secs) AS hi
+              FROM feed_results GROUP BY size, contender)
+        SELECT format('%-6s %-34s %12s %10s %10s %10s', 'batch', 'contender', 'events/s med',
+                      'min', 'max', 'vs psql')
+        UNION ALL
+        SELECT * FROM (
+            SELECT format('%-6s %-34s %12s %10s %10s %10s', a.size,
+                          CASE a.contender WHEN 'feed' THEN 'sessionize-feed (JSON lines file)'
+                                           ELSE 'psql (file of SELECT statements)' END,
+                          to_char(a.med, 'FM999,999,999'), to_char(a.lo, 'FM999,999,999'),
+                          to_char(a.hi, 'FM999,999,999'),
+                          to_char(a.med / p.med, 'FM990.00') || 'x')
+              FROM agg a JOIN agg p ON p.size = a.size AND p.contender = 'psql'
+             ORDER BY a.size, a.contender) t"
+    echo
+    echo "each: a new stream without sink, the whole file, one transaction per batch, timed"
+    echo "from the program's start (connecting included) to its exit; the psql statements are"
+    echo "the feeder's (sessionize_batch with source, batch_offset and first_offset, counting"
+    echo "the sessions returned), written out beforehand (not timed)."
     echo "total run time: $(( $(date +%s) - START )) s"
     exit 0
 fi

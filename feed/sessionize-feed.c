@@ -1,0 +1,805 @@
+/*-------------------------------------------------------------------------
+ *
+ * sessionize-feed.c
+ *	  Feed a sessionize stream from JSON lines or kcat output, exactly once.
+ *
+ *	  sessionize-feed [connection options] --stream S --source NAME
+ *					  [--format json|kcat] [--batch-size N] [--linger-ms MS]
+ *					  [--partition P] [--bad-lines FILE] [FILE...]
+ *
+ * The contract is SPEC §9.  Every batch carries a source and the offsets
+ * of its first and last lines: for JSON lines the source is NAME and the
+ * offset a line's number (from 1, over all the input); for kcat lines
+ * ("PARTITION OFFSET MESSAGE") the source is NAME-<partition> and the offset
+ * the message's, and a batch holds one partition's lines only.  The
+ * feeder reads each source's committed offset before its first line (and
+ * after a lost connection) and skips what is at or below it, so a run
+ * killed at any moment and run again on the same input applies every
+ * line once.
+ *
+ * This file: the options, the main loop (reading, batching, --linger-ms,
+ * signals), the progress line and the summary.  apply.c sends batches.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "feed.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_BATCH_SIZE 1000
+#define MAX_BATCH_SIZE 1000000
+#define PROGRESS_INTERVAL 0.25	/* seconds between progress lines */
+
+typedef enum InputFormat
+{
+	FORMAT_JSON,
+	FORMAT_KCAT
+} InputFormat;
+
+/* The options. */
+typedef struct Options
+{
+	ConnOptions conn;
+	const char *stream;
+	const char *source;
+	InputFormat format;
+	int			batch_size;
+	int			linger_ms;		/* -1: none */
+	int			partition;		/* -1: none */
+	const char *bad_lines;
+	char	  **files;
+	int			nfiles;
+} Options;
+
+static volatile sig_atomic_t stop_requested = 0;
+static volatile sig_atomic_t stop_signal = 0;
+
+/* The progress line, when stderr is a terminal. */
+static bool progress_on = false;
+static size_t progress_len = 0;
+static double progress_at = 0;
+
+/* Counts of the main loop (apply.c keeps the others in Feed). */
+static int64_t lines_read = 0;
+static int64_t lines_skipped = 0;
+static int64_t lines_empty = 0;
+
+/* ------------------------------------------------------------ messages */
+
+/*
+ * feed_progress_clear: take the progress line off the terminal, before
+ * another message is written.
+ */
+void
+feed_progress_clear(void)
+{
+	if (progress_len > 0)
+	{
+		fprintf(stderr, "\r%*s\r", (int) progress_len, "");
+		progress_len = 0;
+	}
+}
+
+/*
+ * feed_error: "sessionize-feed: error: ..." on stderr.
+ */
+void
+feed_error(const char *fmt,...)
+{
+	va_list		ap;
+
+	feed_progress_clear();
+	fprintf(stderr, "%s: error: ", FEED_PROGNAME);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * feed_warning: "sessionize-feed: warning: ..." on stderr.
+ */
+void
+feed_warning(const char *fmt,...)
+{
+	va_list		ap;
+
+	feed_progress_clear();
+	fprintf(stderr, "%s: warning: ", FEED_PROGNAME);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * feed_malloc, feed_realloc, feed_strdup: allocate, or exit.
+ */
+void *
+feed_malloc(size_t size)
+{
+	void	   *p = malloc(size > 0 ? size : 1);
+
+	if (p == NULL)
+	{
+		feed_error("out of memory");
+		exit(1);
+	}
+	return p;
+}
+
+void *
+feed_realloc(void *ptr, size_t size)
+{
+	void	   *p = realloc(ptr, size > 0 ? size : 1);
+
+	if (p == NULL)
+	{
+		feed_error("out of memory");
+		exit(1);
+	}
+	return p;
+}
+
+char *
+feed_strdup(const char *s)
+{
+	size_t		n = strlen(s) + 1;
+
+	return memcpy(feed_malloc(n), s, n);
+}
+
+/*
+ * feed_now: a monotonic clock, in seconds.
+ */
+double
+feed_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * progress: the progress line, when stderr is a terminal, at most every
+ * PROGRESS_INTERVAL seconds.
+ */
+static void
+progress(Feed *feed, double started)
+{
+	double		now;
+	char		line[256];
+	int			n;
+
+	if (!progress_on)
+		return;
+	now = feed_now();
+	if (now - progress_at < PROGRESS_INTERVAL)
+		return;
+	progress_at = now;
+	n = snprintf(line, sizeof(line),
+				 "%lld lines read, %lld events applied in %lld batches, %lld bad, %.0f events/s",
+				 (long long) lines_read, (long long) feed->events, (long long) feed->batches,
+				 (long long) feed->bad,
+				 now > started ? feed->events / (now - started) : 0.0);
+	fprintf(stderr, "\r%s%*s", line,
+			progress_len > (size_t) n ? (int) (progress_len - n) : 0, "");
+	progress_len = n;
+}
+
+/* ------------------------------------------------------------- options */
+
+static void
+usage(void)
+{
+	printf("%s feeds a sessionize stream from JSON lines or kcat output, exactly once.\n\n",
+		   FEED_PROGNAME);
+	printf("Usage:\n");
+	printf("  %s [OPTION]... --stream STREAM --source NAME [FILE]...\n\n", FEED_PROGNAME);
+	printf("Reads FILEs in turn, or standard input when there is none (or \"-\").\n\n");
+	printf("Options:\n");
+	printf("  --stream=STREAM        the stream to feed (sessionize.create_stream)\n");
+	printf("  --source=NAME          the source of the offsets: NAME for JSON lines,\n"
+		   "                         NAME-<partition> for kcat lines\n");
+	printf("  --format=json|kcat     one JSON object per line (the default), or kcat -C\n"
+		   "                         -f '%%p %%o %%s\\n' output: \"PARTITION OFFSET MESSAGE\"\n");
+	printf("  --batch-size=N         events per batch (default %d)\n", DEFAULT_BATCH_SIZE);
+	printf("  --linger-ms=MS         when the input pauses, send a batch that is not full\n"
+		   "                         once its first line has waited MS milliseconds\n"
+		   "                         (default: wait for a full batch)\n");
+	printf("  --partition=P          feed partition P of the stream (default: 0 for JSON\n"
+		   "                         lines, Kafka partition modulo the stream's partitions\n"
+		   "                         for kcat lines)\n");
+	printf("  --bad-lines=FILE       append bad lines to FILE and go on (default: stop\n"
+		   "                         at the first, with its line number)\n");
+	printf("  -V, --version          output version information, then exit\n");
+	printf("  -?, --help             show this help, then exit\n");
+	printf("\nConnection options:\n");
+	printf("  -d, --dbname=DBNAME    database to connect to (or a connection string)\n");
+	printf("  -h, --host=HOSTNAME    database server host or socket directory\n");
+	printf("  -p, --port=PORT        database server port\n");
+	printf("  -U, --username=USER    database user name\n");
+	printf("\nThe PG* environment variables and ~/.pgpass are used as libpq uses them.\n");
+	printf("Exit status: 0 when every line read was committed (also after SIGINT or\n"
+		   "SIGTERM, which finish the batch under way), 1 on an error or a bad line.\n");
+}
+
+/*
+ * parse_int: the option's value as an integer in [min, max], or exit.
+ */
+static int
+parse_int(const char *option, const char *value, int min, int max)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < min || v > max)
+	{
+		feed_error("invalid value \"%s\" for option %s: an integer from %d to %d is needed",
+				   value, option, min, max);
+		exit(1);
+	}
+	return (int) v;
+}
+
+/*
+ * parse_options: argv into *opts, or exit.
+ */
+static void
+parse_options(int argc, char **argv, Options *opts)
+{
+	enum
+	{
+		OPT_STREAM = 256,
+		OPT_SOURCE,
+		OPT_FORMAT,
+		OPT_BATCH_SIZE,
+		OPT_LINGER_MS,
+		OPT_PARTITION,
+		OPT_BAD_LINES
+	};
+	static const struct option long_options[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"host", required_argument, NULL, 'h'},
+		{"port", required_argument, NULL, 'p'},
+		{"username", required_argument, NULL, 'U'},
+		{"stream", required_argument, NULL, OPT_STREAM},
+		{"source", required_argument, NULL, OPT_SOURCE},
+		{"format", required_argument, NULL, OPT_FORMAT},
+		{"batch-size", required_argument, NULL, OPT_BATCH_SIZE},
+		{"linger-ms", required_argument, NULL, OPT_LINGER_MS},
+		{"partition", required_argument, NULL, OPT_PARTITION},
+		{"bad-lines", required_argument, NULL, OPT_BAD_LINES},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, '?'},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+
+	memset(opts, 0, sizeof(Options));
+	opts->format = FORMAT_JSON;
+	opts->batch_size = DEFAULT_BATCH_SIZE;
+	opts->linger_ms = -1;
+	opts->partition = -1;
+
+	/* --help and --version first, as PostgreSQL's programs take them */
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
+	{
+		usage();
+		exit(0);
+	}
+	if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
+	{
+		printf("%s (sessionize) %s\n", FEED_PROGNAME, FEED_VERSION);
+		exit(0);
+	}
+
+	while ((c = getopt_long(argc, argv, "d:h:p:U:V", long_options, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				opts->conn.dbname = optarg;
+				break;
+			case 'h':
+				opts->conn.host = optarg;
+				break;
+			case 'p':
+				opts->conn.port = optarg;
+				break;
+			case 'U':
+				opts->conn.user = optarg;
+				break;
+			case OPT_STREAM:
+				opts->stream = optarg;
+				break;
+			case OPT_SOURCE:
+				opts->source = optarg;
+				break;
+			case OPT_FORMAT:
+				if (strcmp(optarg, "json") == 0)
+					opts->format = FORMAT_JSON;
+				else if (strcmp(optarg, "kcat") == 0)
+					opts->format = FORMAT_KCAT;
+				else
+				{
+					feed_error("invalid value \"%s\" for option --format: json or kcat is needed",
+							   optarg);
+					exit(1);
+				}
+				break;
+			case OPT_BATCH_SIZE:
+				opts->batch_size = parse_int("--batch-size", optarg, 1, MAX_BATCH_SIZE);
+				break;
+			case OPT_LINGER_MS:
+				opts->linger_ms = parse_int("--linger-ms", optarg, 0, INT_MAX / 2);
+				break;
+			case OPT_PARTITION:
+				opts->partition = parse_int("--partition", optarg, 0, INT_MAX);
+				break;
+			case OPT_BAD_LINES:
+				opts->bad_lines = optarg;
+				break;
+			case 'V':
+				printf("%s (sessionize) %s\n", FEED_PROGNAME, FEED_VERSION);
+				exit(0);
+			default:
+				fprintf(stderr, "Try \"%s --help\" for more information.\n", FEED_PROGNAME);
+				exit(1);
+		}
+	}
+	if (opts->stream == NULL || opts->source == NULL)
+	{
+		feed_error("%s is required", opts->stream == NULL ? "--stream" : "--source");
+		fprintf(stderr, "Try \"%s --help\" for more information.\n", FEED_PROGNAME);
+		exit(1);
+	}
+	opts->files = argv + optind;
+	opts->nfiles = argc - optind;
+}
+
+/* ------------------------------------------------------------- signals */
+
+/*
+ * handle_stop: SIGINT or SIGTERM: finish the batch under way, then stop.
+ * A second one stops at once (the batch's transaction is then rolled
+ * back or committed whole, as for kill -9).
+ */
+static void
+handle_stop(int sig)
+{
+	if (stop_requested)
+	{
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_requested = 1;
+	stop_signal = sig;
+}
+
+/*
+ * set_signals: SIGINT and SIGTERM interrupt a wait for input (no
+ * SA_RESTART), so that the feeder stops reading.
+ */
+static void
+set_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handle_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* ------------------------------------------------------------ the lines */
+
+/*
+ * is_blank: whether s[0..len) is only white space.
+ */
+static bool
+is_blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * json_kind: the JSON type of the valid value in s, for a message.
+ */
+static const char *
+json_kind(const char *s, size_t len)
+{
+	size_t		i = 0;
+
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+		i++;
+	switch (i < len ? s[i] : 0)
+	{
+		case '[':
+			return "array";
+		case '"':
+			return "string";
+		case 't':
+		case 'f':
+			return "boolean";
+		case 'n':
+			return "null";
+		default:
+			return "number";
+	}
+}
+
+/*
+ * take_message: the message of input line number, at offset of source
+ * (prefix is what came before it on the line): into the source's batch,
+ * which is sent when full.  A message that is not one JSON object is a bad
+ * line.  false when the feeder must stop.
+ */
+static bool
+take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
+			 int64_t offset, const char *prefix, size_t prefix_len,
+			 const char *msg, size_t msg_len)
+{
+	Batch	   *b = &source->batch;
+	bool		is_object;
+	const char *why;
+	size_t		at;
+
+	if (!b->taken && opts->linger_ms >= 0)
+		b->deadline = feed_now() + opts->linger_ms / 1000.0;
+
+	if (is_blank(msg, msg_len))
+	{
+		/* an empty line (or kcat's empty message): nothing, but taken */
+		lines_empty++;
+		batch_take(b, offset, number);
+	}
+	else if (!json_check(msg, msg_len, &is_object, &why, &at) || !is_object)
+	{
+		char		where[512];
+		char		reason[1024];
+
+		source_where(feed, source, number, offset, where, sizeof(where));
+		if (why != NULL)
+			snprintf(reason, sizeof(reason), "%s is not JSON: %s (at byte %zu)",
+					 where, why, at + 1);
+		else
+			snprintf(reason, sizeof(reason), "%s is a JSON %s, not an object",
+					 where, json_kind(msg, msg_len));
+		apply_bad_line(feed, source, reason);
+		if (feed->bad_lines < 0)
+			return apply_stop(feed, source);
+		batch_aside(b, offset, number, prefix, prefix_len, msg, msg_len);
+	}
+	else
+		batch_add(b, offset, number, prefix, prefix_len, msg, msg_len);
+
+	if (b->nlines >= opts->batch_size)
+		return apply_batch(feed, source);
+	return true;
+}
+
+/*
+ * parse_kcat: split a kcat line "PARTITION OFFSET MESSAGE" (kcat -f
+ * '%p %o %s\n'); false if it is not one.  An empty message (a tombstone)
+ * may have lost its space.
+ */
+static bool
+parse_kcat(const char *s, size_t len, int32_t *partition, int64_t *offset,
+		   size_t *msg_start)
+{
+	size_t		i = 0;
+	int64_t		v;
+
+	for (v = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+	{
+		v = v * 10 + (s[i] - '0');
+		if (v > INT32_MAX)
+			return false;
+	}
+	if (i == 0 || i >= len || s[i] != ' ')
+		return false;
+	*partition = (int32_t) v;
+	i++;
+	if (i >= len || s[i] < '0' || s[i] > '9')
+		return false;
+	for (v = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+	{
+		if (v > (INT64_MAX - (s[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*offset = v;
+	if (i < len && s[i] != ' ')
+		return false;
+	*msg_start = i < len ? i + 1 : len;
+	return true;
+}
+
+/*
+ * kcat_source: the source of Kafka partition p, opened on first sight.
+ */
+static Source *
+kcat_source(Feed *feed, const Options *opts, int npartitions, int32_t p)
+{
+	static Source *last = NULL;
+	char	   *name;
+	size_t		n;
+	Source	   *source;
+
+	if (last != NULL && last->kafka_partition == p)
+		return last;
+	for (int i = 0; i < feed->nsources; i++)
+		if (feed->sources[i]->kafka_partition == p)
+			return last = feed->sources[i];
+
+	n = strlen(opts->source) + 16;
+	name = feed_malloc(n);
+	snprintf(name, n, "%s-%d", opts->source, (int) p);
+	source = source_open(feed, name, p,
+						 opts->partition >= 0 ? opts->partition : p % npartitions);
+	free(name);
+	return last = source;
+}
+
+/*
+ * take_line: one input line.  false when the feeder must stop.
+ */
+static bool
+take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *line)
+{
+	Source	   *source;
+	int64_t		offset;
+	size_t		msg_start = 0;
+
+	lines_read++;
+	if (opts->format == FORMAT_JSON)
+	{
+		source = feed->sources[0];
+		offset = line->number;
+	}
+	else
+	{
+		int32_t		p;
+
+		if (!parse_kcat(line->data, line->len, &p, &offset, &msg_start))
+		{
+			char		where[256];
+			char		reason[512];
+
+			snprintf(reason, sizeof(reason),
+					 "%s is not a kcat line (\"PARTITION OFFSET MESSAGE\", kcat -f '%%p %%o %%s\\n')",
+					 reader_where(feed->reader, line->number, where, sizeof(where)));
+			apply_bad_line(feed, NULL, reason);
+			if (feed->bad_lines < 0)
+				return apply_stop(feed, NULL);
+			apply_write_line(feed, line->data, line->len);
+			return true;
+		}
+		source = kcat_source(feed, opts, npartitions, p);
+		if (source == NULL)
+			return false;
+	}
+
+	/* at or below what is committed (or, for kcat, already taken): done */
+	if (source->has_seen && offset <= source->seen)
+	{
+		lines_skipped++;
+		source->skipped++;
+		return true;
+	}
+	source->seen = offset;
+	source->has_seen = true;
+	return take_message(feed, source, opts, line->number, offset,
+						line->data, msg_start, line->data + msg_start,
+						line->len - msg_start);
+}
+
+/*
+ * linger_timeout: how long the reader may wait for input before a
+ * partial batch is due (ms; 0 once one is: the reader then only takes
+ * what is ready), or -1 (no --linger-ms, or nothing waits).
+ */
+static int
+linger_timeout(Feed *feed, const Options *opts)
+{
+	double		first = 0;
+	bool		any = false;
+	double		left;
+
+	if (opts->linger_ms < 0)
+		return -1;
+	for (int i = 0; i < feed->nsources; i++)
+	{
+		Batch	   *b = &feed->sources[i]->batch;
+
+		if (b->taken && (!any || b->deadline < first))
+		{
+			first = b->deadline;
+			any = true;
+		}
+	}
+	if (!any)
+		return -1;
+	left = first - feed_now();
+	return left <= 0 ? 0 : (int) (left * 1000.0 + 0.999);
+}
+
+/*
+ * send_due: send the batches whose --linger-ms is up (all when all is
+ * true).  false when the feeder must stop.
+ */
+static bool
+send_due(Feed *feed, bool all)
+{
+	double		now = all ? 0 : feed_now();
+
+	for (int i = 0; i < feed->nsources; i++)
+	{
+		Source	   *s = feed->sources[i];
+
+		if (s->batch.taken && (all || s->batch.deadline <= now) && !apply_batch(feed, s))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * summary: what the run did, on stderr.
+ */
+static void
+summary(Feed *feed, const Options *opts, double started, const char *how)
+{
+	double		secs = feed_now() - started;
+
+	feed_progress_clear();
+	fprintf(stderr, "%s: %s: %lld lines read, %lld events applied in %lld %s "
+			"(%lld %s finished), %lld lines skipped as committed before",
+			FEED_PROGNAME, how, (long long) lines_read, (long long) feed->events,
+			(long long) feed->batches, feed->batches == 1 ? "batch" : "batches",
+			(long long) feed->sessions, feed->sessions == 1 ? "session" : "sessions",
+			(long long) lines_skipped);
+	if (lines_empty > 0)
+		fprintf(stderr, ", %lld empty", (long long) lines_empty);
+	if (feed->bad > 0 || opts->bad_lines != NULL)
+		fprintf(stderr, ", %lld bad lines set aside", (long long) feed->bad);
+	if (feed->server_skipped > 0)
+		fprintf(stderr, ", %lld %s the server had committed already (skipped)",
+				(long long) feed->server_skipped,
+				feed->server_skipped == 1 ? "batch" : "batches");
+	if (feed->reconnects > 0)
+		fprintf(stderr, ", %lld reconnections", (long long) feed->reconnects);
+	fprintf(stderr, "; %.2f s, %.0f events/s\n", secs, secs > 0 ? feed->events / secs : 0.0);
+	for (int i = 0; i < feed->nsources; i++)
+	{
+		Source	   *s = feed->sources[i];
+
+		if (s->has_committed)
+			fprintf(stderr, "%s: source \"%s\" (stream partition %d): committed offset %lld\n",
+					FEED_PROGNAME, s->name, s->partition, (long long) s->committed);
+		else
+			fprintf(stderr, "%s: source \"%s\" (stream partition %d): no offset committed\n",
+					FEED_PROGNAME, s->name, s->partition);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	Options		opts;
+	Feed		feed;
+	int			npartitions;
+	double		started;
+	bool		ok = true;
+	ApplyResult r;
+
+	parse_options(argc, argv, &opts);
+	set_signals();
+	memset(&feed, 0, sizeof(Feed));
+	feed.stop = &stop_requested;
+	feed.bad_lines = -1;
+	progress_on = isatty(STDERR_FILENO);
+
+	feed.reader = reader_open(opts.files, opts.nfiles);
+	if (opts.bad_lines != NULL)
+	{
+		/* appended: the lines a killed run set aside stay */
+		feed.bad_lines = open(opts.bad_lines, O_WRONLY | O_APPEND | O_CREAT, 0666);
+		if (feed.bad_lines < 0)
+		{
+			feed_error("could not open file \"%s\": %s", opts.bad_lines, strerror(errno));
+			exit(1);
+		}
+		feed.bad_lines_path = opts.bad_lines;
+	}
+
+	feed.server = server_connect(&opts.conn, opts.stream);
+	if (feed.server == NULL)
+		exit(1);
+	npartitions = server_partitions(feed.server, &r);
+	if (npartitions < 0)
+	{
+		feed_error("could not read stream \"%s\": %s", opts.stream, r.message);
+		exit(1);
+	}
+	if (npartitions == 0)
+	{
+		feed_error("stream \"%s\" does not exist", opts.stream);
+		fprintf(stderr, "%s: hint: Create it with sessionize.create_stream(), or connect as a role that may use it.\n",
+				FEED_PROGNAME);
+		exit(1);
+	}
+	if (opts.partition >= npartitions)
+	{
+		if (npartitions == 1)
+			feed_error("stream \"%s\" has no partition %d: it has one partition, 0",
+					   opts.stream, opts.partition);
+		else
+			feed_error("stream \"%s\" has no partition %d: its partitions are 0 to %d",
+					   opts.stream, opts.partition, npartitions - 1);
+		exit(1);
+	}
+	if (opts.format == FORMAT_JSON &&
+		source_open(&feed, opts.source, -1, opts.partition >= 0 ? opts.partition : 0) == NULL)
+		exit(1);
+
+	started = feed_now();
+	while (ok && !stop_requested)
+	{
+		InputLine	line;
+		ReadResult	rr = reader_next(feed.reader, linger_timeout(&feed, &opts), &line);
+
+		if (stop_requested)
+			break;
+		if (rr == READ_EOF)
+			break;
+		if (rr == READ_LINE)
+			ok = take_line(&feed, &opts, npartitions, &line);
+
+		/*
+		 * The input paused (nothing more to read) when a batch's linger
+		 * was up: send what waits.  While lines keep coming, batches fill.
+		 */
+		if (rr == READ_TIMEOUT)
+			ok = send_due(&feed, false);
+		progress(&feed, started);
+	}
+
+	/* the lines read and not yet sent: the batch under way */
+	if (ok)
+		ok = send_due(&feed, true);
+	if (!ok)
+	{
+		summary(&feed, &opts, started, "stopped on an error");
+		exit(1);
+	}
+	summary(&feed, &opts, started, stop_requested ?
+			(stop_signal == SIGINT ? "interrupted (SIGINT), every line read committed" :
+			 "terminated (SIGTERM), every line read committed") : "done");
+	if (feed.bad_lines >= 0 && close(feed.bad_lines) != 0)
+	{
+		feed_error("could not write to file \"%s\": %s", opts.bad_lines, strerror(errno));
+		exit(1);
+	}
+	server_close(feed.server);
+	reader_close(feed.reader);
+	return 0;
+}

@@ -1,0 +1,402 @@
+# sessionize-feed (SPEC 9), installed in PostgreSQL's bindir:
+#  1. killed with SIGKILL at three random moments and run again on the same
+#     file, every event is applied once: the sink holds exactly the
+#     sessions of an uninterrupted run;
+#  2. kcat lines of three Kafka partitions, with holes in the offsets, a
+#     message delivered twice and an empty one, into a stream of two
+#     partitions: each source commits its partition's last offset, Kafka
+#     partition p feeds stream partition p mod 2, every event once;
+#  3. the server restarted, then crashed, under a running feeder: it
+#     connects again, resumes after the committed offset, exits 0, and
+#     every event is applied once;
+#  4. bad lines: without --bad-lines the feeder stops at the first, naming
+#     it, with the lines before it committed; with --bad-lines every kind
+#     is written there once and the rest applied (a bad last line of a
+#     batch and of the input included);
+#  5. --linger-ms sends a partial batch while the pipe it reads pauses;
+#     without it the batch waits, and SIGTERM then commits it and exits 0;
+#  6. a source's offset committed into the batch the feeder holds: it sends
+#     the lines after it.
+use strict;
+use warnings;
+
+use File::Temp;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+my $node = PostgreSQL::Test::Cluster->new('feed');
+$node->init;
+$node->start;
+
+my $feed = $node->config_data('--bindir') . '/sessionize-feed';
+ok(-x $feed, "sessionize-feed is installed in the bindir ($feed)");
+my @conn = ('-h', $node->host, '-p', $node->port, '-d', 'postgres');
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+
+# feed(\@args, input): run the feeder to its end, stdin from the string
+# input (or nothing); returns (exit status, stderr).
+sub feed
+{
+	my ($args, $input) = @_;
+	my ($out, $err) = ('', '');
+
+	IPC::Run::run([ $feed, @conn, @$args ],
+		'<', \($input // ''), '>', \$out, '2>', \$err);
+	note(join(' ', 'sessionize-feed', @$args) . ":\n$err");
+	return ($? >> 8, $err);
+}
+
+# committed(stream, source): its committed offset, '' for none.
+sub committed
+{
+	my ($stream, $source) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT sessionize.committed_offset('$stream', '$source')");
+}
+
+# write_file(name, lines): a file of these lines; returns its path.
+sub write_file
+{
+	my ($name, @lines) = @_;
+	my $path = "$tmp/$name";
+	open(my $fh, '>', $path) or die "could not write $path: $!";
+	print $fh map { "$_\n" } @lines;
+	close($fh);
+	return $path;
+}
+
+my $sink_columns = '(key text, session_start timestamptz, session_end timestamptz,
+                     event_count integer, end_reason text, events jsonb)';
+$node->safe_psql('postgres', qq{
+CREATE EXTENSION sessionize;
+CREATE TABLE sink_clean $sink_columns;
+CREATE TABLE sink_kill (LIKE sink_clean);
+CREATE TABLE sink_restart (LIKE sink_clean);
+-- about 1 ms per finished session, some 10 ms per batch: runs last long
+-- enough to be killed in the middle
+CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
+\$\$BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END\$\$;
+CREATE TRIGGER slow BEFORE INSERT ON sink_kill FOR EACH ROW EXECUTE FUNCTION slow();
+CREATE TRIGGER slow BEFORE INSERT ON sink_restart FOR EACH ROW EXECUTE FUNCTION slow();
+SELECT sessionize.create_stream('clean', gap => '30 minutes', sink => 'sink_clean');
+SELECT sessionize.create_stream('kill', gap => '30 minutes', sink => 'sink_kill');
+SELECT sessionize.create_stream('restart', gap => '30 minutes', sink => 'sink_restart');
+});
+
+# 10,000 events of 300 users in ts order (epoch seconds of 2020), one in
+# ten the last of its session; "n" numbers them.
+my $N = 10000;
+srand(9);
+my @events;
+my $ts = 1577872800;
+for my $n (1 .. $N)
+{
+	$ts += int(rand(20));
+	push @events, sprintf('{"id":"u%d","n":%d,"ts":%d,"isLast":%s}',
+		int(rand(300)), $n, $ts, rand() < 0.1 ? 'true' : 'false');
+}
+my $events = write_file('events.jsonl', @events);
+
+# same_sessions(sink): the sink, flushed, holds the sessions sink_clean
+# holds, and each event once.
+sub same_sessions
+{
+	my ($stream, $sink, $what) = @_;
+	$node->safe_psql('postgres', "SELECT count(*) FROM sessionize.flush('$stream')");
+	is( $node->safe_psql(
+			'postgres', qq{
+SELECT count(*) FROM ((TABLE sink_clean EXCEPT ALL TABLE $sink)
+                      UNION ALL (TABLE $sink EXCEPT ALL TABLE sink_clean)) d}),
+		'0', "$what: the same sessions as the uninterrupted run");
+	is( $node->safe_psql(
+			'postgres', qq{
+SELECT count(*) || ' ' || count(DISTINCT e->>'n')
+  FROM $sink, jsonb_array_elements(events) e}),
+		"$N $N", "$what: each of the $N events in exactly one session");
+}
+
+# ---------------------------------------------------------------- 1. kill -9
+
+my ($rc, $err) = feed([ '--stream', 'clean', '--source', 'f', '--batch-size', '100', $events ]);
+is($rc, 0, 'the uninterrupted run exits 0');
+like($err, qr/done: $N lines read, $N events applied in 100 batches/,
+	'and says so in its summary');
+is(committed('clean', 'f'), $N, 'its offset is the number of the last line');
+$node->safe_psql('postgres', "SELECT count(*) FROM sessionize.flush('clean')");
+my $sessions = $node->safe_psql('postgres', 'SELECT count(*) FROM sink_clean');
+cmp_ok($sessions, '>', 1000, "the uninterrupted run has $sessions sessions");
+
+my $seed = time() % 100000;
+note("kill moments drawn with seed $seed");
+srand($seed);
+my $before = 0;
+for my $k (1 .. 3)
+{
+	my ($out, $kerr) = ('', '');
+	my $h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'kill', '--source', 'f', '--batch-size', '100', $events ],
+		'<', \'', '>', \$out, '2>', \$kerr);
+	my $delay = 0.2 + rand(0.4);
+	usleep(int($delay * 1_000_000));
+	$h->signal('KILL');
+	$h->finish;
+	is(($h->full_results)[0] & 127, 9, sprintf('run %d killed by SIGKILL after %.2f s', $k, $delay));
+	my $c = committed('kill', 'f');
+	$c = 0 if $c eq '';
+	note("committed offset after kill $k: $c");
+	cmp_ok($c, '<', $N, "run $k was killed before its end");
+	cmp_ok($c, '>=', $before, "run $k kept what the runs before it committed");
+	$before = $c;
+}
+# A killed feeder's last batch may still be committing: the run after it
+# sees the offset before it, sends the batch again, and the server skips it.
+($rc, $err) = feed([ '--stream', 'kill', '--source', 'f', '--batch-size', '100', $events ]);
+is($rc, 0, 'the run after three kills exits 0');
+my ($applied) = $err =~ /(\d+) events applied/;
+my ($skipped) = $err =~ /(\d+) lines skipped as committed before/;
+my ($again) = $err =~ /(\d+) batch(?:es)? the server had committed already/;
+$again //= 0;
+cmp_ok($skipped, '>=', $before,
+	"it skipped the lines committed before it ($skipped, at least $before)");
+is($skipped + $applied + 100 * $again, $N,
+	"it applied the others ($applied), but for $again batches of 100 the server skipped");
+is(committed('kill', 'f'), $N, 'the offset is the last line');
+same_sessions('kill', 'sink_kill', 'killed three times');
+
+# ---------------------------------------------------- 2. kcat, partitions
+
+# Three Kafka partitions, interleaved; offsets start anywhere and skip
+# (compacted topics, transaction markers).  One message comes twice (as
+# after a kcat restart) and partition 2 ends with an empty message.
+$node->safe_psql('postgres', qq{
+CREATE TABLE sink_kc $sink_columns;
+SELECT sessionize.create_stream('kc', gap => '30 minutes', sink => 'sink_kc', partitions => 2);
+});
+srand(11);
+my %offset = (0 => 0, 1 => 1000, 2 => 41);
+my @kcat;
+for my $n (1 .. 3000)
+{
+	my $p = int(rand(3));
+	$offset{$p} += (1, 1, 2, 3, 7)[ int(rand(5)) ];
+	push @kcat, sprintf('%d %d {"id":"u%d","n":%d,"ts":%d}',
+		$p, $offset{$p}, $n % 97, $n, 1577872800 + $n * 5);
+}
+push @kcat, $kcat[2000];    # delivered twice
+$offset{2} += 4;
+push @kcat, "2 $offset{2} ";    # a tombstone: an empty message
+my $kc_file = write_file('kcat.txt', @kcat);
+
+($rc, $err) = feed([ '--stream', 'kc', '--source', 'clicks', '--format', 'kcat', '--batch-size', '50' ],
+	join('', map { "$_\n" } @kcat[ 0 .. 1199 ]));
+is($rc, 0, 'kcat: the first 1,200 lines are applied');
+($rc, $err) = feed([ '--stream', 'kc', '--source', 'clicks', '--format', 'kcat', '--batch-size', '50',
+	$kc_file ]);
+is($rc, 0, 'kcat: then the whole input');
+like($err, qr/3002 lines read, 1800 events applied .* 1201 lines skipped as committed before, 1 empty/,
+	'the second run skips the 1,200 lines applied and the message sent twice');
+for my $p (0 .. 2)
+{
+	is(committed('kc', "clicks-$p"), $offset{$p},
+		"source clicks-$p committed its partition's last offset, $offset{$p}");
+}
+is( $node->safe_psql(
+		'postgres', q{
+SELECT string_agg(format('%s:%s', "partition", (SELECT string_agg(k, ',' ORDER BY k)
+                                               FROM jsonb_object_keys(offsets) k)), ' '
+                  ORDER BY "partition")
+  FROM sessionize.partition_stats WHERE stream = 'kc'}),
+	'0:clicks-0,clicks-2 1:clicks-1',
+	'Kafka partitions 0 and 2 feed stream partition 0, partition 1 feeds 1');
+$node->safe_psql('postgres', "SELECT count(*) FROM sessionize.flush('kc')");
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) || ' ' || count(DISTINCT e->>'n') FROM sink_kc, jsonb_array_elements(events) e}),
+	'3000 3000', 'every kcat message is in exactly one session');
+
+# ------------------------------------------------------ 3. server restart
+
+{
+	my ($out, $rerr) = ('', '');
+	my $h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'restart', '--source', 'f', '--batch-size', '100', $events ],
+		'<', \'', '>', \$out, '2>', \$rerr);
+	ok( $node->poll_query_until('postgres',
+			"SELECT sessionize.committed_offset('restart', 'f') > 0"),
+		'the feeder has committed a batch');
+	my $c = committed('restart', 'f');
+	cmp_ok($c, '<', $N, "the server restarts while the feeder runs (at offset $c)");
+	$node->restart;
+	ok( $node->poll_query_until('postgres',
+			"SELECT sessionize.committed_offset('restart', 'f') > $c"),
+		'the feeder commits again after the restart');
+	$c = committed('restart', 'f');
+	cmp_ok($c, '<', $N, "the server crashes while the feeder runs (at offset $c)");
+	$node->stop('immediate');
+	$node->start;
+	$h->finish;
+	note("sessionize-feed under restarts:\n$rerr");
+	is($h->result(0), 0, 'the feeder exits 0');
+	my @lost = $rerr =~ /warning: connection lost while sending/g;
+	my @again = $rerr =~ /warning: connected again; source "f" resumes after its committed offset/g;
+	is(scalar(@lost) . ' ' . scalar(@again), '2 2', 'it lost the connection twice, and connected again');
+	is(committed('restart', 'f'), $N, 'the offset is the last line');
+	same_sessions('restart', 'sink_restart', 'restarted and crashed');
+}
+
+# -------------------------------------------------------------- 4. bad lines
+
+# Batches of 5 events; the bad lines are of every kind the feeder or the
+# server finds (two of them, 10 and 15, the last line of their batch, and
+# 30 the last of the input), some in one batch (16-21: 17, which the
+# server cannot read as jsonb, 19 and 20).
+my %bad = (
+	4 => [ 'not json', qr/line 4 of \S+ is not JSON: not a JSON value \(at byte 1\)/ ],
+	8 => [ '[1, 2]', qr/line 8 of \S+ is a JSON array, not an object/ ],
+	10 => [ '{"id": "u1"}', qr/line 10 of \S+ has no "ts" field/ ],
+	13 => [ '{"id": "u2", "ts": "yesterday"}',
+		qr/line 13 of \S+: "ts" is the word "yesterday", not the time of an event/ ],
+	15 => [ '{"id": "u3", "ts": 1577872800, "isLast": 1}',
+		qr/line 15 of \S+: "isLast" is a JSON number, not a boolean/ ],
+	17 => [ '{"id": "u4", "ts": 1577872800, "x": 1e999999}',
+		qr/line 17 of \S+: value overflows numeric format/ ],
+	19 => [ '{"id": "u5", "ts": 1577872800} {"id": "u6"}',
+		qr/line 19 of \S+ is not JSON: more after the JSON value \(at byte 32\)/ ],
+	20 => [ '{"id": null, "ts": 1577872800}', qr/line 20 of \S+: "id" is null/ ],
+	22 => [ '{"id": "u7", "ts": "2020-01-01 10:00:00+00", "s": "\u0000"}',
+		qr/line 22 of \S+ is not JSON: \\u0000 cannot be stored in jsonb/ ],
+	24 => [ '{"id": "u8", "ts": "2020-13-45"}',
+		qr/line 24 of \S+: "ts" is invalid: date\/time field value out of range/ ],
+	30 => [ '"the last line"', qr/line 30 of \S+ is a JSON string, not an object/ ]);
+my @lines = map {
+	$bad{$_}
+	  ? $bad{$_}[0]
+	  : sprintf('{"id": "u%d", "n": %d, "ts": %d}', $_ % 4, $_, 1577872800 + $_ * 60)
+} 1 .. 30;
+my $bad_input = write_file('bad.jsonl', @lines);
+my $bad_out = "$tmp/bad-lines.jsonl";
+$node->safe_psql('postgres', qq{
+CREATE TABLE sink_bad $sink_columns;
+SELECT sessionize.create_stream('bad', gap => '30 minutes', sink => 'sink_bad');
+SELECT sessionize.create_stream('bad2', gap => '30 minutes');
+});
+
+($rc, $err) = feed([ '--stream', 'bad', '--source', 'f', '--batch-size', '5', $bad_input ]);
+is($rc, 1, 'without --bad-lines, a bad line is an error');
+like($err, qr/error: line 4 of \S+ is not JSON/, 'naming the line');
+like($err, qr/hint: Fix the line, or run with --bad-lines FILE/, 'with a hint');
+is(committed('bad', 'f'), '3', 'the lines before it are committed');
+
+# A line the server refuses: lines 1-5 are one batch, 6-10 the next, of
+# which line 7 is refused; line 6 is committed, then the feeder stops.
+my @bad2 = @lines[ 0 .. 2, 4 .. 6, 10 .. 13 ];    # lines 1-3, 5-7, 11-14 of bad.jsonl
+($rc, $err) = feed([ '--stream', 'bad2', '--source', 'f', '--batch-size', '5' ],
+	join('', map { "$_\n" } @bad2));
+is($rc, 1, 'a line the server refuses is an error too');
+like($err, qr/error: line 9 of standard input: "ts" is the word "yesterday"/,
+	'naming the line (its number in the input), with the server\'s reason');
+is(committed('bad2', 'f'), '8', 'the lines before it in its batch are committed');
+
+($rc, $err) = feed([ '--stream', 'bad', '--source', 'f', '--batch-size', '5', '--bad-lines', $bad_out,
+	$bad_input ]);
+is($rc, 0, 'with --bad-lines, the run goes on to the end');
+for my $n (sort { $a <=> $b } keys %bad)
+{
+	like($err, $bad{$n}[1], "line $n is set aside, with its reason");
+}
+like($err, qr/30 lines read, 16 events applied .* 3 lines skipped as committed before, 11 bad lines set aside/,
+	'the summary counts them');
+is(committed('bad', 'f'), '30', 'the offset is the last line, bad as it is');
+is(slurp_file($bad_out), join('', map { "$bad{$_}[0]\n" } sort { $a <=> $b } keys %bad),
+	'the bad lines file holds each bad line once, as read');
+$node->safe_psql('postgres', "SELECT count(*) FROM sessionize.flush('bad')");
+is( $node->safe_psql(
+		'postgres', q{
+SELECT string_agg(e->>'n', ',' ORDER BY (e->>'n')::int) FROM sink_bad, jsonb_array_elements(events) e}),
+	join(',', grep { !$bad{$_} } 1 .. 30),
+	'every good line is in a session, once');
+($rc, $err) = feed([ '--stream', 'bad', '--source', 'f', '--batch-size', '5', '--bad-lines', $bad_out,
+	$bad_input ]);
+is($rc, 0, 'run again on the same input');
+like($err, qr/30 lines read, 0 events applied .* 30 lines skipped as committed before/,
+	'it skips every line');
+is(scalar(() = slurp_file($bad_out) =~ /\n/g), scalar(keys %bad),
+	'and sets no line aside again');
+
+# ------------------------------------------------- 5. --linger-ms, SIGTERM
+
+# wait_for_input(h, in): until the feeder has read all of $$in.
+sub wait_for_input
+{
+	my ($h, $in) = @_;
+	$h->pump while length $$in;
+}
+
+{
+	my ($in, $out, $lerr) = ('', '', '');
+	my $h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'clean', '--source', 'linger', '--batch-size', '100',
+			'--linger-ms', '200' ],
+		'<', \$in, '>', \$out, '2>', \$lerr);
+	$in .= join('', map { "$_\n" } @events[ 0 .. 4 ]);
+	wait_for_input($h, \$in);
+	ok( $node->poll_query_until('postgres',
+			"SELECT sessionize.committed_offset('clean', 'linger') = 5"),
+		'--linger-ms: 5 lines and a pause commit a batch of 5 (of 100)');
+	ok($h->pumpable, 'while the pipe is still open');
+	$in .= join('', map { "$_\n" } @events[ 5 .. 7 ]);
+	wait_for_input($h, \$in);
+	ok( $node->poll_query_until('postgres',
+			"SELECT sessionize.committed_offset('clean', 'linger') = 8"),
+		'and 3 more lines and a pause another batch');
+	$h->finish;
+	is($h->result(0), 0, 'the feeder exits 0 at the end of its input');
+	like($lerr, qr/8 lines read, 8 events applied in 2 batches/, 'having sent 2 batches');
+}
+{
+	my ($in, $out, $serr) = ('', '', '');
+	my $h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'clean', '--source', 'nolinger', '--batch-size', '100' ],
+		'<', \$in, '>', \$out, '2>', \$serr);
+	$in .= join('', map { "$_\n" } @events[ 0 .. 4 ]);
+	wait_for_input($h, \$in);
+	usleep(1_000_000);
+	is(committed('clean', 'nolinger'), '',
+		'without --linger-ms, 5 lines and a pause of 1 s commit nothing');
+	$h->signal('TERM');
+	$h->finish;
+	is($h->result(0), 0, 'SIGTERM: the feeder exits 0');
+	like($serr, qr/terminated \(SIGTERM\), every line read committed: 5 lines read, 5 events applied/,
+		'after committing the lines it had read');
+	is(committed('clean', 'nolinger'), '5', 'the offset is their last line');
+}
+
+# --------------------------------------- 6. an offset moved under the feeder
+
+# A killed run's last batch may commit after the next run read the offset,
+# in a cut of other lines (another --batch-size): the server refuses the
+# batch that overlaps it, and the feeder sends the lines after it.
+{
+	my ($in, $out, $oerr) = ('', '', '');
+	my $h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'clean', '--source', 'moved', '--batch-size', '100' ],
+		'<', \$in, '>', \$out, '2>', \$oerr);
+	ok( $node->poll_query_until('postgres', q{
+SELECT count(*) = 1 FROM pg_stat_activity
+ WHERE state = 'idle' AND query LIKE 'SELECT sessionize.committed_offset($1::pg_catalog.text%'}),
+		'the feeder has read the offset of its source (none)');
+	$in .= join('', map { "$_\n" } @events[ 0 .. 4 ]);
+	wait_for_input($h, \$in);
+	$node->safe_psql('postgres', "SELECT sessionize.set_offset('clean', 'moved', 3)");
+	$h->finish;
+	is($h->result(0), 0, 'the feeder of lines 1-5, whose source moved to offset 3, exits 0');
+	like($oerr, qr/warning: source "moved" was committed up to offset 3 meanwhile/,
+		'it says why');
+	like($oerr, qr/5 lines read, 2 events applied in 1 batch/, 'it applied lines 4 and 5 only');
+	is(committed('clean', 'moved'), '5', 'the offset is the last line');
+}
+
+$node->stop;
+done_testing();
