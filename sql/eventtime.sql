@@ -175,6 +175,7 @@ SELECT sessionize.drop_stream('et_part');
 -- the aggregate's over the same events (but a key's last session may say
 -- gap where the aggregate says flush); and with disorder beyond lateness,
 -- every event comes out exactly once, the late ones alone as late.
+SELECT setseed(0.77);
 CREATE TABLE et_events AS
 SELECT row_number() OVER (ORDER BY ts, k) AS seq, 'u' || k AS id, ts, random() < 0.05 AS last
   FROM (SELECT k, timestamptz '2026-01-01 00:00Z'
@@ -230,7 +231,6 @@ $$;
 DROP TABLE et_sink;
 CREATE TABLE et_sink (key text, session_start timestamptz, event_count int, end_reason text,
                       events jsonb);
-SELECT setseed(0.77);
 SELECT sessionize.create_stream(s, gap => '10 minutes', lateness => '40 minutes',
                                 mode => 'event_time')
   FROM unnest(ARRAY['et_one', 'et_two', 'et_far']) s;

@@ -71,6 +71,24 @@ INSERT INTO att_src SELECT 'a' || i % 3, timestamptz '2026-01-01' + i * interval
   FROM generate_series(11, 20) i;
 INSERT INTO att_src SELECT 'a' || i % 3, timestamptz '2026-01-01' + i * interval '1 minute', i % 5 = 0
   FROM generate_series(21, 30) i;
+-- event-time streams: one with several open sessions per key (a day of
+-- lateness, so none is final), one with a long session partly in chunks
+CREATE TABLE et_sink (key text, session_start timestamptz, session_end timestamptz,
+                      event_count integer, end_reason text, events jsonb);
+SELECT sessionize.create_stream('et', gap => '10 minutes', lateness => '1 day',
+                                mode => 'event_time', sink => 'et_sink');
+SELECT sessionize.create_stream('etl', gap => '10 minutes', lateness => '5 minutes',
+                                mode => 'event_time', sink => 'et_sink');
+SELECT count(*) FROM sessionize.sessionize_batch('et',
+    (SELECT jsonb_agg(jsonb_build_object('id', 'e' || i % 4, 'n', i,
+                                         'ts', timestamptz '2026-01-01' + i * interval '3 minutes')
+                      ORDER BY i DESC)
+       FROM generate_series(1, 300) i));
+SELECT count(*) FROM sessionize.sessionize_batch('etl',
+    (SELECT jsonb_agg(jsonb_build_object('id', 'long', 'n', i,
+                                         'ts', timestamptz '2026-01-01' + i * interval '10 seconds')
+                      ORDER BY i)
+       FROM generate_series(1, 1200) i));
 });
 
 my $dump = "$PostgreSQL::Test::Utils::tmp_check/source.dump";
@@ -131,8 +149,41 @@ is($node->safe_psql('target', $state), $node->safe_psql('source', $state),
 	'with the same counters and offsets at the end');
 is( $node->safe_psql(
 		'target', q{SELECT string_agg(batches::text, ',' ORDER BY stream) FROM sessionize.stats}),
-	'3,40,40,40',
+	'3,40,1,1,40,40',
 	'the replayed batches 15 to 20 were skipped after the restore');
+
+# The event-time stream: the same open sessions (several per key, one
+# long one partly in chunks), and after the same next batch and a flush,
+# the same sink.
+my $et = q{
+SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', s, key, session_start, session_end,
+                                                   event_count, events),
+                                         ',' ORDER BY s, key, session_start))
+  FROM unnest(ARRAY['et', 'etl']) s, sessionize.open_sessions(s)
+};
+is($node->safe_psql('target', $et), $node->safe_psql('source', $et),
+	'the event-time streams have the same open sessions');
+like($node->safe_psql('target', $et), qr/^301 /, '(300 of four keys, and a long one)');
+my $etl_chunks = $node->safe_psql('target',
+	q{SELECT format('sessionize.%I', state_table || '_chunks') FROM sessionize.streams WHERE name = 'etl'});
+cmp_ok($node->safe_psql('target', "SELECT count(*) FROM $etl_chunks"), '>', 0,
+	'(the long one partly in chunks)');
+my $et_finish = q{
+SELECT count(*) FROM sessionize.sessionize_batch('et', '[{"id": "e1", "ts": "2026-01-01T09:00:00Z"}]');
+SELECT count(*) FROM sessionize.sessionize_batch('etl', '[{"id": "long", "ts": "2026-01-01T03:25:00Z"}]');
+SELECT count(*) FROM sessionize.flush('et');
+SELECT count(*) FROM sessionize.flush('etl');
+};
+$node->safe_psql('source', $et_finish);
+$node->safe_psql('target', $et_finish);
+my $et_sink = q{
+SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', key, session_start, session_end,
+                                                   event_count, end_reason, events),
+                                         ',' ORDER BY key, session_start, end_reason))
+  FROM et_sink
+};
+is($node->safe_psql('target', $et_sink), $node->safe_psql('source', $et_sink),
+	'and then the same sessions in its sink');
 
 # The attached table: attached again after the restore, its restored rows
 # not fed a second time, and a new INSERT fed.
