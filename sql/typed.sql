@@ -138,3 +138,17 @@ SELECT count(*) FROM sessionize.sessionize_batch('typed_text', ARRAY[42]::int4[]
 SELECT key FROM sessionize.open_sessions('typed_text', '42');
 SELECT sessionize.drop_stream('driver_keys');
 DROP TABLE driver_dead;
+-- Keys of type unknown (node-postgres sends every parameter so, psycopg a
+-- list of str) cannot be taken by the polymorphic keys argument: the
+-- parser's error gets a hint naming the cast; with it, the batch goes in.
+\set VERBOSITY default
+PREPARE unknown_keys AS
+    SELECT count(*) FROM sessionize.sessionize_batch('typed_text', $1,
+        ARRAY['2026-01-01 10:01Z']::timestamptz[], NULL, ARRAY['{}']::jsonb[]);
+PREPARE cast_keys AS
+    SELECT count(*) FROM sessionize.sessionize_batch('typed_text', $1::text[],
+        ARRAY['2026-01-01 10:01Z']::timestamptz[], NULL, ARRAY['{}']::jsonb[]);
+EXECUTE cast_keys('{"43"}');
+SELECT key FROM sessionize.open_sessions('typed_text', '43');
+-- Another function's polymorphic error keeps its own words.
+SELECT array_length($$x$$, 1);

@@ -52,37 +52,7 @@ et_state_new(void)
 void
 et_insert(Session *s, const SessEvent *e)
 {
-	int			pos;
-
-	if (s->nevents == s->capacity)
-	{
-		s->capacity *= 2;
-		s->ts = repalloc(s->ts, sizeof(TimestampTz) * s->capacity);
-		s->payload = repalloc(s->payload, sizeof(JsonbContainer *) * s->capacity);
-		s->payload_len = repalloc(s->payload_len, sizeof(int32) * s->capacity);
-		s->is_last = repalloc(s->is_last, sizeof(bool) * s->capacity);
-	}
-	pos = s->nevents;
-	while (pos > 0 && s->ts[pos - 1] > e->ts)
-		pos--;
-	if (pos < s->nevents)
-	{
-		int			tail = s->nevents - pos;
-
-		memmove(&s->ts[pos + 1], &s->ts[pos], sizeof(TimestampTz) * tail);
-		memmove(&s->payload[pos + 1], &s->payload[pos], sizeof(JsonbContainer *) * tail);
-		memmove(&s->payload_len[pos + 1], &s->payload_len[pos], sizeof(int32) * tail);
-		memmove(&s->is_last[pos + 1], &s->is_last[pos], sizeof(bool) * tail);
-	}
-	s->ts[pos] = e->ts;
-	s->payload[pos] = e->payload;
-	s->payload_len[pos] = e->payload_len;
-	s->is_last[pos] = e->is_last;
-	if (SESSION_COUNT(s) == 0)
-		s->first_ts = s->last_ts = e->ts;
-	s->first_ts = Min(s->first_ts, e->ts);
-	s->last_ts = Max(s->last_ts, e->ts);
-	s->nevents++;
+	session_add(s, e->ts, e->payload, e->payload_len, e->is_last);
 }
 
 /*

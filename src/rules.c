@@ -57,11 +57,12 @@ session_new(void)
  * session_add: put an event into a session in ts order.  An event goes
  * after every event whose ts is not later than its own, so equal ts keep
  * arrival order.  Events mostly arrive in order, so the search starts at
- * the end.
+ * the end.  is_last is kept when the session keeps each event's (event
+ * time, see eventtime.c).
  */
 void
 session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
-			int32 payload_len)
+			int32 payload_len, bool is_last)
 {
 	int			pos;
 
@@ -71,6 +72,8 @@ session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
 		s->ts = repalloc(s->ts, sizeof(TimestampTz) * s->capacity);
 		s->payload = repalloc(s->payload, sizeof(JsonbContainer *) * s->capacity);
 		s->payload_len = repalloc(s->payload_len, sizeof(int32) * s->capacity);
+		if (s->is_last != NULL)
+			s->is_last = repalloc(s->is_last, sizeof(bool) * s->capacity);
 	}
 
 	pos = s->nevents;
@@ -86,10 +89,14 @@ session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
 				sizeof(JsonbContainer *) * tail);
 		memmove(&s->payload_len[pos + 1], &s->payload_len[pos],
 				sizeof(int32) * tail);
+		if (s->is_last != NULL)
+			memmove(&s->is_last[pos + 1], &s->is_last[pos], sizeof(bool) * tail);
 	}
 	s->ts[pos] = ts;
 	s->payload[pos] = payload;
 	s->payload_len[pos] = payload_len;
+	if (s->is_last != NULL)
+		s->is_last[pos] = is_last;
 	if (SESSION_COUNT(s) == 0)
 		s->first_ts = s->last_ts = ts;
 	s->first_ts = Min(s->first_ts, ts);
@@ -288,7 +295,7 @@ rules_apply(const SessRules *rules, Datum key, Session **open,
 			s = session_new();
 			delta->opened++;
 		}
-		session_add(s, e->ts, e->payload, e->payload_len);
+		session_add(s, e->ts, e->payload, e->payload_len, e->is_last);
 
 		/* Rule 5: the event ends the session. */
 		if (e->is_last)

@@ -13,6 +13,7 @@
 #include "access/xlog.h"
 #include "common/int.h"
 #include "miscadmin.h"
+#include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -27,6 +28,31 @@ PG_FUNCTION_INFO_V1(sessionize_batch_query);
 
 void		_PG_init(void);
 
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/*
+ * unknown_keys_hint: the hint of a driver's typed batch whose keys are of
+ * type unknown (node-postgres sends every parameter so, psycopg a list of
+ * str): the parser refuses them for the polymorphic keys argument before
+ * the function runs, so the error is given its hint here, when the
+ * statement calls sessionize_batch and the error has none.
+ */
+static void
+unknown_keys_hint(ErrorData *edata)
+{
+	static const char polymorphic_unknown[] =
+		"could not determine polymorphic type because input has type";
+
+	if (edata->elevel >= ERROR && edata->sqlerrcode == ERRCODE_DATATYPE_MISMATCH &&
+		edata->hint == NULL && edata->message_id != NULL &&
+		strncmp(edata->message_id, polymorphic_unknown, sizeof(polymorphic_unknown) - 1) == 0 &&
+		debug_query_string != NULL && strstr(debug_query_string, "sessionize_batch") != NULL)
+		edata->hint = pstrdup("The typed form of sessionize_batch needs keys of a known type: "
+							  "cast the array to the stream's key type, e.g. $2::text[] or $2::bigint[].");
+	if (prev_emit_log_hook != NULL)
+		prev_emit_log_hook(edata);
+}
+
 /*
  * _PG_init: the module is loaded.
  */
@@ -34,6 +60,8 @@ void
 _PG_init(void)
 {
 	call_init();
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = unknown_keys_hint;
 }
 
 /* The events of one key in a batch: events[start .. start + count). */
@@ -235,7 +263,7 @@ apply_event_time(Call *call, StateTable *st, Datum key, const SessEvent *events,
 		{
 			Session    *late = session_alloc(1);
 
-			session_add(late, events[i].ts, events[i].payload, events[i].payload_len);
+			session_add(late, events[i].ts, events[i].payload, events[i].payload_len, false);
 			finished_add(&call->finished, key, late, END_LATE, &call->delta);
 			continue;
 		}

@@ -302,7 +302,7 @@ extern int32 partition_arg(FunctionCallInfo fcinfo, int argno, bool *all);
 extern Session *session_alloc(int capacity);
 extern Session *session_new(void);
 extern void session_add(Session *s, TimestampTz ts, JsonbContainer *payload,
-						int32 payload_len);
+						int32 payload_len, bool is_last);
 extern void session_restore(Session *s, int n, const TimestampTz *ts,
 							JsonbContainer *const *payload, const int32 *payload_len);
 extern void rules_apply(const SessRules *rules, Datum key, Session **open,
