@@ -660,13 +660,15 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a stream with an update_function takes no max_duration or max_events"),
 				 errhint("Its state is the function's; only gap (the timeout) and lateness apply.")));
-	if (stream->event_time &&
-		((!isnull && (setting->update == CAT_SET_MAX_DURATION ||
-					  setting->update == CAT_SET_MAX_EVENTS)) ||
-		 (isnull && setting->update == CAT_SET_GAP)))
+	if (stream->event_time && isnull && setting->update == CAT_SET_GAP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an event_time stream needs a gap"),
+				 errhint("Its sessions end where events are gap or more apart in event time.")));
+	if (stream->event_time && !isnull &&
+		(setting->update == CAT_SET_MAX_DURATION || setting->update == CAT_SET_MAX_EVENTS))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 isnull ? errmsg("an event_time stream needs a gap") :
 				 errmsg("an event_time stream takes no %s", setting->name),
 				 errhint("Its sessions are cut by gap and isLast only.")));
 	if (setting->update == CAT_SET_SINK && !isnull)
