@@ -315,3 +315,21 @@ SELECT key, event_count, end_reason,
   FROM sessionize.flush('et_long');
 SELECT count(*) AS chunks_left FROM :chunks;
 SELECT sessionize.drop_stream('et_long');
+
+-- The clock set back (alter_stream watermark) lets older events in again:
+-- an event an hour before a long session partly in chunks is a session of
+-- its own, not part of that one.
+SELECT sessionize.create_stream('et_back', gap => '10 minutes', lateness => '5 minutes',
+                                mode => 'event_time');
+SELECT count(*) FROM sessionize.sessionize_batch('et_back',
+    (SELECT jsonb_agg(jsonb_build_object('id', 'L', 'n', i,
+                                         'ts', timestamptz '2026-01-01 10:00Z' + i * interval '10 seconds')
+                      ORDER BY i)
+       FROM generate_series(1, 600) i));
+SELECT format('sessionize.%I', state_table || '_chunks') AS chunks
+  FROM sessionize.streams WHERE name = 'et_back' \gset
+SELECT count(*) > 0 AS has_chunks FROM :chunks;
+SELECT sessionize.alter_stream('et_back', 'watermark', '2026-01-01 08:00Z');
+SELECT * FROM feed('et_back', '[{"id": "L", "n": 0, "ts": "2026-01-01T09:00:00Z"}]');
+SELECT key, first_ts, last_ts, n FROM et_open('et_back');
+SELECT sessionize.drop_stream('et_back');

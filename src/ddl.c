@@ -698,6 +698,14 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 		if (gap != stream->rules.gap)
 			state_reset_deadlines(stream, gap);
 	}
+	else if (setting->update == CAT_SET_WATERMARK && stream->event_time)
+	{
+		/*
+		 * A clock set back lets events older than an event-time key's events
+		 * in chunks in again: they come back into the rows (see eventtime.c).
+		 */
+		state_reset_deadlines(stream, stream->rules.gap);
+	}
 
 	PG_RETURN_VOID();
 }
