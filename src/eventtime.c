@@ -127,17 +127,14 @@ et_count(const SessRules *rules, const Session *s)
 }
 
 /*
- * et_split_first: take the first session off *state (set to NULL when it
- * was the last) and return it, its events in chunks with it: the caller
- * reads them back (state_take_chunks).  *ends_last and *later say whether
- * it ends with an isLast event and whether the key has a later session.
+ * split_first: take the first n events in memory of *state (set to NULL
+ * when none is left), with its events in chunks, off as a session that ends
+ * at last_ts; *later says whether the key has a later session.
  */
-Session *
-et_split_first(const SessRules *rules, Session **state, bool *ends_last, bool *later)
+static Session *
+split_first(Session **state, int n, TimestampTz last_ts, bool *later)
 {
 	Session    *s = *state;
-	TimestampTz last_ts;
-	int			n = first_end(rules, s, &last_ts, ends_last);
 	Session    *first = session_alloc(Max(n, 1));
 	int			rest = s->nevents - n;
 
@@ -173,6 +170,21 @@ et_split_first(const SessRules *rules, Session **state, bool *ends_last, bool *l
 }
 
 /*
+ * et_split_first: take the first session off *state (set to NULL when it
+ * was the last) and return it, its events in chunks with it: the caller
+ * reads them back (state_take_chunks).  *ends_last and *later say whether
+ * it ends with an isLast event and whether the key has a later session.
+ */
+Session *
+et_split_first(const SessRules *rules, Session **state, bool *ends_last, bool *later)
+{
+	TimestampTz last_ts;
+	int			n = first_end(rules, *state, &last_ts, ends_last);
+
+	return split_first(state, n, last_ts, later);
+}
+
+/*
  * et_take_final: finish the sessions of key's state *state that the
  * watermark makes final (reason last or gap), first to last; with flush,
  * all of them (reason last if it ends with an isLast event, gap if the key
@@ -191,19 +203,17 @@ et_take_final(const SessRules *rules, Datum key, Session **state, bool has_water
 		TimestampTz last_ts;
 		bool		ends_last;
 		bool		later;
+		int			n = first_end(rules, *state, &last_ts, &ends_last);
 		Session    *s;
 
-		if (!flush)
+		if (n < 0)
 		{
-			if (first_end(rules, *state, &last_ts, &ends_last) < 0)
-			{
-				*state = NULL;
-				break;
-			}
-			if (!has_watermark || watermark < deadline(rules, last_ts, ends_last))
-				break;
+			*state = NULL;
+			break;
 		}
-		s = et_split_first(rules, state, &ends_last, &later);
+		if (!flush && (!has_watermark || watermark < deadline(rules, last_ts, ends_last)))
+			break;
+		s = split_first(state, n, last_ts, &later);
 		finished_add(finished, key, s,
 					 ends_last ? END_LAST : (later || !flush) ? END_GAP : END_FLUSH, delta);
 		count++;
