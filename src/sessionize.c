@@ -253,8 +253,6 @@ apply_event_time(Call *call, StateTable *st, Datum key, const SessEvent *events,
 	ItemPointerData tid;
 	Session    *s = state_fetch(st, key, &tid);
 	int			before = et_count(&stream->rules, s);
-	int			first;
-	int			nfinal = 0;
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -271,13 +269,8 @@ apply_event_time(Call *call, StateTable *st, Datum key, const SessEvent *events,
 			s = et_state_new();
 		et_insert(s, &events[i]);
 	}
-	first = call->finished.count;
-	if (s != NULL)
-		nfinal = et_take_final(&stream->rules, key, &s, stream->has_watermark,
-							   stream->watermark, false, &call->finished, &call->delta);
-	if (nfinal > 0)
-		state_take_chunks(st, key, call->finished.items[first].session);
-	call->delta.opened += et_count(&stream->rules, s) - before + nfinal;
+	(void) state_et_finish(st, key, &s, before, stream->watermark, false, &call->finished,
+						   &call->delta);
 	state_store(st, key, &tid, s);
 }
 

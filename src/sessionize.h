@@ -423,6 +423,9 @@ extern void state_write(StateTable *st, Datum key, ItemPointer tid,
 						TimestampTz first_ts, TimestampTz last_ts, int32 nevents,
 						ArrayType *event_ts, Jsonb *events, int32 nchunks);
 extern void state_take_chunks(StateTable *st, Datum key, Session *s);
+extern int	state_et_finish(StateTable *st, Datum key, Session **s, int before,
+							TimestampTz watermark, bool flush, FinishedList *finished,
+							StreamDelta *delta);
 extern void state_delete(StateTable *st, ItemPointer tid);
 extern void state_store(StateTable *st, Datum key, ItemPointer tid,
 						Session *s);

@@ -1011,6 +1011,29 @@ set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull)
 }
 
 /*
+ * state_et_finish: finish the sessions of key's event-time state *s that
+ * watermark makes final (with flush, all of them), read back the events in
+ * chunks of the first, and count the change in open sessions (the key had
+ * before of them) in delta.  Returns how many finished.
+ */
+int
+state_et_finish(StateTable *st, Datum key, Session **s, int before, TimestampTz watermark,
+				bool flush, FinishedList *finished, StreamDelta *delta)
+{
+	const SessRules *rules = &st->stream->rules;
+	int			first = finished->count;
+	int			n = 0;
+
+	if (*s != NULL)
+		n = et_take_final(rules, key, s, st->stream->has_watermark, watermark, flush,
+						  finished, delta);
+	if (n > 0)
+		state_take_chunks(st, key, finished->items[first].session);
+	delta->opened += et_count(rules, *s) - before + n;
+	return n;
+}
+
+/*
  * et_finish_row: finish the sessions of the event-time row in slot that
  * watermark makes final (with flush, all of them), and keep the rest.
  */
@@ -1024,18 +1047,13 @@ et_finish_row(StateTable *st, TupleTableSlot *slot, TimestampTz watermark, bool 
 								stream->key_typlen);
 	Session    *s;
 	ItemPointerData tid = slot->tts_tid;
-	int			first = finished->count;
-	int			before;
 	int			n;
 
 	st->fetched_timer = DatumGetTimestampTz(slot_getattr(slot, ST_DEADLINE,
 														 &st->fetched_timer_null));
 	s = decode_row(stream, slot);
-	before = et_count(&stream->rules, s);
-	n = et_take_final(&stream->rules, key, &s, true, watermark, flush, finished, delta);
-	if (n > 0)
-		state_take_chunks(st, key, finished->items[first].session);
-	delta->opened += et_count(&stream->rules, s) - before + n;
+	n = state_et_finish(st, key, &s, et_count(&stream->rules, s), watermark, flush,
+						finished, delta);
 	if (s == NULL)
 		state_delete(st, &tid);
 	else if (n > 0)
