@@ -84,6 +84,32 @@ SELECT * FROM expire_at('timer', '2026-01-01T15:30:59Z');
 SELECT * FROM expire_at('timer', '2026-01-01T15:31:00Z');
 SELECT sessionize.drop_stream('timer');
 
+-- The clock's scan of the timers starts at the partition's timer floor,
+-- kept in its catalog row: when a call is done, no timer is earlier than
+-- the clock, which becomes the floor (a late event whose session the
+-- clock has passed ends in its call and leaves it as it was).  A new gap
+-- moves the timers, earlier too: the floor is forgotten (NULL) and the
+-- next call scans them all, so that d, whose timer is now before the
+-- floor, ends there.
+CREATE VIEW floor AS
+SELECT p.watermark, p.timer_floor
+  FROM sessionize.partitions p JOIN sessionize.streams s USING (stream_id)
+ WHERE s.name = 'floor';
+SELECT sessionize.create_stream('floor', gap => '30 minutes', lateness => '3 hours');
+SELECT * FROM floor;
+SELECT * FROM feed('floor', '[{"id": "a", "n": 1, "ts": "2026-01-01T12:00:00Z"}]');
+SELECT * FROM floor;
+SELECT * FROM feed('floor', '[{"id": "b", "n": 1, "ts": "2026-01-01T08:00:00Z"}]');
+SELECT * FROM floor;
+SELECT * FROM feed('floor', '[{"id": "d", "n": 1, "ts": "2026-01-01T08:40:00Z"}]');
+SELECT sessionize.alter_stream('floor', 'gap', '15 minutes');
+SELECT * FROM floor;
+SELECT * FROM feed('floor', '[{"id": "e", "n": 1, "ts": "2026-01-01T12:00:00Z"}]');
+SELECT * FROM floor;
+SELECT key, session_start FROM sessionize.open_sessions('floor') ORDER BY key;
+SELECT sessionize.drop_stream('floor');
+DROP VIEW floor;
+
 -- expire_all: the clock of every stream that has a sink (for pg_cron),
 -- each on its own: a stream without a sink is left alone (its closed
 -- sessions would be lost), one that fails is a WARNING and NULL, and the

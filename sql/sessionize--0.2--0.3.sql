@@ -55,6 +55,7 @@ CREATE TABLE sessionize.partitions (
     batches_skipped      bigint NOT NULL DEFAULT 0,
     outputs              bigint NOT NULL DEFAULT 0,
     last_batch_at        timestamptz,
+    timer_floor          timestamptz,
     PRIMARY KEY (stream_id, part)
 );
 SELECT pg_catalog.pg_extension_config_dump('sessionize.partitions', '');

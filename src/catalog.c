@@ -130,7 +130,7 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		SPI_OK_SELECT
 	},
 	[CAT_PART_LOCK] = {
-		"SELECT watermark FROM sessionize.partitions "
+		"SELECT watermark, timer_floor FROM sessionize.partitions "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2 "
 		"FOR UPDATE",
 		"", 2, {INT8OID, INT4OID}, SPI_OK_SELECT
@@ -143,12 +143,19 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		", dead_letters = dead_letters OPERATOR(pg_catalog.+) $16 "
 		", last_batch_at = CASE WHEN $4 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() "
 		"ELSE last_batch_at END "
+		", timer_floor = $17 "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $12",
+		/* $12 to $17 unused */
 		"UPDATE sessionize.streams SET " SAVE_COUNTERS
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		16, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		17, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 			INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID, INT8OID,
-		INT8OID, INT8OID}, SPI_OK_UPDATE
+		INT8OID, INT8OID, TIMESTAMPTZOID}, SPI_OK_UPDATE
+	},
+	[CAT_FLOOR_FORGET] = {
+		"UPDATE sessionize.partitions SET timer_floor = NULL "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		"", 1, {INT8OID}, SPI_OK_UPDATE
 	},
 	[CAT_OFFSET_READ] = {
 		"SELECT committed_offset, part FROM sessionize.offsets "

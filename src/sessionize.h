@@ -161,6 +161,10 @@ typedef struct Stream
 	int32		part;			/* the partition a call works on */
 	bool		has_watermark;	/* that partition's clock */
 	TimestampTz watermark;
+	/* no timer of that partition is earlier, when known (see state_expire) */
+	bool		has_timer_floor;
+	TimestampTz timer_floor;
+	TimestampTz timers_written_min; /* the earliest timer written since it was reset */
 
 	/* key type support, looked up once per call */
 	int16		key_typlen;
@@ -242,8 +246,9 @@ typedef enum CatalogStmt
 	CAT_STREAM_READ,			/* (name): the stream's row, CatalogColumn */
 	CAT_STREAM_USE,				/* (name): the same, locked FOR KEY SHARE */
 	CAT_STREAM_LOCK,			/* (name): the same, locked FOR UPDATE */
-	CAT_PART_LOCK,				/* (id, part): its watermark, FOR UPDATE */
-	CAT_STREAM_SAVE,			/* (id, 9 counters, watermark, part) */
+	CAT_PART_LOCK,				/* (id, part): its watermark and timer floor, FOR UPDATE */
+	CAT_STREAM_SAVE,			/* (id, 9 counters, watermark, part, ..., timer floor) */
+	CAT_FLOOR_FORGET,			/* (id): every partition's timer floor unknown */
 	CAT_OFFSET_READ,			/* (id, source): committed_offset, part */
 	CAT_OFFSET_WRITE,			/* (id, source, offset, part) */
 	CAT_OFFSET_SET,				/* (id, source, offset, part): set_offset */

@@ -743,6 +743,18 @@ session_timer(Stream *stream, TimestampTz deadline, bool had_timer, TimestampTz 
 }
 
 /*
+ * note_timer: a row of the call's partition now has timer t, which may be
+ * earlier than the partition's timer floor (see state_expire).
+ */
+static void
+note_timer(Stream *stream, TimestampTz t)
+{
+	if (stream->has_timer_floor && t < stream->timer_floor)
+		stream->timer_floor = t;
+	stream->timers_written_min = Min(stream->timers_written_min, t);
+}
+
+/*
  * The values of a state row but its key, part and timer; event_last and
  * chunk_last for an event-time stream only (chunk_last when it has chunks).
  */
@@ -791,6 +803,9 @@ row_write(StateTable *st, Datum key, ItemPointer tid, const StateRow *row)
 		values[ST_CHUNK_LAST - 1] = TimestampTzGetDatum(row->chunk_last);
 		nulls[ST_CHUNK_LAST - 1] = row->nchunks == 0;
 	}
+
+	if (!nulls[ST_DEADLINE - 1])
+		note_timer(st->stream, DatumGetTimestampTz(values[ST_DEADLINE - 1]));
 
 	tup = heap_form_tuple(RelationGetDescr(st->t.rel), values, nulls);
 	if (ItemPointerIsValid(tid))
@@ -1001,6 +1016,8 @@ set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull)
 	replace[ST_DEADLINE - 1] = true;
 	values[ST_DEADLINE - 1] = TimestampTzGetDatum(timer);
 	nulls[ST_DEADLINE - 1] = isnull;
+	if (!isnull)
+		note_timer(st->stream, timer);
 	tup = heap_modify_tuple(old, RelationGetDescr(st->t.rel), values, nulls, replace);
 	simple_heap_update(st->t.rel, &slot->tts_tid, tup);
 	if (!HeapTupleIsHeapOnly(tup))
@@ -1085,20 +1102,43 @@ cmp_finished_deadline(const void *a, const void *b, void *arg)
  * moved to its deadline (see the top of this file).  The cost is in the
  * sessions that time out or were extended by a gap, not in the sessions
  * that stay open.
+ *
+ * Nor in the sessions that ended before: the index keeps their entries
+ * until VACUUM, all of them earlier than any live timer, and a scan from
+ * the start of the partition's range walked over every one at every call
+ * (a pass over 200,000 events of many users read 1,450 pages of the index
+ * a batch, later batches more).  So the scan starts at the partition's
+ * timer floor: once it is done, no timer is at or before watermark, and
+ * the floor becomes watermark; a timer written earlier than the floor
+ * (a late event's session, a new gap) lowers it (note_timer).  The floor
+ * is kept with the clock in the partition's catalog row; NULL (unknown,
+ * after a new gap or an update from 0.2) scans from the start once.
  */
 void
 state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 			 StreamDelta *delta)
 {
+	Stream	   *stream = st->stream;
 	Snapshot	snapshot = take_snapshot();
-	ScanKeyData skeys[2];		/* (part = part,) deadline <= watermark */
+	ScanKeyData skeys[3];		/* (part = part,) deadline <= watermark (, >= floor) */
 	int			nkeys = st->t.has_part ? 2 : 1;
 	IndexScanDesc scan;
 	int			first = finished->count;
 
 	index_scankeys(st->deadline_index, skeys, nkeys, BTLessEqualStrategyNumber);
-	skeys[0].sk_argument = Int32GetDatum(st->stream->part);
+	skeys[0].sk_argument = Int32GetDatum(stream->part);
 	skeys[nkeys - 1].sk_argument = TimestampTzGetDatum(watermark);
+	if (stream->has_timer_floor)
+	{
+		Oid			ge = get_opfamily_member(st->deadline_index->rd_opfamily[nkeys - 1],
+											 TIMESTAMPTZOID, TIMESTAMPTZOID,
+											 BTGreaterEqualStrategyNumber);
+
+		ScanKeyInit(&skeys[nkeys], nkeys, BTGreaterEqualStrategyNumber, get_opcode(ge),
+					TimestampTzGetDatum(stream->timer_floor));
+		nkeys++;
+	}
+	stream->timers_written_min = DT_NOEND;
 	scan = index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
 	index_rescan(scan, skeys, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
@@ -1127,6 +1167,9 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 	}
 	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
+	/* no timer is at or before watermark now, but one written under way */
+	stream->has_timer_floor = true;
+	stream->timer_floor = Min(watermark, stream->timers_written_min);
 
 	/* The timers were in timer order; the result is in deadline order. */
 	qsort_arg(&finished->items[first], finished->count - first, sizeof(Finished),
@@ -1227,6 +1270,14 @@ state_reset_deadlines(Stream *stream, int64 gap)
 	int32		part;
 
 	stream->rules.gap = gap;
+	/* the timers move, earlier too: each partition's next clock scans them all */
+	if (catalog_partitioned())
+	{
+		Datum		id = Int64GetDatum(stream->id);
+
+		(void) catalog_exec(CAT_FLOOR_FORGET, &id, NULL, NULL, NULL);
+	}
+	stream->has_timer_floor = false;
 	st = state_open(stream);
 	scan = table_beginscan(st->t.rel, st->snapshot, 0, NULL);
 

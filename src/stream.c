@@ -408,17 +408,20 @@ partition_lock(Stream *stream, int32 part)
 				 errmsg("partition %d of stream \"%s\" has no catalog row", part, stream->name)));
 	stream->watermark = DatumGetTimestampTz(heap_getattr(row, 1, desc, &isnull));
 	stream->has_watermark = !isnull;
+	stream->timer_floor = DatumGetTimestampTz(heap_getattr(row, 2, desc, &isnull));
+	stream->has_timer_floor = !isnull;
 }
 
 /*
  * stream_save: add a call's counters to its partition's and set the
- * partition's watermark.  Needs the row lock of partition_lock.
+ * partition's watermark and timer floor.  Needs the row lock of
+ * partition_lock.
  */
 void
 stream_save(Stream *stream, const StreamDelta *delta)
 {
-	Datum		values[16];
-	char		nulls[16];
+	Datum		values[17];
+	char		nulls[17];
 	int64		closed = 0;
 	int			i;
 
@@ -441,6 +444,9 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	values[13] = Int64GetDatum(delta->batches_skipped);
 	values[14] = Int64GetDatum(delta->outputs);
 	values[15] = Int64GetDatum(delta->dead_letters);
+	values[16] = TimestampTzGetDatum(stream->timer_floor);
+	if (!stream->has_timer_floor)
+		nulls[16] = 'n';
 
 	(void) catalog_exec(CAT_STREAM_SAVE, values, nulls, NULL, NULL);
 }
