@@ -3,7 +3,7 @@
 #
 #   bench/profile.sh [--contender json|typed|plain] [--size N] [--workload W]
 #                    [--events N] [--keys N] [--top N] [--no-perf]
-#                    [--event cycles|minor-faults]
+#                    [--event cycles|minor-faults] [--perf-data FILE]
 #
 # Feeds the events of bench/run.sh's throughput test (same generator, same
 # driver) to one contender in batches of --size, once to warm up and once
@@ -28,6 +28,7 @@ KEYS=20000
 TOP=30
 PERF=1
 EVENT=cycles
+PERF_DATA=
 ARGS=("$@")
 while [ $# -gt 0 ]; do
     case $1 in
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
         --keys) KEYS=$2; shift 2 ;;
         --top) TOP=$2; shift 2 ;;
         --no-perf) PERF=; shift ;;
+        --perf-data) PERF_DATA=$(realpath -m "$2"); shift 2 ;;
         --event) EVENT=$2; shift 2 ;;
         -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "profile.sh: unknown argument: $1" >&2; exit 2 ;;
@@ -77,6 +79,9 @@ if [ -n "$PERF" ]; then
       | { grep -E '^ +[0-9]' || true; } \
       | { grep -wE "$(nm "$(pg_config --pkglibdir)/sessionize.so" | awk '$2 ~ /^[tT]$/ && $3 ~ /^[a-z]/ {print $3}' | paste -sd'|')" || true; } \
       | head -n "$TOP"
+    if [ -n "$PERF_DATA" ]; then
+        cp "$WORK/perf.data" "$PERF_DATA"
+    fi
 fi
 
 # Minor faults per batch, inside one backend, one transaction a batch as

@@ -100,6 +100,28 @@ cmp_group_keys(const void *a, const void *b, void *arg)
 }
 
 /*
+ * cmp_group_abbrev: cmp_group_keys by the keys' abbreviations in arg[2]
+ * first (for text, their first bytes as an integer), as tuplesort does:
+ * only keys whose abbreviations are equal are compared whole.
+ */
+static int
+cmp_group_abbrev(const void *a, const void *b, void *arg)
+{
+	Stream	   *stream = ((void **) arg)[0];
+	KeyGroup   *groups = ((void **) arg)[1];
+	Datum	   *abbrev = ((void **) arg)[2];
+	int			ga = *(const int *) a;
+	int			gb = *(const int *) b;
+	int			c = ApplySortComparator(abbrev[ga], false, abbrev[gb], false,
+										&stream->key_abbrev);
+
+	if (c != 0)
+		return c;
+	return ApplySortAbbrevFullComparator(groups[ga].key, false, groups[gb].key, false,
+										 &stream->key_abbrev);
+}
+
+/*
  * group_by_sort: group_events for key types without a hash opclass: sort
  * every event by (key, ts, arrival).
  */
@@ -150,7 +172,7 @@ group_events(Stream *stream, SessEvent *events, int n, KeyGroup *groups,
 	int		   *filled;
 	KeyGroup   *unsorted;
 	SessEvent  *out;
-	void	   *cmp_arg[2];
+	void	   *cmp_arg[3];
 	int			ng = 0;
 	int			i;
 	int			g;
@@ -201,7 +223,18 @@ group_events(Stream *stream, SessEvent *events, int n, KeyGroup *groups,
 		order[g] = g;
 	cmp_arg[0] = stream;
 	cmp_arg[1] = unsorted;
-	qsort_arg(order, ng, sizeof(int), cmp_group_keys, cmp_arg);
+	if (stream->key_abbrev.abbrev_converter != NULL)
+	{
+		Datum	   *abbrev = palloc(sizeof(Datum) * Max(ng, 1));
+
+		for (g = 0; g < ng; g++)
+			abbrev[g] = stream->key_abbrev.abbrev_converter(unsorted[g].key,
+															&stream->key_abbrev);
+		cmp_arg[2] = abbrev;
+		qsort_arg(order, ng, sizeof(int), cmp_group_abbrev, cmp_arg);
+	}
+	else
+		qsort_arg(order, ng, sizeof(int), cmp_group_keys, cmp_arg);
 	rank = palloc(sizeof(int) * Max(ng, 1));
 	filled = palloc0(sizeof(int) * Max(ng, 1));
 	for (g = 0, i = 0; g < ng; g++)

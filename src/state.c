@@ -302,10 +302,12 @@ set_key_part(StoredTable *t, ScanKey skeys, Datum key, int32 part)
 /*
  * stored_insert_index_entries: index a tuple just written to t, in every
  * index ready for inserts (one that REINDEX CONCURRENTLY is building is
- * not yet).
+ * not yet).  For a new version of a row (updated), the primary key is
+ * unchanged, which tells btree to remove older versions' entries before
+ * it splits a page, as the executor does for an UPDATE.
  */
 static void
-stored_insert_index_entries(StoredTable *t, HeapTuple tup)
+stored_insert_index_entries(StoredTable *t, HeapTuple tup, bool updated)
 {
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
@@ -321,7 +323,7 @@ stored_insert_index_entries(StoredTable *t, HeapTuple tup)
 		FormIndexDatum(t->index_info[i], t->hslot, NULL, values, isnull);
 		index_insert(index, values, isnull, &tup->t_self, t->rel,
 					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-					 false, t->index_info[i]);
+					 updated && index->rd_index->indisprimary, t->index_info[i]);
 	}
 	ExecClearTuple(t->hslot);
 }
@@ -505,7 +507,7 @@ chunk_write(StateTable *st, Datum key, const Session *s)
 	values[CH_PART - 1] = Int32GetDatum(st->stream->part);
 	tup = heap_form_tuple(RelationGetDescr(c->t.rel), values, nulls);
 	simple_heap_insert(c->t.rel, tup);
-	stored_insert_index_entries(&c->t, tup);
+	stored_insert_index_entries(&c->t, tup, false);
 	heap_freetuple(tup);
 	pfree(event_ts);
 	pfree(events);
@@ -812,12 +814,12 @@ row_write(StateTable *st, Datum key, ItemPointer tid, const StateRow *row)
 	{
 		simple_heap_update(st->t.rel, tid, tup);
 		if (!HeapTupleIsHeapOnly(tup))
-			stored_insert_index_entries(&st->t, tup);
+			stored_insert_index_entries(&st->t, tup, true);
 	}
 	else
 	{
 		simple_heap_insert(st->t.rel, tup);
-		stored_insert_index_entries(&st->t, tup);
+		stored_insert_index_entries(&st->t, tup, false);
 	}
 	heap_freetuple(tup);
 }
@@ -1021,7 +1023,7 @@ set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull)
 	tup = heap_modify_tuple(old, RelationGetDescr(st->t.rel), values, nulls, replace);
 	simple_heap_update(st->t.rel, &slot->tts_tid, tup);
 	if (!HeapTupleIsHeapOnly(tup))
-		stored_insert_index_entries(&st->t, tup);
+		stored_insert_index_entries(&st->t, tup, true);
 	heap_freetuple(tup);
 	if (should_free)
 		heap_freetuple(old);
