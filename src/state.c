@@ -1112,9 +1112,10 @@ cmp_finished_deadline(const void *a, const void *b, void *arg)
  * a batch, later batches more).  So the scan starts at the partition's
  * timer floor: once it is done, no timer is at or before watermark, and
  * the floor becomes watermark; a timer written earlier than the floor
- * (a late event's session, a new gap) lowers it (note_timer).  The floor
- * is kept with the clock in the partition's catalog row; NULL (unknown,
- * after a new gap or an update from 0.2) scans from the start once.
+ * lowers it (note_timer).  The floor is kept with the clock in the
+ * partition's catalog row; NULL (unknown: after a new gap, which moves
+ * every timer, see state_reset_deadlines, or an update from 0.2) scans
+ * from the start once.
  */
 void
 state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
