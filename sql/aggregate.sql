@@ -79,3 +79,16 @@ SELECT label, try(sql) FROM (VALUES
   ('gap zero',       $$SELECT sessionize.sessions(now(), false, '{}', '0')$$),
   ('max_events 0',   $$SELECT sessionize.sessions(now(), false, '{}', NULL, NULL, 0)$$)
 ) AS t(label, sql);
+
+-- A group that outgrows its first allocation (its state, 4 events and a
+-- few hundred bytes of payload): 1,000 events whose payloads fill many
+-- blocks of the group's arena, some larger than a block (8 kB); every
+-- payload comes out whole and in order.
+WITH e AS (
+  SELECT i, timestamptz '2026-01-01 00:00+00' + i * interval '1 minute' AS ts,
+         jsonb_build_object('i', i, 'pad',
+                            repeat('x', CASE WHEN i % 100 = 0 THEN 10000 ELSE i % 50 END)) AS payload
+    FROM generate_series(1, 1000) i)
+SELECT s.event_count, s.end_reason,
+       s.events = (SELECT jsonb_agg(payload ORDER BY i) FROM e) AS events_intact
+  FROM unnest((SELECT sessionize.sessions(ts, false, payload, '30 minutes') FROM e)) s;

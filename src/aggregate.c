@@ -64,10 +64,22 @@ typedef struct SessionsState
 /*
  * A group starts small (most keys of a backfill have few events, and a
  * million-event backfill may have a hundred thousand keys), then doubles.
+ * Its state, its first EVENTS_INITIAL events and its arena's first block
+ * are one allocation of GROUP_FIRST_ALLOC bytes (a power of two, as
+ * AllocSet rounds small requests up to one).
  */
 #define EVENTS_INITIAL 4
-#define ARENA_INITIAL_SIZE 512
+#define GROUP_FIRST_ALLOC 512
 #define ARENA_BLOCK_MAX (8 * 1024)	/* the largest block AllocSet takes from its own blocks */
+
+typedef struct SessionsGroup
+{
+	SessionsState state;
+	KeptEvent	events[EVENTS_INITIAL];
+	/* the arena's first block: the rest of the allocation */
+} SessionsGroup;
+
+#define GROUP_FIRST_BLOCK (GROUP_FIRST_ALLOC - MAXALIGN(sizeof(SessionsGroup)))
 
 /*
  * sessions_state_new: the state for a group, its settings checked as
@@ -76,7 +88,10 @@ typedef struct SessionsState
 static SessionsState *
 sessions_state_new(FunctionCallInfo fcinfo)
 {
-	SessionsState *state = palloc0(sizeof(SessionsState));
+	SessionsGroup *group = palloc(GROUP_FIRST_ALLOC);
+	SessionsState *state = &group->state;
+
+	memset(state, 0, sizeof(SessionsState));
 
 	if (check_positive_duration(fcinfo, AGG_GAP, "gap"))
 		state->rules.gap = interval_usecs(PG_GETARG_INTERVAL_P(AGG_GAP), "gap");
@@ -96,9 +111,9 @@ sessions_state_new(FunctionCallInfo fcinfo)
 		}
 	}
 	state->capacity = EVENTS_INITIAL;
-	state->events = palloc(sizeof(KeptEvent) * state->capacity);
-	state->block_size = ARENA_INITIAL_SIZE;
-	state->block = palloc(state->block_size);
+	state->events = group->events;
+	state->block_size = GROUP_FIRST_BLOCK;
+	state->block = (char *) group + MAXALIGN(sizeof(SessionsGroup));
 	return state;
 }
 
@@ -107,7 +122,7 @@ sessions_state_new(FunctionCallInfo fcinfo)
  * and return where it is; the length goes to *len.  A payload stored
  * inline (the common case) is read where it is, without a detoasted copy.
  * A payload that does not fit in the current block starts a new one,
- * twice as large up to ARENA_BLOCK_MAX (or the payload's size).
+ * the next power of two up to ARENA_BLOCK_MAX (or the payload's size).
  */
 static const char *
 keep_payload(SessionsState *state, Datum payload, int32 *len, MemoryContext tmpcxt)
@@ -145,7 +160,9 @@ keep_payload(SessionsState *state, Datum payload, int32 *len, MemoryContext tmpc
 	at = INTALIGN(state->block_used);
 	if (at + *len > state->block_size)
 	{
-		state->block_size = Max(Min(state->block_size * 2, ARENA_BLOCK_MAX), INTALIGN(*len));
+		/* a power of two, twice the last, as AllocSet would round it up to one */
+		state->block_size = Max(Min(pg_nextpower2_size_t(state->block_size + 1), ARENA_BLOCK_MAX),
+								INTALIGN(*len));
 		state->block = palloc(state->block_size);
 		at = 0;
 	}
@@ -193,8 +210,17 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 						state->nevents)));
 	if (state->nevents == state->capacity)
 	{
+		KeptEvent  *first = ((SessionsGroup *) state)->events;
+
 		state->capacity *= 2;
-		state->events = repalloc_huge(state->events, sizeof(KeptEvent) * state->capacity);
+		if (state->events == first)
+		{
+			/* out of the group's first allocation, which stays */
+			state->events = palloc(sizeof(KeptEvent) * state->capacity);
+			memcpy(state->events, first, sizeof(KeptEvent) * EVENTS_INITIAL);
+		}
+		else
+			state->events = repalloc_huge(state->events, sizeof(KeptEvent) * state->capacity);
 	}
 	e = &state->events[state->nevents];
 	e->payload = keep_payload(state, PG_GETARG_DATUM(AGG_PAYLOAD), &e->payload_len, oldcxt);
@@ -206,6 +232,13 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
+/* What the final function looks up once per query, in fn_extra. */
+typedef struct FinalRowType
+{
+	Oid			row_type;
+	TupleDesc	desc;
+} FinalRowType;
+
 /*
  * sessions_array: the finished sessions as an array of row_type
  * (session_start, session_end, event_count, end_reason, events).  The
@@ -213,9 +246,8 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
  * server expects (its header has changed within minor releases).
  */
 static ArrayType *
-sessions_array(FinishedList *finished, Oid row_type)
+sessions_array(FinishedList *finished, Oid row_type, TupleDesc desc)
 {
-	TupleDesc	desc = lookup_rowtype_tupdesc_copy(row_type, -1);
 	Datum	   *rows = palloc(sizeof(Datum) * Max(finished->count, 1));
 	int			i;
 
@@ -273,6 +305,18 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 	if (open != NULL)
 		finished_add(&finished, (Datum) 0, open, END_FLUSH, &delta);
 
+	/* the row type and its descriptor, looked up once for all the groups */
+	if (fcinfo->flinfo->fn_extra == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		FinalRowType *rt = palloc(sizeof(FinalRowType));
+
+		rt->row_type = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
+		rt->desc = lookup_rowtype_tupdesc_copy(rt->row_type, -1);
+		fcinfo->flinfo->fn_extra = rt;
+		MemoryContextSwitchTo(oldcxt);
+	}
 	PG_RETURN_ARRAYTYPE_P(sessions_array(&finished,
-										 get_element_type(get_fn_expr_rettype(fcinfo->flinfo))));
+										 ((FinalRowType *) fcinfo->flinfo->fn_extra)->row_type,
+										 ((FinalRowType *) fcinfo->flinfo->fn_extra)->desc));
 }
