@@ -232,21 +232,14 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* What the final function looks up once per query, in fn_extra. */
-typedef struct FinalRowType
-{
-	Oid			row_type;
-	TupleDesc	desc;
-} FinalRowType;
-
 /*
- * sessions_array: the finished sessions as an array of row_type
+ * sessions_array: the finished sessions as an array of desc's row type
  * (session_start, session_end, event_count, end_reason, events).  The
  * rows are formed by heap_form_tuple, which marks composite datums as the
  * server expects (its header has changed within minor releases).
  */
 static ArrayType *
-sessions_array(FinishedList *finished, Oid row_type, TupleDesc desc)
+sessions_array(FinishedList *finished, TupleDesc desc)
 {
 	Datum	   *rows = palloc(sizeof(Datum) * Max(finished->count, 1));
 	int			i;
@@ -264,7 +257,7 @@ sessions_array(FinishedList *finished, Oid row_type, TupleDesc desc)
 		values[4] = JsonbPGetDatum(finished_events(f));
 		rows[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 	}
-	return construct_array(rows, finished->count, row_type, -1, false, TYPALIGN_DOUBLE);
+	return construct_array(rows, finished->count, desc->tdtypeid, -1, false, TYPALIGN_DOUBLE);
 }
 
 /*
@@ -305,18 +298,14 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 	if (open != NULL)
 		finished_add(&finished, (Datum) 0, open, END_FLUSH, &delta);
 
-	/* the row type and its descriptor, looked up once for all the groups */
+	/* the row type's descriptor, looked up once for all the groups */
 	if (fcinfo->flinfo->fn_extra == NULL)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		FinalRowType *rt = palloc(sizeof(FinalRowType));
 
-		rt->row_type = get_element_type(get_fn_expr_rettype(fcinfo->flinfo));
-		rt->desc = lookup_rowtype_tupdesc_copy(rt->row_type, -1);
-		fcinfo->flinfo->fn_extra = rt;
+		fcinfo->flinfo->fn_extra =
+			lookup_rowtype_tupdesc_copy(get_element_type(get_fn_expr_rettype(fcinfo->flinfo)), -1);
 		MemoryContextSwitchTo(oldcxt);
 	}
-	PG_RETURN_ARRAYTYPE_P(sessions_array(&finished,
-										 ((FinalRowType *) fcinfo->flinfo->fn_extra)->row_type,
-										 ((FinalRowType *) fcinfo->flinfo->fn_extra)->desc));
+	PG_RETURN_ARRAYTYPE_P(sessions_array(&finished, (TupleDesc) fcinfo->flinfo->fn_extra));
 }

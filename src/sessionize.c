@@ -101,24 +101,23 @@ cmp_group_keys(const void *a, const void *b, void *arg)
 
 /*
  * cmp_group_abbrev: cmp_group_keys by the keys' abbreviations in arg[2]
- * first (for text, their first bytes as an integer), as tuplesort does:
- * only keys whose abbreviations are equal are compared whole.
+ * first (for text, their first bytes as an integer), with the sort
+ * support arg[0], as tuplesort does: only keys whose abbreviations are
+ * equal are compared whole.
  */
 static int
 cmp_group_abbrev(const void *a, const void *b, void *arg)
 {
-	Stream	   *stream = ((void **) arg)[0];
+	SortSupport ssup = ((void **) arg)[0];
 	KeyGroup   *groups = ((void **) arg)[1];
 	Datum	   *abbrev = ((void **) arg)[2];
 	int			ga = *(const int *) a;
 	int			gb = *(const int *) b;
-	int			c = ApplySortComparator(abbrev[ga], false, abbrev[gb], false,
-										&stream->key_abbrev);
+	int			c = ApplySortComparator(abbrev[ga], false, abbrev[gb], false, ssup);
 
 	if (c != 0)
 		return c;
-	return ApplySortAbbrevFullComparator(groups[ga].key, false, groups[gb].key, false,
-										 &stream->key_abbrev);
+	return ApplySortAbbrevFullComparator(groups[ga].key, false, groups[gb].key, false, ssup);
 }
 
 /*
@@ -173,6 +172,7 @@ group_events(Stream *stream, SessEvent *events, int n, KeyGroup *groups,
 	KeyGroup   *unsorted;
 	SessEvent  *out;
 	void	   *cmp_arg[3];
+	SortSupportData abbrev_ssup = {0};
 	int			ng = 0;
 	int			i;
 	int			g;
@@ -221,20 +221,26 @@ group_events(Stream *stream, SessEvent *events, int n, KeyGroup *groups,
 	order = palloc(sizeof(int) * Max(ng, 1));
 	for (g = 0; g < ng; g++)
 		order[g] = g;
-	cmp_arg[0] = stream;
+	abbrev_ssup.ssup_cxt = CurrentMemoryContext;
+	abbrev_ssup.ssup_collation = stream->key_collation;
+	abbrev_ssup.abbreviate = true;
+	PrepareSortSupportFromOrderingOp(stream->key_lt, &abbrev_ssup);
 	cmp_arg[1] = unsorted;
-	if (stream->key_abbrev.abbrev_converter != NULL)
+	if (abbrev_ssup.abbrev_converter != NULL)
 	{
 		Datum	   *abbrev = palloc(sizeof(Datum) * Max(ng, 1));
 
 		for (g = 0; g < ng; g++)
-			abbrev[g] = stream->key_abbrev.abbrev_converter(unsorted[g].key,
-															&stream->key_abbrev);
+			abbrev[g] = abbrev_ssup.abbrev_converter(unsorted[g].key, &abbrev_ssup);
+		cmp_arg[0] = &abbrev_ssup;
 		cmp_arg[2] = abbrev;
 		qsort_arg(order, ng, sizeof(int), cmp_group_abbrev, cmp_arg);
 	}
 	else
+	{
+		cmp_arg[0] = stream;
 		qsort_arg(order, ng, sizeof(int), cmp_group_keys, cmp_arg);
+	}
 	rank = palloc(sizeof(int) * Max(ng, 1));
 	filled = palloc0(sizeof(int) * Max(ng, 1));
 	for (g = 0, i = 0; g < ng; g++)

@@ -183,7 +183,7 @@ typedef struct Stream
 	Oid			key_ioparam;
 	FmgrInfo	key_output;
 	SortSupportData key_sort;
-	SortSupportData key_abbrev;	/* with abbreviated keys, if the type has them */
+	Oid			key_lt;			/* its btree order's operator */
 	bool		key_hashable;	/* the type has a hash opclass: */
 	FmgrInfo	key_hash;		/* its hash function */
 	FmgrInfo	key_eq;			/* and its equality */

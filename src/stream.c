@@ -363,11 +363,7 @@ stream_lock(const char *name, StreamLockMode mode, Oid caller)
 	stream->key_sort.ssup_collation = stream->key_collation;
 	stream->key_sort.ssup_nulls_first = false;
 	PrepareSortSupportFromOrderingOp(lt_opr, &stream->key_sort);
-	stream->key_abbrev.ssup_cxt = cxt;
-	stream->key_abbrev.ssup_collation = stream->key_collation;
-	stream->key_abbrev.ssup_nulls_first = false;
-	stream->key_abbrev.abbreviate = true;
-	PrepareSortSupportFromOrderingOp(lt_opr, &stream->key_abbrev);
+	stream->key_lt = lt_opr;
 
 	return stream;
 }
