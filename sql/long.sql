@@ -42,35 +42,38 @@ CREATE TABLE long_sink (key text, session_start timestamptz, session_end timesta
                         event_count int, end_reason text, events jsonb);
 SELECT sessionize.create_stream('long', gap => '30 minutes', sink => 'long_sink');
 
--- Key a gets 70 events a batch, one a minute; b one.  After the second
--- batch a's row holds 140 events (over 128): they move to chunk 0, and the
--- row starts again with none; the third batch's 70 stay in the row.
+-- Each event here takes 96 bytes of a row (its payload, its ts and its
+-- jsonb entry), so a row's events move to a chunk at 16 of them (1,520
+-- bytes: the row stays under the 2 kB at which PostgreSQL compresses it).
+-- Key a gets 10 events a batch, one a minute; b one.  After the second
+-- batch a's row holds 20 events: they move to chunk 0, and the row starts
+-- again with none; the third batch's 10 stay in the row.
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(1, 70) n)
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(1, 10) n)
     || jsonb_build_array(ev('b', 1, 0)));
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(71, 140) n));
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(11, 20) n));
 SELECT * FROM row_events('long');
 SELECT * FROM chunk_rows('long');
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(141, 210) n));
+    (SELECT jsonb_agg(ev('a', n, n) ORDER BY n) FROM generate_series(21, 30) n));
 SELECT * FROM row_events('long');
 SELECT * FROM chunk_rows('long');
 
--- open_sessions shows a's 210 events, chunks and row, in order.
+-- open_sessions shows a's 30 events, chunks and row, in order.
 SELECT key, event_count, session_start, session_end,
        jsonb_path_query_array(events, '$[*].n')
-         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 210) n) AS all_in_order
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 30) n) AS all_in_order
   FROM sessionize.open_sessions('long') WHERE key = 'a';
 
--- Out of order: event 211 at minute 50.5 (inside chunk 0) and event 212 at
--- minute 60 (the ts of event 60, so after it: arrival order breaks ties).
+-- Out of order: event 31 at minute 5.5 (inside chunk 0) and event 32 at
+-- minute 15 (the ts of event 15, so after it: arrival order breaks ties).
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    jsonb_build_array(ev('a', 211, 50.5), ev('a', 212, 60)));
-SELECT jsonb_path_query_array(events, '$[*].n') #> '{49}' AS at_50,
-       jsonb_path_query_array(events, '$[*].n') -> 50 AS at_51,
-       jsonb_path_query_array(events, '$[*].n') -> 60 AS at_61,
-       jsonb_path_query_array(events, '$[*].n') -> 61 AS at_62
+    jsonb_build_array(ev('a', 31, 5.5), ev('a', 32, 15)));
+SELECT jsonb_path_query_array(events, '$[*].n') -> 4 AS at_5,
+       jsonb_path_query_array(events, '$[*].n') -> 5 AS at_6,
+       jsonb_path_query_array(events, '$[*].n') -> 15 AS at_16,
+       jsonb_path_query_array(events, '$[*].n') -> 16 AS at_17
   FROM sessionize.open_sessions('long') WHERE key = 'a';
 
 -- isLast ends a: the session comes out whole and in order, its chunks are
@@ -78,29 +81,29 @@ SELECT jsonb_path_query_array(events, '$[*].n') #> '{49}' AS at_50,
 SELECT key, event_count, end_reason,
        jsonb_path_query_array(events, '$[*].n')
          = (SELECT jsonb_agg(n ORDER BY m, n)
-              FROM (SELECT n, n::numeric AS m FROM generate_series(1, 210) n
-                    UNION ALL VALUES (211, 50.5), (212, 60)
-                    UNION ALL VALUES (213, 211)) e) AS all_in_order
-  FROM sessionize.sessionize_batch('long', jsonb_build_array(ev('a', 213, 211, true)));
+              FROM (SELECT n, n::numeric AS m FROM generate_series(1, 30) n
+                    UNION ALL VALUES (31, 5.5), (32, 15)
+                    UNION ALL VALUES (33, 31)) e) AS all_in_order
+  FROM sessionize.sessionize_batch('long', jsonb_build_array(ev('a', 33, 31, true)));
 SELECT * FROM chunk_rows('long');
 SELECT key, event_count, end_reason, jsonb_array_length(events) FROM long_sink;
 
 -- The clock and expire() return chunked sessions whole too.  c gets 140
--- events in one batch (a chunk at once); d gets 70 in that batch and 70
+-- events in one batch (a chunk at once); d gets 10 in that batch and 10
 -- in the next (a chunk then), whose clock closes c.
 SELECT count(*) FROM sessionize.sessionize_batch('long',
     (SELECT jsonb_agg(ev('c', n, 220 + n) ORDER BY n) FROM generate_series(1, 140) n)
-    || (SELECT jsonb_agg(ev('d', n, 220 + 2 * n) ORDER BY n) FROM generate_series(1, 70) n));
+    || (SELECT jsonb_agg(ev('d', n, 220 + 14 * n) ORDER BY n) FROM generate_series(1, 10) n));
 SELECT * FROM row_events('long');
 SELECT key, event_count, end_reason,
        jsonb_path_query_array(events, '$[*].n')
          = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 140) n) AS all_in_order
   FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('d', n, 220 + 2 * n) ORDER BY n) FROM generate_series(71, 140) n));
+    (SELECT jsonb_agg(ev('d', n, 220 + 14 * n) ORDER BY n) FROM generate_series(11, 20) n));
 SELECT * FROM row_events('long');
 SELECT key, event_count, end_reason,
        jsonb_path_query_array(events, '$[*].n')
-         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 140) n) AS all_in_order
+         = (SELECT jsonb_agg(n ORDER BY n) FROM generate_series(1, 20) n) AS all_in_order
   FROM sessionize.expire('long', '2026-01-01 19:00:00+00');
 SELECT count(*) FROM sessionize.sessionize_batch('long',
     (SELECT jsonb_agg(ev('e', n, 600 + n / 10.0) ORDER BY n) FROM generate_series(1, 200) n));
@@ -131,10 +134,14 @@ SELECT key, event_count, end_reason,
 SELECT * FROM row_events('long') WHERE key = 'h';
 SELECT sessionize.alter_stream('long', 'max_events', NULL);
 
--- Payload bytes count too: 5 events of 4 kB fill a chunk (16 kB).
+-- Payload bytes count, not events: two events of 700 bytes stay in the
+-- row; a third would make it too long, and the three move to a chunk.
 SELECT count(*) FROM sessionize.sessionize_batch('long',
-    (SELECT jsonb_agg(ev('i', n, 711 + n) || jsonb_build_object('blob', repeat('x', 4000))
-                      ORDER BY n) FROM generate_series(1, 5) n));
+    (SELECT jsonb_agg(ev('i', n, 711 + n) || jsonb_build_object('blob', repeat('x', 600))
+                      ORDER BY n) FROM generate_series(1, 2) n));
+SELECT * FROM row_events('long') WHERE key = 'i';
+SELECT count(*) FROM sessionize.sessionize_batch('long',
+    jsonb_build_array(ev('i', 3, 714) || jsonb_build_object('blob', repeat('x', 600))));
 SELECT * FROM row_events('long') WHERE key = 'i';
 SELECT * FROM chunk_rows('long');
 

@@ -27,8 +27,8 @@
  * 0.2 has no column part, and is partition 0).
  *
  * Chunks keep a long session from being rewritten whole each time its key
- * is touched: once a row holds CHUNK_EVENTS events (or CHUNK_BYTES of
- * payloads), they move to a row of the stream's chunk table
+ * is touched: once a row's events would make it too long to be stored as
+ * it is (see CHUNK_BYTES), they move to a row of the stream's chunk table
  * (state_<id>_chunks: key, seq, event_ts, events), written once, and the
  * state row starts again with none.  The session's first_ts, last_ts and
  * count stay in its state row, which is all the rules read; a session
@@ -49,6 +49,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/relation.h"
@@ -126,14 +127,35 @@ enum
 };
 
 /*
- * A state row's events move to a chunk at this many events or bytes: a
- * chunk costs a row and an index entry, written once and read once; a row
- * is rewritten, compressed, whenever its key is touched.  With bench/'s
- * streams 128 events did better than 64 and 256 (run.sh at batch 10,000,
- * --long's per-batch latency).
+ * A state row's events move to a chunk once they take CHUNK_BYTES (their
+ * payloads, timestamps and jsonb entries) or number CHUNK_EVENTS.  A
+ * chunk costs a row and an index entry, written once and read once; the
+ * state row is rewritten whenever its key is touched, and one longer than
+ * TOAST_TUPLE_THRESHOLD (2 kB) is compressed at each rewrite, and stored
+ * out of line when that is not enough, in the TOAST table, with its own
+ * index.  So the events stop short of it, leaving 512 bytes for the key
+ * and the other columns.  (Chunks of 128 events, ~8 kB of bench/'s
+ * payloads, were compressed at every touch: the skewed workload at batch
+ * 1,000 went from 449k to 497k events/s, --long's batch from 1.0 to
+ * 0.85 ms.)
  */
 #define CHUNK_EVENTS 128
-#define CHUNK_BYTES (16 * 1024)
+#define CHUNK_BYTES (TOAST_TUPLE_THRESHOLD - 512)
+
+/*
+ * events_bytes: what the first n events of s take in a state row, for
+ * CHUNK_BYTES.
+ */
+static Size
+events_bytes(const Session *s, int n)
+{
+	Size		bytes = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		bytes += s->payload_len[i] + sizeof(TimestampTz) + sizeof(JEntry);
+	return bytes;
+}
 
 /*
  * take_snapshot: a snapshot that sees everything committed and everything
@@ -891,22 +913,18 @@ events_arrays(const Session *s, ArrayType **event_ts, Jsonb **events)
 /*
  * et_store: make key's row hold the state s of an event-time key (see
  * eventtime.c): the events of its first session that the watermark has
- * passed move to a chunk once the row holds CHUNK_EVENTS of them (or
- * CHUNK_BYTES); the timer is its first session's deadline.
+ * passed move to a chunk once they take CHUNK_BYTES (or number
+ * CHUNK_EVENTS); the timer is its first session's deadline.
  */
 static void
 et_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
 {
 	Stream	   *stream = st->stream;
 	StateRow	row;
-	Size		bytes = 0;
 	int			k;
-	int			i;
 
 	k = et_chunkable(&stream->rules, s, stream->has_watermark, stream->watermark);
-	for (i = 0; i < k; i++)
-		bytes += s->payload_len[i];
-	if (k >= CHUNK_EVENTS || bytes >= CHUNK_BYTES)
+	if (k >= CHUNK_EVENTS || events_bytes(s, k) >= CHUNK_BYTES)
 	{
 		Session		head = *s;
 		int			rest = s->nevents - k;
@@ -944,8 +962,6 @@ state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
 {
 	ArrayType  *event_ts;
 	Jsonb	   *events;
-	Size		bytes = 0;
-	int			i;
 
 	if (s == NULL)
 	{
@@ -959,9 +975,8 @@ state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
 		return;
 	}
 
-	for (i = 0; i < s->nevents; i++)
-		bytes += s->payload_len[i];
-	if (st->chunked && (s->nevents >= CHUNK_EVENTS || bytes >= CHUNK_BYTES))
+	if (st->chunked &&
+		(s->nevents >= CHUNK_EVENTS || events_bytes(s, s->nevents) >= CHUNK_BYTES))
 	{
 		chunk_write(st, key, s);
 		s->nstored += s->nevents;
