@@ -16,7 +16,8 @@
 #                                partition against two feeders at once on a
 #                                stream of two (the events split by key), and
 #                                COPY by one and by two clients; checks both
-#                                streams find the same sessions
+#                                streams find the same sessions; many-users
+#                                workload unless --workload says otherwise
 #   bench/run.sh --attach        an attached table: COPY of each batch into it
 #                                (one batch each), against COPY into a plain
 #                                table plus sessionize_query on the new rows,
@@ -110,9 +111,12 @@ done
 for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS" "$HOURS"; do
     case $v in ''|*[!0-9]*) echo "run.sh: not a number: $v" >&2; exit 2 ;; esac
 done
-# skewed by default; the attached table and the feeder are measured on many users
+# skewed by default; partitions, the attached table and the feeder are
+# measured on many users (partitions split the events by key: skewed's
+# hot keys leave one half with 55 % of them, which alone caps two feeders
+# at 1.8 times one; --parallel prints the split)
 if [ -z "$WORKLOAD" ]; then
-    case $MODE in attach|feed) WORKLOAD=many-users ;; *) WORKLOAD=skewed ;; esac
+    case $MODE in parallel|attach|feed) WORKLOAD=many-users ;; *) WORKLOAD=skewed ;; esac
 fi
 case $WORKLOAD in skewed|many-users) ;; *) echo "run.sh: unknown workload: $WORKLOAD" >&2; exit 2 ;; esac
 for s in $SIZES; do
@@ -348,6 +352,12 @@ if [ "$MODE" = parallel ]; then
     done
     q -c "VACUUM ANALYZE staging, batches, part_batches" -c "CHECKPOINT"
     echo "events:   $EVENTS, $KEYS keys, seed $SEED, workload $WORKLOAD; batch sizes $SIZES; $REPS repetitions"
+    # two feeders take as long as the larger half: at most total / larger
+    q -c "SELECT format('split:    by key, %s and %s events: two feeders can reach at most %sx one',
+                        to_char(min(n), 'FM999,999,999'), to_char(max(n), 'FM999,999,999'),
+                        round(sum(n) / max(n), 2))
+            FROM (SELECT part, sum(jsonb_array_length(events)) AS n FROM part_batches
+                   WHERE size = (SELECT min(size) FROM part_batches) GROUP BY part) h"
 
     # at_once CMD...: run the commands at once; prints the wall seconds
     # from before the first starts to after the last ends
