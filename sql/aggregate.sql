@@ -92,3 +92,27 @@ WITH e AS (
 SELECT s.event_count, s.end_reason,
        s.events = (SELECT jsonb_agg(payload ORDER BY i) FROM e) AS events_intact
   FROM unnest((SELECT sessionize.sessions(ts, false, payload, '30 minutes') FROM e)) s;
+
+-- The final function writes the array's rows in place: rows of every size
+-- side by side (a session of one empty event, whose events column is
+-- stored with a one-byte header, next to sessions of many large events)
+-- keep their fields, also once the array is stored in a table and read
+-- back, and each session's events are exactly its own, in order.
+CREATE TEMP TABLE agg_sizes AS
+SELECT i, timestamptz '2026-01-01 00:00+00'
+          + (i / 10) * interval '1 hour' + (i % 10) * interval '1 minute' AS ts,
+       CASE WHEN i % 30 = 0 THEN '{}'::jsonb
+            ELSE jsonb_build_object('i', i, 'pad', repeat('y', (i * 37) % 300)) END AS payload
+  FROM generate_series(1, 300) i
+ WHERE i % 10 < CASE WHEN i / 10 % 3 = 0 THEN 1 ELSE 10 END;
+CREATE TEMP TABLE agg_kept AS
+SELECT sessionize.sessions(ts, false, payload, '30 minutes') AS ss FROM agg_sizes;
+SELECT count(*) AS sessions,
+       count(*) FILTER (WHERE s.event_count = 1) AS one_event,
+       count(*) FILTER (WHERE pg_column_size(s.events) < 127) AS small,
+       bool_and(s.events = (SELECT jsonb_agg(a.payload ORDER BY a.ts, a.i) FROM agg_sizes a
+                             WHERE a.ts BETWEEN s.session_start AND s.session_end))
+         AS events_intact,
+       bool_and(s.event_count = jsonb_array_length(s.events)) AS counts_agree,
+       string_agg(DISTINCT s.end_reason, ',') AS reasons
+  FROM agg_kept k, unnest(k.ss) s;

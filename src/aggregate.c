@@ -234,30 +234,106 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 
 /*
  * sessions_array: the finished sessions as an array of desc's row type
- * (session_start, session_end, event_count, end_reason, events).  The
- * rows are formed by heap_form_tuple, which marks composite datums as the
- * server expects (its header has changed within minor releases).
+ * (session_start, session_end, event_count, end_reason, events).
+ *
+ * A backfill's final functions write every payload out again, so the
+ * array is written in place, once: each row goes straight into the
+ * array's memory, its values laid out by heap_fill_tuple, and each
+ * session's events are assembled in one buffer, reused from session to
+ * session, that heap_fill_tuple copies from.  Forming each row and then
+ * construct_array() would take two more copies of the payloads, in memory
+ * touched for the first time: page faults, on a key with many events.
+ *
+ * The header of each row is copied from a row that heap_form_tuple
+ * formed: the server marks a composite datum's header with what its row
+ * type is, and how has changed within minor releases (a datum marked
+ * otherwise is refused: "row type of datum tuple was altered").  Only the
+ * length differs from row to row; heap_fill_tuple sets the flags.
  */
 static ArrayType *
 sessions_array(FinishedList *finished, TupleDesc desc)
 {
-	Datum	   *rows = palloc(sizeof(Datum) * Max(finished->count, 1));
+	int			n = finished->count;
+	Size	   *data_len = palloc(sizeof(Size) * Max(n, 1));
+	Size		hoff = MAXALIGN(offsetof(HeapTupleHeaderData, t_bits));
+	Size		nbytes = ARR_OVERHEAD_NONULLS(1);
+	Size		events_max = 0;
+	char	   *events = NULL;
+	ArrayType  *array;
+	char	   *p;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	Datum		values[5];
+	bool		nulls[5] = {0};
+	varattrib_4b events_header;	/* the events, sized: a header alone */
+	HeapTupleHeader template = NULL;
 	int			i;
 
-	for (i = 0; i < finished->count; i++)
+	Assert(desc->natts == 5);
+
+	/*
+	 * The size of each row.  heap_compute_data_size reads no more of a
+	 * varlena than its header, so the events are sized by a header alone.
+	 */
+	for (i = 0; i < n; i++)
 	{
 		Finished   *f = &finished->items[i];
-		Datum		values[5];
-		bool		nulls[5] = {0};
+		Size		events_size = session_events_jsonb_size(f->session);
 
+		SET_VARSIZE(&events_header, events_size);
 		values[0] = TimestampTzGetDatum(f->first_ts);
 		values[1] = TimestampTzGetDatum(f->last_ts);
 		values[2] = Int32GetDatum(f->nevents);
 		values[3] = CStringGetTextDatum(end_reason_names[f->reason]);
-		values[4] = JsonbPGetDatum(finished_events(f));
-		rows[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+		values[4] = PointerGetDatum(&events_header);
+		data_len[i] = heap_compute_data_size(desc, values, nulls);
+		nbytes = MAXALIGN(nbytes) + hoff + data_len[i];
+		events_max = Max(events_max, events_size);
+		if (!AllocSizeIsValid(nbytes))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the sessions of a key take more than %d bytes",
+							(int) MaxAllocSize),
+					 errhint("Set max_events or max_duration to bound sessions, or split the key's events.")));
 	}
-	return construct_array(rows, finished->count, desc->tdtypeid, -1, false, TYPALIGN_DOUBLE);
+
+	array = palloc0(nbytes);
+	SET_VARSIZE(array, nbytes);
+	array->ndim = 1;
+	array->dataoffset = 0;
+	array->elemtype = desc->tdtypeid;
+	memcpy(ARR_DIMS(array), dims, sizeof(dims));
+	memcpy(ARR_LBOUND(array), lbs, sizeof(lbs));
+
+	if (n > 0)
+		events = palloc(events_max);
+	p = ARR_DATA_PTR(array);
+	for (i = 0; i < n; i++)
+	{
+		Finished   *f = &finished->items[i];
+		HeapTupleHeader td = (HeapTupleHeader) p;
+		Size		events_size = session_events_jsonb_size(f->session);
+
+		session_events_jsonb_write(f->session, events, events_size);
+		values[0] = TimestampTzGetDatum(f->first_ts);
+		values[1] = TimestampTzGetDatum(f->last_ts);
+		values[2] = Int32GetDatum(f->nevents);
+		values[3] = CStringGetTextDatum(end_reason_names[f->reason]);
+		values[4] = PointerGetDatum(events);
+
+		if (template == NULL)
+		{
+			template = heap_form_tuple(desc, values, nulls)->t_data;
+			Assert(template->t_hoff == hoff);
+		}
+		memcpy(td, template, hoff);
+		HeapTupleHeaderSetDatumLength(td, hoff + data_len[i]);
+		heap_fill_tuple(desc, values, nulls, (char *) td + hoff, data_len[i],
+						&td->t_infomask, NULL);
+		p += MAXALIGN(hoff + data_len[i]);
+	}
+	Assert(p == (char *) array + nbytes || n == 0);
+	return array;
 }
 
 /*

@@ -378,16 +378,25 @@ advance_watermark(Stream *stream, TimestampTz ts)
 Jsonb *
 session_events_jsonb(const Session *s)
 {
-	int			n = s->nevents;
-	Size		data_start = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * n;
+	Size		size = session_events_jsonb_size(s);
+	char	   *buf = palloc(size);
+
+	session_events_jsonb_write(s, buf, size);
+	return (Jsonb *) buf;
+}
+
+/*
+ * session_events_jsonb_size: the size of session_events_jsonb's result,
+ * its varlena header included; an error if a jsonb cannot hold it.
+ */
+Size
+session_events_jsonb_size(const Session *s)
+{
+	Size		data_start = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * s->nevents;
 	Size		size = data_start;
-	Size		pos;
-	uint32		totallen = 0;
-	char	   *buf;
-	JEntry	   *entries;
 	int			i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < s->nevents; i++)
 		size = INTALIGN(size) + s->payload_len[i];
 	if (size - data_start > JENTRY_OFFLENMASK)
 		ereport(ERROR,
@@ -395,12 +404,25 @@ session_events_jsonb(const Session *s)
 				 errmsg("a session's events total %zu bytes, more than a jsonb array can hold",
 						size - data_start),
 				 errhint("Set max_events or max_duration on the stream to bound sessions.")));
+	return size;
+}
 
-	/* every byte is written below (padding zeroed): no palloc0 pass */
-	buf = palloc(size);
+/*
+ * session_events_jsonb_write: write session_events_jsonb's result into
+ * buf, of session_events_jsonb_size's size.  Every byte is written
+ * (padding zeroed), so buf need not be zeroed first.
+ */
+void
+session_events_jsonb_write(const Session *s, char *buf, Size size)
+{
+	int			n = s->nevents;
+	Size		pos = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * n;
+	uint32		totallen = 0;
+	JEntry	   *entries;
+	int			i;
+
 	*(uint32 *) (buf + VARHDRSZ) = (uint32) n | JB_FARRAY;
 	entries = (JEntry *) (buf + VARHDRSZ + sizeof(uint32));
-	pos = data_start;
 	for (i = 0; i < n; i++)
 	{
 		Size		start = INTALIGN(pos);
@@ -417,5 +439,4 @@ session_events_jsonb(const Session *s)
 	}
 	Assert(pos == size);
 	SET_VARSIZE(buf, size);
-	return (Jsonb *) buf;
 }

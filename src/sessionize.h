@@ -324,6 +324,8 @@ extern void finished_add_output(FinishedList *list, Datum key, Jsonb *output,
 								EndReason reason, TimestampTz first_ts,
 								TimestampTz last_ts, int32 nevents);
 extern Jsonb *session_events_jsonb(const Session *s);
+extern Size session_events_jsonb_size(const Session *s);
+extern void session_events_jsonb_write(const Session *s, char *buf, Size size);
 extern TimestampTz watermark_minus_lateness(Stream *stream, TimestampTz ts);
 extern TimestampTz clock_limit(Stream *stream);
 extern void advance_watermark(Stream *stream, TimestampTz ts);
