@@ -233,6 +233,16 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 }
 
 /*
+ * What the final function makes once per query, in its fn_extra: the row
+ * type, and the header of its rows (see sessions_array).
+ */
+typedef struct SessionsOut
+{
+	TupleDesc	desc;
+	HeapTupleHeader template;
+} SessionsOut;
+
+/*
  * sessions_array: the finished sessions as an array of desc's row type
  * (session_start, session_end, event_count, end_reason, events).
  *
@@ -251,11 +261,11 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
  * length differs from row to row; heap_fill_tuple sets the flags.
  */
 static ArrayType *
-sessions_array(FinishedList *finished, TupleDesc desc)
+sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 {
 	int			n = finished->count;
 	Size	   *data_len = palloc(sizeof(Size) * Max(n, 1));
-	Size		hoff = MAXALIGN(offsetof(HeapTupleHeaderData, t_bits));
+	Size		hoff = template->t_hoff;
 	Size		nbytes = ARR_OVERHEAD_NONULLS(1);
 	Size		events_max = 0;
 	char	   *events = NULL;
@@ -266,10 +276,7 @@ sessions_array(FinishedList *finished, TupleDesc desc)
 	Datum		values[5];
 	bool		nulls[5] = {0};
 	varattrib_4b events_header;	/* the events, sized: a header alone */
-	HeapTupleHeader template = NULL;
 	int			i;
-
-	Assert(desc->natts == 5);
 
 	/*
 	 * The size of each row.  heap_compute_data_size reads no more of a
@@ -321,11 +328,6 @@ sessions_array(FinishedList *finished, TupleDesc desc)
 		values[3] = CStringGetTextDatum(end_reason_names[f->reason]);
 		values[4] = PointerGetDatum(events);
 
-		if (template == NULL)
-		{
-			template = heap_form_tuple(desc, values, nulls)->t_data;
-			Assert(template->t_hoff == hoff);
-		}
 		memcpy(td, template, hoff);
 		HeapTupleHeaderSetDatumLength(td, hoff + data_len[i]);
 		heap_fill_tuple(desc, values, nulls, (char *) td + hoff, data_len[i],
@@ -345,6 +347,7 @@ Datum
 sessionize_sessions_final(PG_FUNCTION_ARGS)
 {
 	SessionsState *state;
+	SessionsOut *out;
 	FinishedList finished = {0};
 	StreamDelta delta = {0};
 	Session    *open = NULL;
@@ -374,14 +377,28 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 	if (open != NULL)
 		finished_add(&finished, (Datum) 0, open, END_FLUSH, &delta);
 
-	/* the row type's descriptor, looked up once for all the groups */
-	if (fcinfo->flinfo->fn_extra == NULL)
+	/* the row type and a row's header, made once for all the groups */
+	out = fcinfo->flinfo->fn_extra;
+	if (out == NULL)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		Datum		values[5] = {0};
+		bool		nulls[5] = {0};
 
-		fcinfo->flinfo->fn_extra =
-			lookup_rowtype_tupdesc_copy(get_element_type(get_fn_expr_rettype(fcinfo->flinfo)), -1);
+		out = palloc(sizeof(SessionsOut));
+		out->desc = lookup_rowtype_tupdesc_copy(get_element_type(get_fn_expr_rettype(fcinfo->flinfo)), -1);
+		if (out->desc->natts != 5)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("type sessionize.session has %d attributes, not the 5 of this version of sessionize",
+							out->desc->natts),
+					 errhint("The type belongs to the extension; it is not to be altered.")));
+		/* of a row with no events */
+		values[3] = CStringGetTextDatum("");
+		values[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum("[]"));
+		out->template = heap_form_tuple(out->desc, values, nulls)->t_data;
 		MemoryContextSwitchTo(oldcxt);
+		fcinfo->flinfo->fn_extra = out;
 	}
-	PG_RETURN_ARRAYTYPE_P(sessions_array(&finished, (TupleDesc) fcinfo->flinfo->fn_extra));
+	PG_RETURN_ARRAYTYPE_P(sessions_array(&finished, out->desc, out->template));
 }
