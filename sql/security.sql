@@ -183,7 +183,7 @@ SELECT label, mal.try_altered(format(sql, :'k_table')) FROM (VALUES
   ('key to varchar',      'ALTER TABLE sessionize.%I ALTER key TYPE varchar'),
   ('a column added',      'ALTER TABLE sessionize.%I ADD COLUMN extra int'),
   ('a column dropped',    'ALTER TABLE sessionize.%I DROP COLUMN chunks'),
-  ('primary key dropped', 'ALTER TABLE sessionize.%1$I DROP CONSTRAINT %1$I_pkey'),
+  ('key index dropped',   'DROP INDEX sessionize.%I_key'),
   ('chunk seq to bigint', 'ALTER TABLE sessionize.%I_chunks ALTER seq TYPE bigint'),
   ('chunk key dropped',   'ALTER TABLE sessionize.%1$I_chunks DROP CONSTRAINT %1$I_chunks_pkey'),
   ('an index added',      'ALTER TABLE sessionize.%I ADD UNIQUE (first_ts)'),
@@ -252,11 +252,11 @@ SELECT sessionize.create_stream('peek');
 SELECT sessionize.create_stream('peek_rls');
 SELECT count(*) FROM sessionize.sessionize_batch('peek_rls', '[{"id": "a", "ts": "2026-01-01T10:00:00Z"}]');
 SELECT format('sessionize.%I', state_table) AS peek_table,
-       state_table || '_pkey' AS peek_pkey, format('sessionize.%I', state_table || '_deadline') AS peek_index
+       format('sessionize.%I', state_table || '_key') AS peek_key, format('sessionize.%I', state_table || '_deadline') AS peek_index
   FROM sessionize.streams WHERE name = 'peek' \gset
 SELECT format('sessionize.%I', state_table) AS rls_table
   FROM sessionize.streams WHERE name = 'peek_rls' \gset
-ALTER TABLE :peek_table DROP CONSTRAINT :peek_pkey;
+DROP INDEX :peek_key;
 DROP INDEX :peek_index;
 VACUUM :peek_table;
 CREATE RULE "_RETURN" AS ON SELECT TO :peek_table DO INSTEAD

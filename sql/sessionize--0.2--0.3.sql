@@ -122,8 +122,44 @@ ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAUL
 /* ------------------------------------------------------- state tables */
 
 /*
- * _state_tables: a stream's state and chunk tables, keyed by (key, part),
- * given to the role that owns the stream.  The key column has the key
+ * _key_index: the index a state table's rows are found by.  A hash index
+ * on key where the key type (a domain's base type) is a scalar with a
+ * default hash operator class (text, bigint, uuid, ...): a probe or an
+ * insert reads one bucket page, where a btree descends and compares (see
+ * src/state.c).  Otherwise a btree primary key on (key, part).  The C code
+ * keeps one row per key and partition either way.
+ */
+CREATE FUNCTION sessionize._key_index(p_table name, p_key_type regtype)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_base oid := p_key_type;
+BEGIN
+    WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = v_base) = 'd' LOOP
+        v_base := (SELECT t.typbasetype FROM pg_type t WHERE t.oid = v_base);
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_type t
+                WHERE t.oid = v_base AND t.typtype = 'b' AND t.typcategory <> 'A')
+       AND EXISTS (SELECT 1 FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
+                    WHERE a.amname = 'hash' AND c.opcdefault
+                      AND (c.opcintype = v_base
+                           OR EXISTS (SELECT 1 FROM pg_cast k
+                                       WHERE k.castsource = v_base AND k.casttarget = c.opcintype
+                                         AND k.castmethod = 'b'))) THEN
+        EXECUTE format('CREATE INDEX %I ON sessionize.%I USING hash (key)',
+                       p_table || '_key', p_table);
+    ELSE
+        EXECUTE format('ALTER TABLE sessionize.%I ADD PRIMARY KEY (key, part)', p_table);
+    END IF;
+END
+$$;
+
+/*
+ * _state_tables: a stream's state and chunk tables, keyed by (key, part)
+ * (the state table's key index made by _key_index), given to the role
+ * that owns the stream.  The key column has the key
  * type; keys of a collatable type with a deterministic collation are equal
  * exactly when their bytes are, whatever that collation, so they are
  * indexed and compared in "C", which compares bytes (far cheaper than a
@@ -153,14 +189,14 @@ BEGIN
              event_ts     pg_catalog.timestamptz[] NOT NULL,
              events       pg_catalog.jsonb NOT NULL,
              chunks       pg_catalog.int4 NOT NULL DEFAULT 0,
-             part         pg_catalog.int4 NOT NULL DEFAULT 0,%s
-             PRIMARY KEY (key, part))
+             part         pg_catalog.int4 NOT NULL DEFAULT 0%s)
          WITH (fillfactor = 80)',
         p_table, v_key, v_collate,
         /* event time: a key's open sessions in one row, see src/state.c */
-        CASE WHEN p_event_time THEN '
+        CASE WHEN p_event_time THEN ',
              event_last   pg_catalog.bool[] NOT NULL,
-             chunk_last   pg_catalog.timestamptz,' ELSE '' END);
+             chunk_last   pg_catalog.timestamptz' ELSE '' END);
+    PERFORM sessionize._key_index(p_table, p_key_type);
     EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
                    p_table || '_deadline', p_table);
     EXECUTE format(
@@ -209,8 +245,9 @@ $$;
 
 /*
  * The streams there are now: their tables given to their owners, then
- * keyed by (key, part), all in partition 0.  Given first, so that the new
- * primary keys are built as the table's owner (index builds run as it).  A
+ * keyed by (key, part) (their state tables by _key_index), all in
+ * partition 0.  Given first, so that the new indexes are built as the
+ * table's owner (index builds run as it).  A
  * stream whose owning role was dropped (0.2 kept no dependency on it)
  * keeps its tables with the extension's owner; only a superuser can use
  * such a stream, as before.
@@ -219,15 +256,16 @@ DO $$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT s.state_table, s.owner,
+    FOR r IN SELECT s.state_table, s.owner, s.key_type,
                     EXISTS (SELECT 1 FROM pg_catalog.pg_roles a WHERE a.oid = s.owner) AS owned
                FROM sessionize.streams s ORDER BY s.stream_id LOOP
         IF r.owned THEN
             PERFORM sessionize._give_tables(r.state_table, r.owner);
         END IF;
         EXECUTE format('ALTER TABLE sessionize.%I ADD COLUMN part pg_catalog.int4 NOT NULL DEFAULT 0, '
-                       'DROP CONSTRAINT %I, ADD PRIMARY KEY (key, part), SET (fillfactor = 80)',
+                       'DROP CONSTRAINT %I, SET (fillfactor = 80)',
                        r.state_table, r.state_table || '_pkey');
+        PERFORM sessionize._key_index(r.state_table, r.key_type);
         EXECUTE format('DROP INDEX sessionize.%I', r.state_table || '_deadline');
         EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
                        r.state_table || '_deadline', r.state_table);
@@ -292,6 +330,7 @@ REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interva
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sessionize._key_index(name, regtype) FROM PUBLIC;
 
 /*
  * _refuse_drop: a table that is the sink or the dead_letter table of a
@@ -719,6 +758,8 @@ COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text, boole
     'internal: create a stream''s state and chunk tables for its owner';
 COMMENT ON FUNCTION sessionize._give_tables(name, regrole) IS
     'internal: give a stream''s tables to the role that owns it';
+COMMENT ON FUNCTION sessionize._key_index(name, regtype) IS
+    'internal: the index a state table''s rows are found by: hash on key where the key type allows, else a btree primary key';
 COMMENT ON TYPE sessionize.state_outputs IS
     'what an update function may return instead of state_update: the new state (NULL ends it) and its outputs, one result row each';
 COMMENT ON TYPE sessionize.state_update IS

@@ -12,9 +12,10 @@ SELECT name, key_type, gap, max_duration, max_events, lateness, key_field,
   FROM sessionize.streams WHERE name IN ('s1', 's2') ORDER BY name;
 SELECT stream, watermark FROM sessionize.stats WHERE stream IN ('s1', 's2') ORDER BY 1;
 
--- Each stream's open sessions live in a table of its own: the key (of
--- the stream's key type) and the partition are the primary key, the
--- timeout timer is indexed in each partition.
+-- Each stream's open sessions live in a table of its own: a row is found
+-- by its key (of the stream's key type) through a hash index on it (the
+-- partition, which a key may be open in several of, is checked on the
+-- row), the timeout timer is indexed in each partition.
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
   FROM pg_attribute a
  WHERE a.attrelid = (SELECT format('sessionize.%I', state_table)::regclass
@@ -24,6 +25,80 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
 SELECT replace(indexdef, s.state_table, 'STATE') AS index
   FROM pg_indexes i JOIN sessionize.streams s ON i.tablename = s.state_table
  WHERE s.name = 's1' ORDER BY 1;
+
+-- A key type (a domain's base type) that is a scalar with a default hash
+-- operator class gets the hash index; any other (a composite, bit
+-- strings) a btree primary key on (key, part). Both find the same
+-- sessions.
+CREATE TYPE key_pair AS (tenant text, id integer);
+CREATE DOMAIN key_dom AS bigint;
+SELECT sessionize.create_stream('k_' || replace(t, ' ', '_'), key_type => t::regtype)
+  FROM unnest(ARRAY['bigint', 'uuid', 'key_dom', 'bit varying', 'key_pair']) t;
+SELECT s.key_type, am.amname, i.indisunique,
+       (SELECT string_agg(a.attname, ', ' ORDER BY k.n)
+          FROM unnest(i.indkey) WITH ORDINALITY k(attnum, n)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) AS columns
+  FROM sessionize.streams s
+  JOIN pg_index i ON i.indrelid = format('sessionize.%I', s.state_table)::regclass
+  JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+ WHERE s.name LIKE 'k\_%' AND c.relname NOT LIKE '%\_deadline'
+ ORDER BY s.stream_id;
+SELECT count(*) FROM sessionize.sessionize_batch('k_key_pair',
+  '[{"id": "(acme,1)", "ts": "2026-01-01T10:00:00Z"}, {"id": "(acme,2)", "ts": "2026-01-01T10:01:00Z"},
+    {"id": "(acme,1)", "ts": "2026-01-01T10:02:00Z"}]');
+SELECT count(*) FROM sessionize.sessionize_batch('k_key_dom',
+  '[{"id": 7, "ts": "2026-01-01T10:00:00Z"}, {"id": 8, "ts": "2026-01-01T10:01:00Z"},
+    {"id": 7, "ts": "2026-01-01T10:02:00Z"}]');
+SELECT 'k_key_pair' AS stream, key, event_count FROM sessionize.open_sessions('k_key_pair')
+UNION ALL
+SELECT 'k_key_dom', key, event_count FROM sessionize.open_sessions('k_key_dom');
+SELECT sessionize.drop_stream('k_' || replace(t, ' ', '_'))
+  FROM unnest(ARRAY['bigint', 'uuid', 'key_dom', 'bit varying', 'key_pair']) t;
+DROP TYPE key_pair;
+DROP DOMAIN key_dom;
+
+-- Hash values collide: two keys of the same hash are two sessions, each
+-- probe and open_sessions(stream, key) finds its own, and open_sessions
+-- lists them in key order. The pair is found here, among generated keys.
+SELECT k[1] AS key_a, k[2] AS key_b
+  FROM (SELECT array_agg(k ORDER BY k) AS k
+          FROM (SELECT 'user-' || i AS k FROM generate_series(1, 300000) i) g
+         GROUP BY hashtext(k COLLATE "C") HAVING count(*) = 2
+         ORDER BY 1 LIMIT 1) pairs \gset
+SELECT sessionize.create_stream('collide', gap => '30 minutes');
+SELECT count(*) FROM sessionize.sessionize_batch('collide', jsonb_build_array(
+  jsonb_build_object('id', :'key_a', 'ts', '2026-01-01T10:00:00Z', 'n', 1),
+  jsonb_build_object('id', :'key_b', 'ts', '2026-01-01T10:01:00Z', 'n', 2),
+  jsonb_build_object('id', :'key_a', 'ts', '2026-01-01T10:02:00Z', 'n', 3)));
+SELECT key = :'key_a' AS is_a, key = :'key_b' AS is_b, event_count,
+       jsonb_path_query_array(events, '$[*].n') AS n
+  FROM sessionize.open_sessions('collide');
+SELECT key = :'key_a' AS is_a, event_count, end_reason, jsonb_path_query_array(events, '$[*].n') AS n
+  FROM sessionize.sessionize_batch('collide', jsonb_build_array(
+  jsonb_build_object('id', :'key_b', 'ts', '2026-01-01T10:03:00Z', 'n', 4),
+  jsonb_build_object('id', :'key_a', 'ts', '2026-01-01T10:04:00Z', 'n', 5, 'isLast', true)));
+SELECT key = :'key_b' AS is_b, event_count, jsonb_path_query_array(events, '$[*].n') AS n
+  FROM sessionize.open_sessions('collide', :'key_b');
+SELECT count(*) AS a_open FROM sessionize.open_sessions('collide', :'key_a');
+SELECT key = :'key_b' AS is_b, event_count, end_reason, jsonb_path_query_array(events, '$[*].n') AS n
+  FROM sessionize.flush('collide');
+SELECT sessionize.drop_stream('collide');
+
+-- A superuser may give a state table the btree primary key instead (see
+-- the README); sessionize uses it when there is one, and the stream goes
+-- on with the same sessions.
+SELECT sessionize.create_stream('to_btree', gap => '30 minutes');
+SELECT count(*) FROM sessionize.sessionize_batch('to_btree',
+  '[{"id": "a", "ts": "2026-01-01T10:00:00Z"}, {"id": "b", "ts": "2026-01-01T10:01:00Z"}]');
+SELECT format('sessionize.%I', state_table) AS bt_table, format('sessionize.%I', state_table || '_key') AS bt_key
+  FROM sessionize.streams WHERE name = 'to_btree' \gset
+ALTER TABLE :bt_table ADD PRIMARY KEY (key, part);
+DROP INDEX :bt_key;
+SELECT count(*) FROM sessionize.sessionize_batch('to_btree',
+  '[{"id": "a", "ts": "2026-01-01T10:02:00Z"}, {"id": "c", "ts": "2026-01-01T10:03:00Z"}]');
+SELECT key, event_count FROM sessionize.open_sessions('to_btree');
+SELECT key, event_count FROM sessionize.open_sessions('to_btree', 'a');
+SELECT sessionize.drop_stream('to_btree');
 
 -- And the older events of its long sessions in a chunk table beside it,
 -- keyed by (key, chunk number).

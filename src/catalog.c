@@ -43,8 +43,8 @@
  *	- they run as a security-restricted operation (as PostgreSQL runs index
  *	  functions during maintenance), so nothing reached could SET ROLE;
  *	- _create_stream creates a state table whose key column has the
- *	  stream's key type; creating its primary key on an empty table calls
- *	  at most the btree support functions of that type, which
+ *	  stream's key type; creating its key index on an empty table calls
+ *	  at most the btree or hash support functions of that type, which
  *	  create_stream has checked are C or internal functions, written by a
  *	  superuser (check_key_support in stream.c).  The tables are then given
  *	  to the stream's owner, so that everything PostgreSQL itself does as a

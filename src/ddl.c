@@ -150,7 +150,7 @@ opfamily_non_c_proc(Oid opfamily, Oid type)
  * columns, a range's subtype).  Each of their functions must be written
  * in C: the key's comparison support is the one piece of a caller's type
  * that also runs as the extension's owner, when create_stream builds the
- * state table's primary key (see catalog.c).  Operator classes are made by
+ * state table's key index (see catalog.c).  Operator classes are made by
  * superusers, but a superuser may have made one of a role's SQL or
  * PL/pgSQL functions, whose body that role can replace.  A temporary type
  * is refused too: the state table would lose its key column when the

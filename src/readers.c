@@ -29,7 +29,7 @@ enum
  * sessions in the key type's order (a key's in several partitions by
  * partition), as Spark's stateSnapshots() shows them; with key (read as
  * the key type, as the caller), those of that key, by a probe of the
- * primary key.  (The definition of 0.1 and 0.2 has neither the key
+ * key index.  (The definition of 0.1 and 0.2 has neither the key
  * argument nor the column partition: the tuplestore takes as many columns
  * as the result has.)
  */

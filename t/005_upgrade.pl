@@ -136,6 +136,20 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	is($node->safe_psql($fresh, $owners), 'feeder',
 		"(as a fresh install gives them)");
 
+	# The state tables are indexed as a fresh install indexes them: their
+	# text keys by a hash index.
+	my $indexes = q{
+	SELECT string_agg(s.name || ': ' || def, E'\n' ORDER BY s.name, def)
+	  FROM sessionize.streams s
+	  JOIN pg_index i ON i.indrelid = format('sessionize.%I', s.state_table)::regclass,
+	       LATERAL regexp_replace(pg_get_indexdef(i.indexrelid), 'state_[0-9]+', 'STATE', 'g') def
+	};
+	my $fresh_indexes = $node->safe_psql($fresh, $indexes);
+	like($fresh_indexes, qr/clicks: CREATE INDEX STATE_key ON sessionize\.STATE USING hash \(key\)/,
+		'(a fresh install finds the rows of a text key by a hash index)');
+	is($node->safe_psql($up, $indexes), $fresh_indexes,
+		"the update indexes each stream's state table as a fresh install does");
+
 	# The upgraded extension has exactly the objects of a fresh install, with
 	# the same definitions.
 	my $objects = q{
