@@ -265,6 +265,8 @@ sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 {
 	int			n = finished->count;
 	Size	   *data_len = palloc(sizeof(Size) * Max(n, 1));
+	Size	   *events_size = palloc(sizeof(Size) * Max(n, 1));
+	Datum		reasons[END_NNAMES] = {0};	/* the reasons' texts, made once */
 	Size		hoff = template->t_hoff;
 	Size		nbytes = ARR_OVERHEAD_NONULLS(1);
 	Size		events_max = 0;
@@ -285,17 +287,19 @@ sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 	for (i = 0; i < n; i++)
 	{
 		Finished   *f = &finished->items[i];
-		Size		events_size = session_events_jsonb_size(f->session);
 
-		SET_VARSIZE(&events_header, events_size);
+		events_size[i] = session_events_jsonb_size(f->session);
+		if (reasons[f->reason] == (Datum) 0)
+			reasons[f->reason] = CStringGetTextDatum(end_reason_names[f->reason]);
+		SET_VARSIZE(&events_header, events_size[i]);
 		values[0] = TimestampTzGetDatum(f->first_ts);
 		values[1] = TimestampTzGetDatum(f->last_ts);
 		values[2] = Int32GetDatum(f->nevents);
-		values[3] = CStringGetTextDatum(end_reason_names[f->reason]);
+		values[3] = reasons[f->reason];
 		values[4] = PointerGetDatum(&events_header);
 		data_len[i] = heap_compute_data_size(desc, values, nulls);
 		nbytes = MAXALIGN(nbytes) + hoff + data_len[i];
-		events_max = Max(events_max, events_size);
+		events_max = Max(events_max, events_size[i]);
 		if (!AllocSizeIsValid(nbytes))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -319,13 +323,12 @@ sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 	{
 		Finished   *f = &finished->items[i];
 		HeapTupleHeader td = (HeapTupleHeader) p;
-		Size		events_size = session_events_jsonb_size(f->session);
 
-		session_events_jsonb_write(f->session, events, events_size);
+		session_events_jsonb_write(f->session, events, events_size[i]);
 		values[0] = TimestampTzGetDatum(f->first_ts);
 		values[1] = TimestampTzGetDatum(f->last_ts);
 		values[2] = Int32GetDatum(f->nevents);
-		values[3] = CStringGetTextDatum(end_reason_names[f->reason]);
+		values[3] = reasons[f->reason];
 		values[4] = PointerGetDatum(events);
 
 		memcpy(td, template, hoff);
