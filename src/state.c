@@ -329,15 +329,25 @@ index_scankeys(Relation index, ScanKey skeys, int n, StrategyNumber last_strateg
 }
 
 /*
- * set_key_part: the arguments of scan keys on a primary key (key, part),
- * or on (key) in a table without the column part or with a hash index on
- * key; returns how many there are.
+ * key_nkeys: how many scan keys a probe of t's key index takes: key and
+ * part on a primary key (key, part); key alone in a table without the
+ * column part, or through a hash index on key.
+ */
+static int
+key_nkeys(const StoredTable *t)
+{
+	return t->has_part && !t->key_hash ? 2 : 1;
+}
+
+/*
+ * set_key_part: the arguments of the scan keys of a probe of t's key
+ * index (see key_nkeys); returns how many there are.
  */
 static int
 set_key_part(StoredTable *t, ScanKey skeys, Datum key, int32 part)
 {
 	skeys[0].sk_argument = key;
-	if (!t->has_part || t->key_hash)
+	if (key_nkeys(t) == 1)
 		return 1;
 	skeys[1].sk_argument = Int32GetDatum(part);
 	return 2;
@@ -597,7 +607,7 @@ state_open(Stream *stream)
 
 	st->snapshot = take_snapshot();
 	st->slot = table_slot_create(st->t.rel, NULL);
-	st->key_nkeys = st->t.has_part && !st->t.key_hash ? 2 : 1;
+	st->key_nkeys = key_nkeys(&st->t);
 	index_scankeys(st->t.key_index, st->key_skey, st->key_nkeys, 0);
 	st->key_scan = index_beginscan(st->t.rel, st->t.key_index, st->snapshot,
 								   st->key_nkeys, 0);
