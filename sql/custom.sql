@@ -95,6 +95,7 @@ SELECT key, session_start, session_end, event_count, end_reason, events
   FROM clicks_sink ORDER BY key;
 
 -- An error in the function fails the batch and leaves the state as it was.
+-- Its context names the stream and the key the function was called for.
 CREATE FUNCTION picky(key text, events jsonb, state jsonb, timed_out boolean)
 RETURNS sessionize.state_update LANGUAGE plpgsql AS $$
 BEGIN
@@ -109,6 +110,30 @@ SELECT count(*) FROM sessionize.sessionize_batch('picky', '[{"id": "good", "n": 
 SELECT * FROM sessionize.sessionize_batch('picky', '[
   {"id": "good", "n": 2, "ts": "2026-01-01T10:01:00Z"}, {"id": "bad", "ts": "2026-01-01T10:01:00Z"}]');
 SELECT key, event_count, events FROM sessionize.open_sessions('picky');
+
+-- So does an error of a timeout call (here by flush), with an integer key
+-- and a text key longer than a context line shows: its first 100 bytes.
+CREATE FUNCTION no_timeouts(key text, events jsonb, state jsonb, timed_out boolean)
+RETURNS sessionize.state_update LANGUAGE plpgsql AS $$
+BEGIN
+    IF timed_out THEN
+        RAISE EXCEPTION 'no_timeouts keeps its % events', state->>'n';
+    END IF;
+    RETURN ROW(jsonb_build_object('n', jsonb_array_length(events)), NULL::jsonb);
+END
+$$;
+SELECT sessionize.create_stream('no_timeouts_int', key_type => 'bigint', update_function => 'no_timeouts');
+SELECT count(*) FROM sessionize.sessionize_batch('no_timeouts_int', '[{"id": 4242, "ts": "2026-01-01T10:00:00Z"}]');
+SELECT * FROM sessionize.flush('no_timeouts_int');
+SELECT sessionize.create_stream('no_timeouts_text', update_function => 'no_timeouts');
+SELECT count(*) FROM sessionize.sessionize_batch('no_timeouts_text',
+    jsonb_build_array(jsonb_build_object('id', 'k' || repeat('0123456789', 12), 'ts', '2026-01-01T10:00:00Z'),
+                      jsonb_build_object('id', 'k' || repeat('0123456789', 12), 'ts', '2026-01-01T10:00:01Z')));
+SELECT * FROM sessionize.flush('no_timeouts_text');
+SELECT key = 'k' || repeat('0123456789', 12) AS whole_key, event_count
+  FROM sessionize.open_sessions('no_timeouts_text');
+SELECT sessionize.drop_stream('no_timeouts_int'), sessionize.drop_stream('no_timeouts_text');
+DROP FUNCTION no_timeouts(text, jsonb, jsonb, boolean);
 
 -- The function runs as the caller, not as the extension's owner.
 CREATE FUNCTION who(key text, events jsonb, state jsonb, timed_out boolean)

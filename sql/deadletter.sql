@@ -94,6 +94,9 @@ CREATE TRIGGER refuse BEFORE INSERT ON bad_events FOR EACH ROW EXECUTE FUNCTION 
 SELECT events_in, dead_letters, batches FROM sessionize.stats WHERE stream = 'dl_query';
 SELECT try($$SELECT count(*) FROM sessionize.sessionize_batch('dl_query',
     '[{"id": "u3", "ts": "2026-01-01T10:05:00Z"}, 1]', 'src', 1)$$);
+-- Its context says what sessionize was appending, and to which table.
+SELECT count(*) FROM sessionize.sessionize_batch('dl_query',
+    '[{"id": "u3", "ts": "2026-01-01T10:05:00Z"}, 1, 2]', 'src', 1);
 SELECT events_in, dead_letters, batches FROM sessionize.stats WHERE stream = 'dl_query';
 SELECT sessionize.committed_offset('dl_query', 'src');
 -- A batch without bad elements does not touch the table.

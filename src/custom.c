@@ -29,6 +29,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -43,9 +44,37 @@ typedef struct UpdateResult
 } UpdateResult;
 
 /*
+ * UpdateCallContext: the call of the update function under way, for the
+ * context line of an error it raises: which stream's function, for which
+ * key.
+ */
+typedef struct UpdateCallContext
+{
+	const char *stream;
+	const char *key;			/* as the function gets it */
+} UpdateCallContext;
+
+/* The longest key an error context line shows whole, in bytes (as COPY's). */
+#define CONTEXT_KEY_MAX 100
+
+static void
+update_error_context(void *arg)
+{
+	UpdateCallContext *c = arg;
+	int			len = strlen(c->key);
+
+	if (len > CONTEXT_KEY_MAX)
+		errcontext("update function of stream \"%s\", for key \"%.*s...\"",
+				   c->stream, pg_mbcliplen(c->key, len, CONTEXT_KEY_MAX), c->key);
+	else
+		errcontext("update function of stream \"%s\", for key \"%s\"", c->stream, c->key);
+}
+
+/*
  * call_update: call the stream's update function (as the caller, as the
  * whole call runs); what it returned goes to *out (no state and no
- * output when it returned NULL).
+ * output when it returned NULL).  An error it raises says, in its context,
+ * for which key it was called.
  */
 static void
 call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
@@ -56,9 +85,18 @@ call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
 	HeapTupleHeader update;
 	bool		isnull;
 	Datum		field;
+	UpdateCallContext context;
+	ErrorContextCallback errcb;
+
+	context.stream = stream->name;
+	context.key = OutputFunctionCall(&stream->key_output, key);
+	errcb.callback = update_error_context;
+	errcb.arg = &context;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 
 	InitFunctionCallInfoData(*fcinfo, &stream->update_finfo, 4, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = CStringGetTextDatum(OutputFunctionCall(&stream->key_output, key));
+	fcinfo->args[0].value = CStringGetTextDatum(context.key);
 	fcinfo->args[0].isnull = false;
 	fcinfo->args[1].value = JsonbPGetDatum(events);
 	fcinfo->args[1].isnull = false;
@@ -68,6 +106,7 @@ call_update(Stream *stream, Datum key, Jsonb *events, Jsonb *state,
 	fcinfo->args[3].isnull = false;
 
 	result = FunctionCallInvoke(fcinfo);
+	error_context_stack = errcb.previous;
 
 	out->state = NULL;
 	out->noutputs = 0;

@@ -203,6 +203,6 @@ dead_letters_write(Stream *stream, DeadLetterList *dead, const char *source,
 		types[c] = get_array_type(dead_letter_types[c]);
 	}
 	table_append(stream->dead_letter,
-				 psprintf("the dead_letter table of stream \"%s\"", stream->name),
+				 psprintf("the dead_letter table of stream \"%s\"", stream->name), n,
 				 DEAD_LETTER_NCOLUMNS, dead_letter_columns, types, arrays);
 }

@@ -43,16 +43,37 @@ finished_events(const Finished *f)
 }
 
 /*
- * table_append: append n rows to table rel, as the caller (whose defaults,
- * triggers and constraints apply), by column name, in one statement.
- * Column c, named names[c], is the array arrays[c] of type types[c]; only
- * the columns the table has are inserted.  what names the table in the
- * error when it has none of them.
+ * TableAppendContext: what table_append is doing, for the context line of
+ * an error raised while it does it (a constraint, a trigger, a default).
+ */
+typedef struct TableAppendContext
+{
+	const char *what;
+	int			nrows;
+} TableAppendContext;
+
+static void
+table_append_error_context(void *arg)
+{
+	TableAppendContext *c = arg;
+
+	errcontext("appending %d %s to %s", c->nrows, c->nrows == 1 ? "row" : "rows", c->what);
+}
+
+/*
+ * table_append: append nrows rows to table rel, as the caller (whose
+ * defaults, triggers and constraints apply), by column name, in one
+ * statement.  Column c, named names[c], is the array arrays[c] of type
+ * types[c]; only the columns the table has are inserted.  what names the
+ * table in an error: when it has none of the columns, and in the context
+ * of any error the statement raises.
  */
 void
-table_append(Oid rel, const char *what, int ncolumns, const char *const names[],
+table_append(Oid rel, const char *what, int nrows, int ncolumns, const char *const names[],
 			 const Oid types[], const Datum arrays[])
 {
+	TableAppendContext context;
+	ErrorContextCallback errcb;
 	Oid			used_types[TABLE_MAX_COLUMNS];
 	Datum		used_values[TABLE_MAX_COLUMNS];
 	StringInfoData into;
@@ -86,6 +107,12 @@ table_append(Oid rel, const char *what, int ncolumns, const char *const names[],
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("%s has no column \"%s\"", what, names[0]),
 				 errhint("Add it, or set another table with sessionize.alter_stream().")));
+	context.what = what;
+	context.nrows = nrows;
+	errcb.callback = table_append_error_context;
+	errcb.arg = &context;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 	SPI_connect();
 	if (SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s",
 									   quote_qualified_identifier(get_namespace_name(get_rel_namespace(rel)),
@@ -94,6 +121,7 @@ table_append(Oid rel, const char *what, int ncolumns, const char *const names[],
 							  nused, used_types, used_values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed");
 	SPI_finish();
+	error_context_stack = errcb.previous;
 }
 
 /*
@@ -140,7 +168,7 @@ sink_insert(Stream *stream, int n, Datum *columns[RES_NATTS])
 		PointerGetDatum(construct_array(columns[RES_EVENTS], n, JSONBOID,
 										-1, false, TYPALIGN_INT));
 
-	table_append(stream->sink, psprintf("the sink of stream \"%s\"", stream->name),
+	table_append(stream->sink, psprintf("the sink of stream \"%s\"", stream->name), n,
 				 RES_NATTS, sink_columns, types, arrays);
 }
 

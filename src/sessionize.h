@@ -487,7 +487,7 @@ extern Jsonb *finished_events(const Finished *f);
 extern void emit_finished(FunctionCallInfo fcinfo, Stream *stream,
 						  FinishedList *finished);
 #define TABLE_MAX_COLUMNS 8
-extern void table_append(Oid rel, const char *what, int ncolumns,
+extern void table_append(Oid rel, const char *what, int nrows, int ncolumns,
 						 const char *const names[], const Oid types[],
 						 const Datum arrays[]);
 
