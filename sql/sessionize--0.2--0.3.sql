@@ -122,36 +122,66 @@ ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAUL
 /* ------------------------------------------------------- state tables */
 
 /*
- * _key_index: the index a state table's rows are found by.  A hash index
- * on key where the key type (a domain's base type) is a scalar with a
- * default hash operator class (text, bigint, uuid, ...): a probe or an
- * insert reads one bucket page, where a btree descends and compares (see
- * src/state.c).  Otherwise a btree primary key on (key, part).  The C code
- * keeps one row per key and partition either way.
+ * _key_index: give a state table the index its rows are found by, of kind
+ * p_kind ('hash' or 'btree'; NULL: the default for its key type), in place
+ * of the other.  The default is a hash index on key where the key type (a
+ * domain's base type) is a scalar with a default hash operator class
+ * (text, bigint, uuid, ...): a probe or an insert reads one bucket page,
+ * where a btree descends and compares (see src/state.c).  Otherwise, and
+ * on request, a btree primary key on (key, part).  The C code keeps one
+ * row per key and partition either way.  Run by _state_tables (an empty
+ * table), by the update from 0.2, and by alter_stream(stream,
+ * 'key_index', ...) through catalog.c, under the stream's lock.
  */
-CREATE FUNCTION sessionize._key_index(p_table name, p_key_type regtype)
+CREATE FUNCTION sessionize._key_index(p_table name, p_key_type regtype, p_kind text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_base oid := p_key_type;
+    v_base     oid := p_key_type;
+    v_hashable boolean;
+    v_kind     text;
+    v_has_pkey boolean;
+    v_has_hash boolean;
 BEGIN
     WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = v_base) = 'd' LOOP
         v_base := (SELECT t.typbasetype FROM pg_type t WHERE t.oid = v_base);
     END LOOP;
-    IF EXISTS (SELECT 1 FROM pg_type t
-                WHERE t.oid = v_base AND t.typtype = 'b' AND t.typcategory <> 'A')
-       AND EXISTS (SELECT 1 FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
-                    WHERE a.amname = 'hash' AND c.opcdefault
-                      AND (c.opcintype = v_base
-                           OR EXISTS (SELECT 1 FROM pg_cast k
-                                       WHERE k.castsource = v_base AND k.casttarget = c.opcintype
-                                         AND k.castmethod = 'b'))) THEN
-        EXECUTE format('CREATE INDEX %I ON sessionize.%I USING hash (key)',
-                       p_table || '_key', p_table);
+    v_hashable := EXISTS (SELECT 1 FROM pg_type t
+                           WHERE t.oid = v_base AND t.typtype = 'b' AND t.typcategory <> 'A')
+              AND EXISTS (SELECT 1 FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
+                           WHERE a.amname = 'hash' AND c.opcdefault
+                             AND (c.opcintype = v_base
+                                  OR EXISTS (SELECT 1 FROM pg_cast k
+                                              WHERE k.castsource = v_base AND k.casttarget = c.opcintype
+                                                AND k.castmethod = 'b')));
+    v_kind := coalesce(p_kind, CASE WHEN v_hashable THEN 'hash' ELSE 'btree' END);
+    IF v_kind = 'hash' AND NOT v_hashable THEN
+        RAISE EXCEPTION 'key type % cannot have a hash key index', p_key_type
+              USING ERRCODE = 'feature_not_supported',
+                    HINT = 'A hash key index needs a scalar key type with a default hash operator class; this stream keeps the btree.';
+    END IF;
+    v_has_pkey := EXISTS (SELECT 1 FROM pg_constraint c
+                           WHERE c.conrelid = format('sessionize.%I', p_table)::regclass
+                             AND c.contype = 'p');
+    v_has_hash := to_regclass(format('sessionize.%I', p_table || '_key')) IS NOT NULL;
+    IF v_kind = 'hash' THEN
+        IF NOT v_has_hash THEN
+            EXECUTE format('CREATE INDEX %I ON sessionize.%I USING hash (key)',
+                           p_table || '_key', p_table);
+        END IF;
+        IF v_has_pkey THEN
+            EXECUTE format('ALTER TABLE sessionize.%I DROP CONSTRAINT %I', p_table, p_table || '_pkey');
+        END IF;
     ELSE
-        EXECUTE format('ALTER TABLE sessionize.%I ADD PRIMARY KEY (key, part)', p_table);
+        IF NOT v_has_pkey THEN
+            EXECUTE format('ALTER TABLE sessionize.%I ADD CONSTRAINT %I PRIMARY KEY (key, part)',
+                           p_table, p_table || '_pkey');
+        END IF;
+        IF v_has_hash THEN
+            EXECUTE format('DROP INDEX sessionize.%I', p_table || '_key');
+        END IF;
     END IF;
 END
 $$;
@@ -330,7 +360,7 @@ REVOKE ALL ON FUNCTION sessionize._create_stream(regrole, text, regtype, interva
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._state_tables(name, regtype, regrole, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION sessionize._give_tables(name, regrole) FROM PUBLIC;
-REVOKE ALL ON FUNCTION sessionize._key_index(name, regtype) FROM PUBLIC;
+REVOKE ALL ON FUNCTION sessionize._key_index(name, regtype, text) FROM PUBLIC;
 
 /*
  * _refuse_drop: a table that is the sink or the dead_letter table of a
@@ -758,8 +788,8 @@ COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text, boole
     'internal: create a stream''s state and chunk tables for its owner';
 COMMENT ON FUNCTION sessionize._give_tables(name, regrole) IS
     'internal: give a stream''s tables to the role that owns it';
-COMMENT ON FUNCTION sessionize._key_index(name, regtype) IS
-    'internal: the index a state table''s rows are found by: hash on key where the key type allows, else a btree primary key';
+COMMENT ON FUNCTION sessionize._key_index(name, regtype, text) IS
+    'internal: give a state table the index its rows are found by: hash on key or a btree primary key on (key, part); by default hash where the key type allows';
 COMMENT ON TYPE sessionize.state_outputs IS
     'what an update function may return instead of state_update: the new state (NULL ends it) and its outputs, one result row each';
 COMMENT ON TYPE sessionize.state_update IS

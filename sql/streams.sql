@@ -84,21 +84,45 @@ SELECT key = :'key_b' AS is_b, event_count, end_reason, jsonb_path_query_array(e
   FROM sessionize.flush('collide');
 SELECT sessionize.drop_stream('collide');
 
--- A superuser may give a state table the btree primary key instead (see
--- the README); sessionize uses it when there is one, and the stream goes
--- on with the same sessions.
+-- The stream's owner, not a superuser, may give its state table the btree
+-- primary key instead (alter_stream's key_index, see the README), and
+-- back; sessionize uses the index there is, and the stream goes on with
+-- the same sessions.  A key type without a hash operator class cannot
+-- have the hash index.
+CREATE ROLE regress_sessionize_keys;
+SET ROLE regress_sessionize_keys;
 SELECT sessionize.create_stream('to_btree', gap => '30 minutes');
 SELECT count(*) FROM sessionize.sessionize_batch('to_btree',
   '[{"id": "a", "ts": "2026-01-01T10:00:00Z"}, {"id": "b", "ts": "2026-01-01T10:01:00Z"}]');
-SELECT format('sessionize.%I', state_table) AS bt_table, format('sessionize.%I', state_table || '_key') AS bt_key
-  FROM sessionize.streams WHERE name = 'to_btree' \gset
-ALTER TABLE :bt_table ADD PRIMARY KEY (key, part);
-DROP INDEX :bt_key;
+SELECT format('sessionize.%I', state_table) AS bt_table FROM sessionize.streams WHERE name = 'to_btree' \gset
+CREATE TEMP VIEW key_index AS
+SELECT am.amname, i.indisprimary, i.indisunique,
+       (SELECT string_agg(a.attname, ', ' ORDER BY k.n)
+          FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) AS columns
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+ WHERE i.indrelid = to_regclass(:'bt_table') AND c.relname NOT LIKE '%\_deadline';
+SELECT * FROM key_index;
+SELECT sessionize.alter_stream('to_btree', 'key_index', 'BTree');
+SELECT * FROM key_index;
 SELECT count(*) FROM sessionize.sessionize_batch('to_btree',
   '[{"id": "a", "ts": "2026-01-01T10:02:00Z"}, {"id": "c", "ts": "2026-01-01T10:03:00Z"}]');
 SELECT key, event_count FROM sessionize.open_sessions('to_btree');
 SELECT key, event_count FROM sessionize.open_sessions('to_btree', 'a');
-SELECT sessionize.drop_stream('to_btree');
+SELECT sessionize.alter_stream('to_btree', 'key_index', 'btree');
+SELECT sessionize.alter_stream('to_btree', 'key_index', NULL);
+SELECT * FROM key_index;
+SELECT key, event_count, end_reason FROM sessionize.sessionize_batch('to_btree',
+  '[{"id": "b", "ts": "2026-01-01T10:04:00Z", "isLast": true}, {"id": "d", "ts": "2026-01-01T10:05:00Z"}]');
+SELECT key, event_count FROM sessionize.open_sessions('to_btree');
+SELECT try($$SELECT sessionize.alter_stream('to_btree', 'key_index', 'gist')$$);
+SELECT sessionize.create_stream('bits_btree', 'bit varying');
+SELECT try($$SELECT sessionize.alter_stream('bits_btree', 'key_index', 'hash')$$);
+SELECT sessionize.alter_stream('bits_btree', 'key_index', 'btree');
+DROP VIEW key_index;
+RESET ROLE;
+SELECT sessionize.drop_stream('to_btree'), sessionize.drop_stream('bits_btree');
+DROP ROLE regress_sessionize_keys;
 
 -- And the older events of its long sessions in a chunk table beside it,
 -- keyed by (key, chunk number).

@@ -27,6 +27,7 @@
  *	  CAT_STREAM_DROP					sessionize._drop_stream()
  *	  CAT_SET_<setting>					alter_stream's UPDATE of one column
  *	  CAT_SET_WATERMARK					alter_stream's setting of the clocks
+ *	  CAT_SET_KEY_INDEX					alter_stream's key_index: _key_index()
  *
  * Why no code of a caller can run inside them:
  *	- the statements are fixed text, here; callers pass values only, as
@@ -50,7 +51,14 @@
  *	  to the stream's owner, so that everything PostgreSQL itself does as a
  *	  table's owner (ANALYZE, VACUUM FULL, REINDEX, autovacuum) runs as the
  *	  stream's owner too.  _drop_stream drops them.  Neither runs a
- *	  caller's function, trigger or default.
+ *	  caller's function, trigger or default;
+ *	- _key_index (alter_stream's key_index) builds the other key index on
+ *	  a state table that has rows, and drops the one it had: the build
+ *	  calls the same checked support functions, and PostgreSQL runs an
+ *	  index build as the table's owner (the stream's) anyway.  Adding the
+ *	  primary key only checks that key and part are NOT NULL, as they are
+ *	  declared; no constraint or trigger the stream's owner may have added
+ *	  to the table runs.
  *
  * A database whose extension is still at 0.1 or 0.2 (the library was
  * installed, ALTER EXTENSION UPDATE not yet run) has the catalog of then:
@@ -216,6 +224,11 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		"UPDATE sessionize.partitions SET watermark = $2 "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
 		SET_SETTING("watermark"), 2, {INT8OID, TIMESTAMPTZOID}, SPI_OK_UPDATE
+	},
+	[CAT_SET_KEY_INDEX] = {
+		"SELECT sessionize._key_index(state_table, key_type, $2) FROM sessionize.streams "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		"", 2, {INT8OID, TEXTOID}, SPI_OK_SELECT
 	},
 };
 

@@ -552,6 +552,7 @@ static const StreamSetting stream_settings[] = {
 	{"dead_letter", REGCLASSOID, CAT_SET_DEAD_LETTER},
 	{"time_zone", TEXTOID, CAT_SET_TIME_ZONE},
 	{"watermark", TIMESTAMPTZOID, CAT_SET_WATERMARK},
+	{"key_index", TEXTOID, CAT_SET_KEY_INDEX},
 };
 
 /*
@@ -573,10 +574,19 @@ find_setting(const char *name)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the %s of a stream cannot be changed", name),
 				 errhint("Its open sessions were built for it: create a new stream, and drop this one after sessionize.flush().")));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unrecognized stream setting \"%s\"", name),
-			 errhint("The settings that can be changed are gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit and watermark.")));
+	{
+		StringInfoData names;
+
+		initStringInfo(&names);
+		for (i = 0; i < lengthof(stream_settings); i++)
+			appendStringInfo(&names, "%s%s", i == 0 ? "" :
+							 i == lengthof(stream_settings) - 1 ? " and " : ", ",
+							 stream_settings[i].name);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized stream setting \"%s\"", name),
+				 errhint("The settings that can be changed are %s.", names.data)));
+	}
 	pg_unreachable();
 }
 
@@ -637,6 +647,21 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 		if (!isnull)
 			time_zone_reset(time_zone_set(TextDatumGetCString(value), "time_zone"));
 	}
+	else if (setting->update == CAT_SET_KEY_INDEX)
+	{
+		/* NULL: the default for the key type */
+		if (!isnull)
+		{
+			char	   *kind = TextDatumGetCString(value);
+
+			if (pg_strcasecmp(kind, "hash") != 0 && pg_strcasecmp(kind, "btree") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("key_index must be hash or btree, not \"%s\"", kind),
+						 errhint("NULL gives the key type's default: hash where it has a hash operator class.")));
+			value = CStringGetTextDatum(pg_strcasecmp(kind, "hash") == 0 ? "hash" : "btree");
+		}
+	}
 	else if (setting->update == CAT_SET_WATERMARK)
 	{
 		if (isnull || TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)))
@@ -681,12 +706,16 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	nulls[1] = isnull ? 'n' : ' ';
 	if (!catalog_partitioned() &&
 		(setting->update == CAT_SET_MAX_FUTURE || setting->update == CAT_SET_TS_UNIT ||
-		 setting->update == CAT_SET_DEAD_LETTER || setting->update == CAT_SET_TIME_ZONE))
+		 setting->update == CAT_SET_DEAD_LETTER || setting->update == CAT_SET_TIME_ZONE ||
+		 setting->update == CAT_SET_KEY_INDEX))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the setting %s needs sessionize 0.3", setting->name),
 				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
-	/* the watermark is that of each partition; a setting is one row */
+	/*
+	 * The watermark is that of each partition; a setting is one row (for
+	 * key_index, the row of the stream whose state table gets the index).
+	 */
 	processed = catalog_exec(setting->update, values, nulls, NULL, NULL);
 	if (setting->update == CAT_SET_WATERMARK ? processed < 1 : processed != 1)
 		elog(ERROR, "could not update stream \"%s\"", stream->name);

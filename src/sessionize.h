@@ -269,6 +269,7 @@ typedef enum CatalogStmt
 	CAT_SET_DEAD_LETTER,
 	CAT_SET_TIME_ZONE,
 	CAT_SET_WATERMARK,			/* (id, value): every partition's clock */
+	CAT_SET_KEY_INDEX,			/* (id, kind): _key_index of its state table */
 	CAT_NSTATEMENTS
 } CatalogStmt;
 
