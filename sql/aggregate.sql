@@ -117,10 +117,21 @@ SELECT count(*) AS sessions,
        string_agg(DISTINCT s.end_reason, ',') AS reasons
   FROM agg_kept k, unnest(k.ss) s;
 
--- The row type belongs to the extension: altered by hand, it is refused
--- with an error rather than written past its columns.
+-- The row type belongs to the extension: altered by hand (an attribute
+-- added, retyped or dropped), it is refused with an error rather than
+-- written past its columns.
 BEGIN;
 ALTER TYPE sessionize.session ADD ATTRIBUTE extra integer;
+SELECT sessionize.sessions(now(), false, '{}', '30 minutes');
+ROLLBACK;
+BEGIN;
+DROP TABLE agg_kept;
+ALTER TYPE sessionize.session ALTER ATTRIBUTE event_count TYPE bigint;
+SELECT sessionize.sessions(now(), false, '{}', '30 minutes');
+ROLLBACK;
+BEGIN;
+DROP TABLE agg_kept;
+ALTER TYPE sessionize.session DROP ATTRIBUTE end_reason;
 SELECT sessionize.sessions(now(), false, '{}', '30 minutes');
 ROLLBACK;
 SELECT (s).event_count FROM unnest((SELECT sessionize.sessions(now(), false, '{}', '30 minutes'))) s;

@@ -342,6 +342,39 @@ sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 }
 
 /*
+ * check_session_type: the row type the final function writes is
+ * sessionize.session as this version made it.  The type belongs to the
+ * extension's owner, who could still alter it: its rows are laid out by
+ * these types, so any other layout is an error, not a write past a
+ * column.
+ */
+static void
+check_session_type(TupleDesc desc)
+{
+	static const Oid types[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, JSONBOID};
+	int			i;
+
+	if (desc->natts != lengthof(types))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("type sessionize.session has %d attributes, not the %d of this version of sessionize",
+						desc->natts, (int) lengthof(types)),
+				 errhint("The type belongs to the extension; it is not to be altered.")));
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->atttypid != types[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("attribute %d of type sessionize.session is %s, not %s",
+							i + 1, att->attisdropped ? "dropped" : format_type_be(att->atttypid),
+							format_type_be(types[i])),
+					 errhint("The type belongs to the extension; it is not to be altered.")));
+	}
+}
+
+/*
  * sessionize_sessions_final: the final function: the group's sessions, in
  * order, as an array of sessionize.session.  The state is left as it was
  * (the events are sorted in a copy), so it may be finalized again.
@@ -390,12 +423,7 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 
 		out = palloc(sizeof(SessionsOut));
 		out->desc = lookup_rowtype_tupdesc_copy(get_element_type(get_fn_expr_rettype(fcinfo->flinfo)), -1);
-		if (out->desc->natts != 5)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("type sessionize.session has %d attributes, not the 5 of this version of sessionize",
-							out->desc->natts),
-					 errhint("The type belongs to the extension; it is not to be altered.")));
+		check_session_type(out->desc);
 		/* of a row with no events */
 		values[3] = CStringGetTextDatum("");
 		values[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum("[]"));
