@@ -123,6 +123,33 @@ SELECT * FROM mal.run($$SELECT sessionize.committed_offset('d', 'src')$$);
 SELECT * FROM mal.run($$SELECT sessionize.alter_stream('d', 'gap', '2 hours')$$);
 SELECT * FROM mal.run($$SELECT sessionize.alter_stream('c', 'sink', 'mal.sink')$$);
 
+-- key_index switches a state table's key index through statements run as
+-- the extension's owner, on a table the owner may have changed: here its
+-- key and part made nullable and a CHECK that probes added, and a child
+-- table of the owner's inheriting it, with the same.  ALTER TABLE ... ADD
+-- PRIMARY KEY would evaluate those CHECKs (making the columns NOT NULL)
+-- as the extension's owner; the switch runs none of them, either way.
+CREATE FUNCTION mal.iprobe(n integer) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN mal.probe('CHECK of a state table');
+END
+$$;
+SELECT sessionize.create_stream('ki');
+SELECT count(*) FROM sessionize.sessionize_batch('ki', '[{"id": "a", "ts": "2026-01-01T10:00:00Z"}]');
+SELECT format('sessionize.%I', state_table) AS ki_table FROM sessionize.streams WHERE name = 'ki' \gset
+ALTER TABLE :ki_table ALTER key DROP NOT NULL, ALTER part DROP NOT NULL,
+    ADD CONSTRAINT probing CHECK (mal.iprobe(1));
+CREATE TABLE mal.ki_child () INHERITS (:ki_table);
+ALTER TABLE mal.ki_child ALTER key DROP NOT NULL, ALTER part DROP NOT NULL,
+    ADD CONSTRAINT probing_child CHECK (mal.iprobe(2));
+SELECT * FROM mal.run($$SELECT sessionize.alter_stream('ki', 'key_index', 'btree')$$);
+SELECT * FROM mal.run($$SELECT sessionize.alter_stream('ki', 'key_index', NULL)$$);
+SELECT * FROM mal.run($$SELECT sessionize.alter_stream('ki', 'key_index', 'btree')$$);
+SELECT key, event_count FROM sessionize.sessionize_batch('ki',
+  '[{"id": "a", "ts": "2026-01-01T10:01:00Z", "isLast": true}]');
+DROP TABLE mal.ki_child;
+SELECT sessionize.drop_stream('ki');
+
 -- The clock: expire and flush end sessions (and offer states to the
 -- update function) as the caller.
 SELECT * FROM mal.run($$SELECT * FROM sessionize.expire('d', '2026-01-01T13:00:00Z')$$);

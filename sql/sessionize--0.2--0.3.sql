@@ -128,10 +128,17 @@ ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAUL
  * domain's base type) is a scalar with a default hash operator class
  * (text, bigint, uuid, ...): a probe or an insert reads one bucket page,
  * where a btree descends and compares (see src/state.c).  Otherwise, and
- * on request, a btree primary key on (key, part).  The C code keeps one
- * row per key and partition either way.  Run by _state_tables (an empty
- * table), by the update from 0.2, and by alter_stream(stream,
- * 'key_index', ...) through catalog.c, under the stream's lock.
+ * on request, a unique btree index on (key, part).  The C code keeps one
+ * row per key and partition either way.  Run as the extension's owner by
+ * _state_tables (an empty table), by the update from 0.2, and by
+ * alter_stream(stream, 'key_index', ...) through catalog.c, under the
+ * stream's lock, on a table that belongs to the stream's owner, who may
+ * have changed it.  So it only creates and drops indexes, found by what
+ * they are, not by name: CREATE INDEX runs the build as the table's owner
+ * (and calls only the support functions create_stream checked), and
+ * dropping an index runs nothing.  Never ALTER TABLE ... ADD PRIMARY KEY:
+ * it would make key and part NOT NULL, which evaluates the table's CHECK
+ * constraints, the owner's code, as the extension's owner.
  */
 CREATE FUNCTION sessionize._key_index(p_table name, p_key_type regtype, p_kind text DEFAULT NULL)
 RETURNS void
@@ -139,11 +146,16 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    v_rel      regclass := format('sessionize.%I', p_table)::regclass;
     v_base     oid := p_key_type;
     v_hashable boolean;
     v_kind     text;
-    v_has_pkey boolean;
-    v_has_hash boolean;
+    v_key      int2;
+    v_part     int2;
+    v_btree    oid;
+    v_hash     oid;
+    v_drop     oid;
+    v_con      name;
 BEGIN
     WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = v_base) = 'd' LOOP
         v_base := (SELECT t.typbasetype FROM pg_type t WHERE t.oid = v_base);
@@ -162,25 +174,44 @@ BEGIN
               USING ERRCODE = 'feature_not_supported',
                     HINT = 'A hash key index needs a scalar key type with a default hash operator class; this stream keeps the btree.';
     END IF;
-    v_has_pkey := EXISTS (SELECT 1 FROM pg_constraint c
-                           WHERE c.conrelid = format('sessionize.%I', p_table)::regclass
-                             AND c.contype = 'p');
-    v_has_hash := to_regclass(format('sessionize.%I', p_table || '_key')) IS NOT NULL;
+
+    -- the one lock the switch needs, taken first (no upgrade from the build's)
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_rel);
+    v_key := (SELECT a.attnum FROM pg_attribute a
+               WHERE a.attrelid = v_rel AND a.attname = 'key' AND NOT a.attisdropped);
+    v_part := (SELECT a.attnum FROM pg_attribute a
+                WHERE a.attrelid = v_rel AND a.attname = 'part' AND NOT a.attisdropped);
+    SELECT i.indexrelid INTO v_btree
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+     WHERE i.indrelid = v_rel AND a.amname = 'btree' AND i.indisunique
+       AND i.indnatts = 2 AND i.indkey[0] = v_key AND i.indkey[1] = v_part
+       AND i.indexprs IS NULL AND i.indpred IS NULL
+     LIMIT 1;
+    SELECT i.indexrelid INTO v_hash
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+     WHERE i.indrelid = v_rel AND a.amname = 'hash'
+       AND i.indnatts = 1 AND i.indkey[0] = v_key
+       AND i.indexprs IS NULL AND i.indpred IS NULL
+     LIMIT 1;
+
     IF v_kind = 'hash' THEN
-        IF NOT v_has_hash THEN
-            EXECUTE format('CREATE INDEX %I ON sessionize.%I USING hash (key)',
-                           p_table || '_key', p_table);
+        IF v_hash IS NULL THEN
+            EXECUTE format('CREATE INDEX %I ON %s USING hash (key)', p_table || '_key', v_rel);
         END IF;
-        IF v_has_pkey THEN
-            EXECUTE format('ALTER TABLE sessionize.%I DROP CONSTRAINT %I', p_table, p_table || '_pkey');
-        END IF;
+        v_drop := v_btree;
     ELSE
-        IF NOT v_has_pkey THEN
-            EXECUTE format('ALTER TABLE sessionize.%I ADD CONSTRAINT %I PRIMARY KEY (key, part)',
-                           p_table, p_table || '_pkey');
+        IF v_btree IS NULL THEN
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %s (key, part)', p_table || '_key_btree', v_rel);
         END IF;
-        IF v_has_hash THEN
-            EXECUTE format('DROP INDEX sessionize.%I', p_table || '_key');
+        v_drop := v_hash;
+    END IF;
+    IF v_drop IS NOT NULL THEN
+        -- a primary key of a state table of 0.3's first builds is a constraint
+        v_con := (SELECT n.conname FROM pg_constraint n WHERE n.conindid = v_drop AND n.conrelid = v_rel);
+        IF v_con IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_rel, v_con);
+        ELSE
+            EXECUTE format('DROP INDEX %s', v_drop::regclass);
         END IF;
     END IF;
 END
@@ -789,7 +820,7 @@ COMMENT ON FUNCTION sessionize._state_tables(name, regtype, regrole, text, boole
 COMMENT ON FUNCTION sessionize._give_tables(name, regrole) IS
     'internal: give a stream''s tables to the role that owns it';
 COMMENT ON FUNCTION sessionize._key_index(name, regtype, text) IS
-    'internal: give a state table the index its rows are found by: hash on key or a btree primary key on (key, part); by default hash where the key type allows';
+    'internal: give a state table the index its rows are found by: hash on key or a unique btree on (key, part); by default hash where the key type allows';
 COMMENT ON TYPE sessionize.state_outputs IS
     'what an update function may return instead of state_update: the new state (NULL ends it) and its outputs, one result row each';
 COMMENT ON TYPE sessionize.state_update IS

@@ -52,13 +52,14 @@
  *	  table's owner (ANALYZE, VACUUM FULL, REINDEX, autovacuum) runs as the
  *	  stream's owner too.  _drop_stream drops them.  Neither runs a
  *	  caller's function, trigger or default;
- *	- _key_index (alter_stream's key_index) builds the other key index on
- *	  a state table that has rows, and drops the one it had: the build
- *	  calls the same checked support functions, and PostgreSQL runs an
- *	  index build as the table's owner (the stream's) anyway.  Adding the
- *	  primary key only checks that key and part are NOT NULL, as they are
- *	  declared; no constraint or trigger the stream's owner may have added
- *	  to the table runs.
+ *	- _key_index (alter_stream's key_index) locks a state table that has
+ *	  rows, builds the other key index on it and drops the one it had,
+ *	  found by what they are, not by name.  CREATE INDEX calls the same
+ *	  checked support functions, and PostgreSQL runs it as the table's
+ *	  owner (the stream's) anyway; dropping an index runs nothing.  It
+ *	  never runs ALTER TABLE ... ADD PRIMARY KEY, whose NOT NULL check
+ *	  would evaluate CHECK constraints the stream's owner may have added
+ *	  (see _key_index).
  *
  * A database whose extension is still at 0.1 or 0.2 (the library was
  * installed, ALTER EXTENSION UPDATE not yet run) has the catalog of then:

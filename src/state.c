@@ -29,9 +29,9 @@
  * unique: a probe rechecks the key (hash values collide) and the part
  * (a key may be open in several partitions), and one row per key and
  * part is kept by the partition's lock, as before.  Other key types, and
- * the tables of 0.1 and 0.2 until ALTER EXTENSION UPDATE, have a btree
- * primary key on (key, part) (or key): part is compared only between
- * equal keys.  The timer index is (part, deadline): each partition's
+ * the tables of 0.1 and 0.2 until ALTER EXTENSION UPDATE, have a unique
+ * btree index on (key, part) (their primary key, on key alone in a table
+ * of 0.1 or 0.2): part is compared only between equal keys.  The timer index is (part, deadline): each partition's
  * clock scans its own range (a state table of version 0.1 or 0.2 has no
  * column part, and is partition 0).
  *
@@ -86,7 +86,7 @@ typedef struct Chunks Chunks;
  * The tables belong to the stream's owner, who may ALTER them.  Each open
  * checks what the C code relies on, so that a table changed by hand gives
  * an error, never a crash or a wrong read: a heap table, the columns of
- * the expected types in order, its key index (a btree primary key on the
+ * the expected types in order, its key index (a unique btree index on the
  * expected columns, or for a state table a hash index on key), and no
  * index whose entries would need expressions evaluated.  Other plain
  * indexes are kept up to date like the key index.
@@ -98,7 +98,7 @@ typedef struct StoredTable
 	int			nindexes;
 	Relation   *indexes;
 	IndexInfo **index_info;
-	Relation	key_index;		/* the primary key, or a hash index on key */
+	Relation	key_index;		/* a unique btree, or a hash index on key */
 	bool		key_hash;		/* it is a hash index */
 	TupleTableSlot *hslot;		/* for index entries of written tuples */
 } StoredTable;
@@ -213,8 +213,8 @@ index_on(IndexInfo *ii, const AttrNumber *attnums, int n)
 /*
  * stored_open: open table relid of stream with lockmode and check it: a
  * heap table whose first columns have types (natts_min to natts_max of
- * them: the layouts of earlier versions lack the last ones), with a btree
- * primary key on columns key_cols (leaving out those the table lacks: the
+ * them: the layouts of earlier versions lack the last ones), with a unique
+ * btree index on columns key_cols (leaving out those the table lacks: the
  * column part, which comes last in the table), or with hash_key a hash
  * index on the first of them instead.
  */
@@ -269,7 +269,7 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natt
 			table_altered(stream, t->rel,
 						  psprintf("Index %s has expressions or a predicate.",
 								   quote_identifier(RelationGetRelationName(index))));
-		if (index->rd_index->indisprimary && index->rd_rel->relam == BTREE_AM_OID &&
+		if (index->rd_index->indisunique && index->rd_rel->relam == BTREE_AM_OID &&
 			index_on(ii, keys, nkeys))
 		{
 			t->key_index = index;
@@ -330,7 +330,7 @@ index_scankeys(Relation index, ScanKey skeys, int n, StrategyNumber last_strateg
 
 /*
  * key_nkeys: how many scan keys a probe of t's key index takes: key and
- * part on a primary key (key, part); key alone in a table without the
+ * part on a btree on (key, part); key alone in a table without the
  * column part, or through a hash index on key.
  */
 static int
@@ -356,8 +356,8 @@ set_key_part(StoredTable *t, ScanKey skeys, Datum key, int32 part)
 /*
  * stored_insert_index_entries: index a tuple just written to t, in every
  * index ready for inserts (one that REINDEX CONCURRENTLY is building is
- * not yet).  For a new version of a row (updated), the primary key is
- * unchanged, which tells btree to remove older versions' entries before
+ * not yet).  For a new version of a row (updated), the key index's entry
+ * is unchanged, which tells btree to remove older versions' entries before
  * it splits a page, as the executor does for an UPDATE.
  */
 static void
@@ -377,7 +377,7 @@ stored_insert_index_entries(StoredTable *t, HeapTuple tup, bool updated)
 		FormIndexDatum(t->index_info[i], t->hslot, NULL, values, isnull);
 		index_insert(index, values, isnull, &tup->t_self, t->rel,
 					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-					 updated && index->rd_index->indisprimary, t->index_info[i]);
+					 updated && index == t->key_index, t->index_info[i]);
 	}
 	ExecClearTuple(t->hslot);
 }
@@ -1392,9 +1392,9 @@ state_reset_deadlines(Stream *stream, int64 gap)
  * copied out whole and the table's lock is released at the end, so a
  * transaction that looked at a stream may then feed it while
  * drop_stream() waits for that batch (holding the table would deadlock
- * the two).  Along a btree primary key the rows come in that order; a
- * hash index has none, so its rows (those of a key, or the whole table
- * read in a sequential scan) are first listed and sorted: their keys,
+ * the two).  Along a unique btree on (key, part) the rows come in that
+ * order; a hash index has none, so its rows (those of a key, or the whole
+ * table read in a sequential scan) are first listed and sorted: their keys,
  * parts and TIDs, the rows then fetched one by one.
  */
 typedef struct ReaderRow
@@ -1410,7 +1410,7 @@ struct StateReader
 	Relation	probe;			/* the table, locked while it is read */
 	StoredTable t;
 	Snapshot	snapshot;
-	IndexScanDesc scan;			/* along a btree primary key */
+	IndexScanDesc scan;			/* along a unique btree */
 	ReaderRow  *rows;			/* else the rows to read, sorted */
 	int			nrows;
 	int			next;
