@@ -605,47 +605,20 @@ LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 
 /*
  * _oldest_open_session: the earliest session_start of the open sessions
- * of one partition of a stream (a scan of them, through the timer index),
- * run as the caller; NULL when it has none, or when the caller may not
- * read them (a member of the owning role without INHERIT).  The table is
- * its owner's, who could make it run code as whoever reads the stats
- * views (a superuser among them): it is read only while it is a plain
- * table, without rules (a view) or row security, with the column types
- * sessionize gave it, so that reading it runs nothing but built-in code;
- * else NULL.  Locked before it is looked at, so it cannot change between.
+ * of one partition of a stream, run as the caller; NULL when it has none,
+ * or when the caller may not read them (a member of the owning role
+ * without INHERIT).  The table is its owner's, who could make it run code
+ * as whoever reads the stats views (a superuser among them): it is read
+ * only while it is a plain table, without rules (a view) or row security,
+ * with the column types sessionize gave it, so that reading it runs
+ * nothing but built-in code; else NULL.  In C (src/readers.c), which
+ * releases the table's lock on return: a transaction that read the views
+ * may then feed the stream while drop_stream waits for it.
  */
 CREATE FUNCTION sessionize._oldest_open_session(p_state_table name, p_part integer)
 RETURNS timestamptz
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_rel    regclass := pg_catalog.to_regclass(format('sessionize.%I', p_state_table));
-    v_oldest timestamptz;
-BEGIN
-    IF v_rel IS NULL OR NOT has_table_privilege(v_rel, 'SELECT') THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE format('LOCK TABLE %s IN ACCESS SHARE MODE', v_rel);
-    IF NOT EXISTS (SELECT 1 FROM pg_class c
-                    WHERE c.oid OPERATOR(pg_catalog.=) v_rel
-                      AND c.relkind OPERATOR(pg_catalog.=) 'r'
-                      AND NOT c.relhasrules AND NOT c.relrowsecurity)
-       OR (SELECT count(*) FROM pg_attribute a
-            WHERE a.attrelid OPERATOR(pg_catalog.=) v_rel AND NOT a.attisdropped
-              AND ((a.attname OPERATOR(pg_catalog.=) 'first_ts'
-                    AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.timestamptz'::pg_catalog.regtype)
-                   OR (a.attname OPERATOR(pg_catalog.=) 'part'
-                       AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.int4'::pg_catalog.regtype)))
-          OPERATOR(pg_catalog.<>) 2 THEN
-        RETURN NULL;
-    END IF;
-    EXECUTE format('SELECT pg_catalog.min(first_ts) FROM %s WHERE part OPERATOR(pg_catalog.=) $1',
-                   v_rel)
-       INTO v_oldest USING p_part;
-    RETURN v_oldest;
-END
-$$;
+AS 'MODULE_PATHNAME', 'sessionize_oldest_open_session'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 /* Per partition of each stream: its traffic, sessions, clock and offsets. */
 CREATE VIEW sessionize.partition_stats WITH (security_invoker = true) AS

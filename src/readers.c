@@ -2,20 +2,33 @@
  *
  * readers.c
  *	  The SQL functions that read a stream without changing it:
- *	  open_sessions() and committed_offset().  Neither keeps a lock, so a
- *	  reader never blocks a batch, alter_stream() or drop_stream().
+ *	  open_sessions(), committed_offset() and the stats views' oldest open
+ *	  session.  None keeps a lock, so a reader never blocks a batch,
+ *	  alter_stream() or drop_stream().
  *
  *-------------------------------------------------------------------------
  */
 #include "sessionize.h"
 
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(sessionize_open_sessions);
 PG_FUNCTION_INFO_V1(sessionize_committed_offset);
+PG_FUNCTION_INFO_V1(sessionize_oldest_open_session);
 
 /* The result columns of open_sessions(). */
 enum
@@ -87,4 +100,96 @@ sessionize_committed_offset(PG_FUNCTION_ARGS)
 	if (!offset_committed(stream, text_to_cstring(PG_GETARG_TEXT_PP(1)), &offset))
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(offset);
+}
+
+/*
+ * attnum_of: the number of rel's column name of type typid, or
+ * InvalidAttrNumber when it has no such column.
+ */
+static AttrNumber
+attnum_of(Relation rel, const char *name, Oid typid)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->atttypid == typid &&
+			strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+/*
+ * sessionize_oldest_open_session: _oldest_open_session(state_table, part):
+ * the earliest session_start of the open sessions of one partition of a
+ * stream, for the stats views, read as the caller; NULL when it has none,
+ * or when the caller may not read them (a member of the owning role
+ * without INHERIT).
+ *
+ * The table is its owner's, who could make reading it run code as whoever
+ * reads the stats views (a superuser among them): it is read only while
+ * it is a plain heap table, without rules (a view) or row security, whose
+ * first_ts and part have the types sessionize gave them, by a scan here
+ * that calls no function of a type; else NULL.  Its lock is released on
+ * return, as open_sessions() releases its own: a transaction that read
+ * the stats views may then feed the stream while drop_stream() or a
+ * key_index switch waits for it, where a lock kept would deadlock them.
+ */
+Datum
+sessionize_oldest_open_session(PG_FUNCTION_ARGS)
+{
+	Oid			relid = get_relname_relid(NameStr(*PG_GETARG_NAME(0)),
+										  get_namespace_oid(SESSIONIZE_SCHEMA, false));
+	int32		part = PG_GETARG_INT32(1);
+	Relation	rel;
+	AttrNumber	first_att;
+	AttrNumber	part_att;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found = false;
+	TimestampTz oldest = 0;
+
+	if (!OidIsValid(relid) || pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		PG_RETURN_NULL();
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		PG_RETURN_NULL();
+	first_att = attnum_of(rel, "first_ts", TIMESTAMPTZOID);
+	part_att = attnum_of(rel, "part", INT4OID);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		rel->rd_rel->relhasrules || rel->rd_rel->relrowsecurity ||
+		first_att == InvalidAttrNumber || part_att == InvalidAttrNumber)
+	{
+		relation_close(rel, AccessShareLock);
+		PG_RETURN_NULL();
+	}
+
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, part_att, &isnull);
+		TimestampTz first_ts;
+
+		if (isnull || DatumGetInt32(value) != part)
+			continue;
+		value = slot_getattr(slot, first_att, &isnull);
+		if (isnull)
+			continue;
+		first_ts = DatumGetTimestampTz(value);
+		if (!found || first_ts < oldest)
+			oldest = first_ts;
+		found = true;
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	relation_close(rel, AccessShareLock);
+	if (!found)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(oldest);
 }
