@@ -232,6 +232,12 @@ sessionize_sessions_add(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
+/* The attributes of sessionize.session, in order (see check_session_type). */
+enum
+{
+	SS_START, SS_END, SS_EVENT_COUNT, SS_END_REASON, SS_EVENTS, SS_NATTS
+};
+
 /*
  * What the final function makes once per query, in its fn_extra: the row
  * type, and the header of its rows (see sessions_array).
@@ -275,8 +281,8 @@ sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 	char	   *p;
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
-	Datum		values[5];
-	bool		nulls[5] = {0};
+	Datum		values[SS_NATTS];
+	bool		nulls[SS_NATTS] = {0};
 	varattrib_4b events_header;	/* the events, sized: a header alone */
 	int			i;
 
@@ -292,11 +298,11 @@ sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 		if (reasons[f->reason] == (Datum) 0)
 			reasons[f->reason] = CStringGetTextDatum(end_reason_names[f->reason]);
 		SET_VARSIZE(&events_header, events_size[i]);
-		values[0] = TimestampTzGetDatum(f->first_ts);
-		values[1] = TimestampTzGetDatum(f->last_ts);
-		values[2] = Int32GetDatum(f->nevents);
-		values[3] = reasons[f->reason];
-		values[4] = PointerGetDatum(&events_header);
+		values[SS_START] = TimestampTzGetDatum(f->first_ts);
+		values[SS_END] = TimestampTzGetDatum(f->last_ts);
+		values[SS_EVENT_COUNT] = Int32GetDatum(f->nevents);
+		values[SS_END_REASON] = reasons[f->reason];
+		values[SS_EVENTS] = PointerGetDatum(&events_header);
 		data_len[i] = heap_compute_data_size(desc, values, nulls);
 		nbytes = MAXALIGN(nbytes) + hoff + data_len[i];
 		events_max = Max(events_max, events_size[i]);
@@ -325,11 +331,11 @@ sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 		HeapTupleHeader td = (HeapTupleHeader) p;
 
 		session_events_jsonb_write(f->session, events, events_size[i]);
-		values[0] = TimestampTzGetDatum(f->first_ts);
-		values[1] = TimestampTzGetDatum(f->last_ts);
-		values[2] = Int32GetDatum(f->nevents);
-		values[3] = reasons[f->reason];
-		values[4] = PointerGetDatum(events);
+		values[SS_START] = TimestampTzGetDatum(f->first_ts);
+		values[SS_END] = TimestampTzGetDatum(f->last_ts);
+		values[SS_EVENT_COUNT] = Int32GetDatum(f->nevents);
+		values[SS_END_REASON] = reasons[f->reason];
+		values[SS_EVENTS] = PointerGetDatum(events);
 
 		memcpy(td, template, hoff);
 		HeapTupleHeaderSetDatumLength(td, hoff + data_len[i]);
@@ -351,7 +357,7 @@ sessions_array(FinishedList *finished, TupleDesc desc, HeapTupleHeader template)
 static void
 check_session_type(TupleDesc desc)
 {
-	static const Oid types[5] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, JSONBOID};
+	static const Oid types[SS_NATTS] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, JSONBOID};
 	int			i;
 
 	if (desc->natts != lengthof(types))
@@ -418,15 +424,15 @@ sessionize_sessions_final(PG_FUNCTION_ARGS)
 	if (out == NULL)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		Datum		values[5] = {0};
-		bool		nulls[5] = {0};
+		Datum		values[SS_NATTS] = {0};
+		bool		nulls[SS_NATTS] = {0};
 
 		out = palloc(sizeof(SessionsOut));
 		out->desc = lookup_rowtype_tupdesc_copy(get_element_type(get_fn_expr_rettype(fcinfo->flinfo)), -1);
 		check_session_type(out->desc);
 		/* of a row with no events */
-		values[3] = CStringGetTextDatum("");
-		values[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum("[]"));
+		values[SS_END_REASON] = CStringGetTextDatum("");
+		values[SS_EVENTS] = DirectFunctionCall1(jsonb_in, CStringGetDatum("[]"));
 		out->template = heap_form_tuple(out->desc, values, nulls)->t_data;
 		MemoryContextSwitchTo(oldcxt);
 		fcinfo->flinfo->fn_extra = out;
