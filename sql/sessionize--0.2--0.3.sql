@@ -618,7 +618,7 @@ LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 CREATE FUNCTION sessionize._oldest_open_session(p_state_table name, p_part integer)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'sessionize_oldest_open_session'
-LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
 
 /* Per partition of each stream: its traffic, sessions, clock and offsets. */
 CREATE VIEW sessionize.partition_stats WITH (security_invoker = true) AS
