@@ -130,6 +130,13 @@ SELECT sessionize.create_stream('att2', gap => '1 minute', partitions => 2,
 SELECT sessionize.attach('att', 'att_clicks');
 SELECT sessionize.attach('att2', 'att_clicks', 1);
 SELECT stream, source_table, "partition" FROM sessionize.attachments ORDER BY stream;
+-- A trigger made by hand with the feeding function and other arguments
+-- (any table's owner can) shows with no partition; the view still reads.
+CREATE TABLE att_forged (x int);
+CREATE TRIGGER forged AFTER INSERT ON att_forged REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION sessionize._feed_statement('att', 'not a number');
+SELECT stream, source_table, "partition" FROM sessionize.attachments ORDER BY stream, source_table::text;
+DROP TABLE att_forged;
 INSERT INTO att_clicks VALUES ('w1', '2026-01-01 12:00Z', false, 1),
                           ('w1', '2026-01-01 12:05Z', false, 2);
 SELECT key, event_count, end_reason FROM att_sessions WHERE key = 'w1';

@@ -306,6 +306,26 @@ SELECT sessionize.drop_stream(s) FROM unnest(ARRAY['peek', 'peek_rls']) s;
 SELECT count(*) AS streams_left FROM sessionize.streams;
 RESET ROLE;
 
+-- The tables made for a stream go where the database's go, as heap,
+-- whatever default_tablespace and default_table_access_method the caller
+-- set: the extension's owner makes them, and would otherwise put them in
+-- a tablespace the caller may not create in.
+SET allow_in_place_tablespaces = on;
+CREATE TABLESPACE regress_sessionize_ts LOCATION '';
+SET ROLE regress_mallory;
+SET default_tablespace = regress_sessionize_ts;
+SELECT try('CREATE TABLE mal.in_ts (x int)');
+SELECT sessionize.create_stream('ts_probe');
+SELECT sessionize.alter_stream('ts_probe', 'key_index', 'btree');
+SELECT c.relname ~ '_chunks' AS chunks, c.relkind, c.reltablespace = 0 AS default_tablespace
+  FROM pg_class c JOIN sessionize.streams s ON c.relname LIKE s.state_table || '%'
+ WHERE s.name = 'ts_probe' AND c.relnamespace = 'sessionize'::regnamespace
+ ORDER BY 1, 2;
+SELECT sessionize.drop_stream('ts_probe');
+RESET default_tablespace;
+RESET ROLE;
+DROP TABLESPACE regress_sessionize_ts;
+
 -- Nothing ran as anyone but the caller, and the role is no superuser.
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_mallory';
 SET client_min_messages = warning;

@@ -132,9 +132,11 @@ ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAUL
  * row per key and partition either way.  Run as the extension's owner by
  * _state_tables (an empty table), by the update from 0.2, and by
  * alter_stream(stream, 'key_index', ...) through catalog.c, under the
- * stream's lock, on a table that belongs to the stream's owner, who may
- * have changed it.  So it only creates and drops indexes, found by what
- * they are, not by name: CREATE INDEX runs the build as the table's owner
+ * stream's lock and the table's (taken in C), on a table that belongs to
+ * the stream's owner, who may have changed it.  So it locks nothing (LOCK
+ * TABLE on a view locks the tables its rules read), checks that it is a
+ * table, and only creates and drops indexes, found by what they are, not
+ * by name: CREATE INDEX runs the build as the table's owner
  * (and calls only the support functions create_stream checked), and
  * dropping an index runs nothing.  Never ALTER TABLE ... ADD PRIMARY KEY:
  * it would make key and part NOT NULL, which evaluates the table's CHECK
@@ -175,8 +177,12 @@ BEGIN
                     HINT = 'A hash key index needs a scalar key type with a default hash operator class; this stream keeps the btree.';
     END IF;
 
-    -- the one lock the switch needs, taken first (no upgrade from the build's)
-    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_rel);
+    -- alter_stream has locked the table (in C, which follows no view's
+    -- rules), so a table now cannot become a view meanwhile
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = v_rel) <> 'r' THEN
+        RAISE EXCEPTION 'sessionize.% is not a table', p_table
+              USING ERRCODE = 'wrong_object_type';
+    END IF;
     v_key := (SELECT a.attnum FROM pg_attribute a
                WHERE a.attrelid = v_rel AND a.attname = 'key' AND NOT a.attisdropped);
     v_part := (SELECT a.attnum FROM pg_attribute a
@@ -718,11 +724,15 @@ CREATE VIEW sessionize.attachments AS
 SELECT pg_catalog.convert_from(pg_catalog.substring(t.tgargs, 1, a.stop - 1),
                                pg_catalog.getdatabaseencoding()) AS stream,
        t.tgrelid::pg_catalog.regclass AS source_table,
-       pg_catalog.convert_from(pg_catalog.substring(t.tgargs, a.stop + 1,
-                                                    pg_catalog.length(t.tgargs) - a.stop - 1),
-                               pg_catalog.getdatabaseencoding())::integer AS "partition"
+       -- a trigger that any role made with this function on a table of
+       -- its own, with other arguments, shows NULL, not an error for all
+       CASE WHEN p.part OPERATOR(pg_catalog.~) '^[0-9]{1,9}$'
+            THEN p.part::pg_catalog.int4 END AS "partition"
   FROM pg_catalog.pg_trigger t,
-       LATERAL (SELECT pg_catalog.position(t.tgargs, pg_catalog.decode('00', 'hex')) AS stop) a
+       LATERAL (SELECT pg_catalog.position(t.tgargs, pg_catalog.decode('00', 'hex')) AS stop) a,
+       LATERAL (SELECT pg_catalog.convert_from(pg_catalog.substring(t.tgargs, a.stop + 1,
+                                               pg_catalog.length(t.tgargs) - a.stop - 1),
+                                               pg_catalog.getdatabaseencoding()) AS part) p
  WHERE t.tgfoid OPERATOR(pg_catalog.=) 'sessionize._feed_statement()'::pg_catalog.regprocedure
    AND t.tgnargs OPERATOR(pg_catalog.=) 2;
 
@@ -743,7 +753,7 @@ COMMENT ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, 
                                              interval, text, regclass, text, text) IS
     'create a stream owned by the calling role, in arrival order or (mode => ''event_time'') with sessions that merge in event time';
 COMMENT ON FUNCTION sessionize.alter_stream(text, text, text) IS
-    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit, dead_letter, time_zone), or set its clock (watermark)';
+    'change one setting of a stream in use (gap, max_duration, max_events, lateness, key_field, ts_field, last_field, sink, max_future, ts_unit, dead_letter, time_zone, key_index), or set its clock (watermark)';
 COMMENT ON FUNCTION sessionize.drop_stream(text) IS
     'drop a stream, its open sessions and its offsets';
 COMMENT ON FUNCTION sessionize.sessionize_batch(text, jsonb, text, bigint, integer, bigint) IS

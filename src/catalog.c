@@ -40,7 +40,9 @@
  *	  row security;
  *	- search_path is pinned to pg_catalog, pg_temp while they run, and every
  *	  name in them is schema-qualified anyway (operators spelled
- *	  OPERATOR(pg_catalog.=));
+ *	  OPERATOR(pg_catalog.=)); so are default_tablespace (the database's)
+ *	  and default_table_access_method (heap), which would otherwise put
+ *	  the tables made for a caller in a tablespace the caller may not use;
  *	- they run as a security-restricted operation (as PostgreSQL runs index
  *	  functions during maintenance), so nothing reached could SET ROLE;
  *	- _create_stream creates a state table whose key column has the
@@ -52,9 +54,11 @@
  *	  table's owner (ANALYZE, VACUUM FULL, REINDEX, autovacuum) runs as the
  *	  stream's owner too.  _drop_stream drops them.  Neither runs a
  *	  caller's function, trigger or default;
- *	- _key_index (alter_stream's key_index) locks a state table that has
- *	  rows, builds the other key index on it and drops the one it had,
- *	  found by what they are, not by name.  CREATE INDEX calls the same
+ *	- _key_index (alter_stream's key_index) builds the other key index on
+ *	  a state table that has rows and drops the one it had, found by what
+ *	  they are, not by name.  alter_stream has locked the table first, as
+ *	  the caller and in C: LOCK TABLE as the owner would follow the rules
+ *	  of a table its owner made a view, locking the tables they read.  CREATE INDEX calls the same
  *	  checked support functions, and PostgreSQL runs it as the table's
  *	  owner (the stream's) anyway; dropping an index runs nothing.  It
  *	  never runs ALTER TABLE ... ADD PRIMARY KEY, whose NOT NULL check
@@ -71,6 +75,7 @@
  */
 #include "sessionize.h"
 
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -299,6 +304,11 @@ owner_begin(OwnerSwitch *sw)
 	sw->guc_nest_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", OWNER_SEARCH_PATH, PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* the tables and indexes it makes go where the database's go, as heap */
+	(void) set_config_option("default_tablespace", "", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("default_table_access_method", DEFAULT_TABLE_ACCESS_METHOD,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 }
 
 /*

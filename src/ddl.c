@@ -21,6 +21,7 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
@@ -712,6 +713,24 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the setting %s needs sessionize 0.3", setting->name),
 				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
+	if (setting->update == CAT_SET_KEY_INDEX)
+	{
+		/*
+		 * The state table, locked here, as the caller, before the owner's
+		 * statement rebuilds its index: LOCK TABLE there would follow a
+		 * view's rules to its tables (the stream's owner may have made the
+		 * table a view) and lock them as the extension's owner.  Locked, it
+		 * cannot become a view, so _key_index's check of it holds.
+		 */
+		LockRelationOid(stream->state_relid, AccessExclusiveLock);
+		if (get_rel_relkind(stream->state_relid) != RELKIND_RELATION)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("the state table of stream \"%s\" is no longer a table",
+							stream->name),
+					 errhint("Flush the stream and create it again.")));
+	}
+
 	/*
 	 * The watermark is that of each partition; a setting is one row (for
 	 * key_index, the row of the stream whose state table gets the index).

@@ -19,6 +19,7 @@
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -134,10 +135,13 @@ attnum_of(Relation rel, const char *name, Oid typid)
  * reads the stats views (a superuser among them): it is read only while
  * it is a plain heap table, without rules (a view) or row security, whose
  * first_ts and part have the types sessionize gave them, by a scan here
- * that calls no function of a type; else NULL.  Its lock is released on
- * return, as open_sessions() releases its own: a transaction that read
- * the stats views may then feed the stream while drop_stream() or a
- * key_index switch waits for it, where a lock kept would deadlock them.
+ * that calls no function of a type; else NULL.  NULL too while another
+ * transaction holds the table exclusively (a drop or a key_index switch
+ * under way, or its owner's LOCK TABLE): a reader of the views does not
+ * wait for it.  Its lock is released on return, as open_sessions()
+ * releases its own: a transaction that read the stats views may then
+ * feed the stream while drop_stream() or a key_index switch waits for it,
+ * where a lock kept would deadlock them.
  */
 Datum
 sessionize_oldest_open_session(PG_FUNCTION_ARGS)
@@ -155,9 +159,15 @@ sessionize_oldest_open_session(PG_FUNCTION_ARGS)
 
 	if (!OidIsValid(relid) || pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		PG_RETURN_NULL();
-	rel = try_relation_open(relid, AccessShareLock);
-	if (rel == NULL)
+	/* not while another holds it exclusively (its owner may, at will) */
+	if (!ConditionalLockRelationOid(relid, AccessShareLock))
 		PG_RETURN_NULL();
+	rel = try_relation_open(relid, NoLock);
+	if (rel == NULL)
+	{
+		UnlockRelationOid(relid, AccessShareLock);
+		PG_RETURN_NULL();
+	}
 	first_att = attnum_of(rel, "first_ts", TIMESTAMPTZOID);
 	part_att = attnum_of(rel, "part", INT4OID);
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
