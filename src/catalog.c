@@ -58,12 +58,12 @@
  *	  a state table that has rows and drops the one it had, found by what
  *	  they are, not by name.  alter_stream has locked the table first, as
  *	  the caller and in C: LOCK TABLE as the owner would follow the rules
- *	  of a table its owner made a view, locking the tables they read.  CREATE INDEX calls the same
- *	  checked support functions, and PostgreSQL runs it as the table's
- *	  owner (the stream's) anyway; dropping an index runs nothing.  It
- *	  never runs ALTER TABLE ... ADD PRIMARY KEY, whose NOT NULL check
- *	  would evaluate CHECK constraints the stream's owner may have added
- *	  (see _key_index).
+ *	  of a table its owner made a view, locking the tables they read.
+ *	  CREATE INDEX calls the same checked support functions, and
+ *	  PostgreSQL runs it as the table's owner (the stream's) anyway;
+ *	  dropping an index runs nothing.  It never runs ALTER TABLE ... ADD
+ *	  PRIMARY KEY, whose NOT NULL check would evaluate CHECK constraints
+ *	  the stream's owner may have added (see _key_index).
  *
  * A database whose extension is still at 0.1 or 0.2 (the library was
  * installed, ALTER EXTENSION UPDATE not yet run) has the catalog of then:
