@@ -36,6 +36,14 @@
 
 #define DEFAULT_BATCH_SIZE 1000
 #define MAX_BATCH_SIZE 1000000
+/*
+ * The most JSON text a batch sends: a batch is sent before a line would
+ * take it past this, and a longer line is a bad line.  The server takes a
+ * message of at most 1 GB, and a jsonb array of at most 256 MB: past
+ * either a batch could never be applied, and the feeder would stop or,
+ * the connection dropped, send it again for ever.
+ */
+#define MAX_BATCH_BYTES (64 * 1024 * 1024)
 #define PROGRESS_INTERVAL 0.25	/* seconds between progress lines */
 
 typedef enum InputFormat
@@ -463,6 +471,10 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 	const char *why;
 	size_t		at;
 
+	/* the batch goes before this line would take it past its size */
+	if (b->nlines > 0 && b->text_len + 1 + msg_len + 1 > MAX_BATCH_BYTES &&
+		!apply_batch(feed, source))
+		return false;
 	if (!b->taken && opts->linger_ms >= 0)
 		b->deadline = feed_now() + opts->linger_ms / 1000.0;
 
@@ -471,6 +483,19 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 		/* an empty line (or kcat's empty message): nothing, but taken */
 		lines_empty++;
 		batch_take(b, offset, number);
+	}
+	else if (msg_len + 2 > MAX_BATCH_BYTES)
+	{
+		char		where[512];
+		char		reason[1024];
+
+		source_where(feed, source, number, offset, where, sizeof(where));
+		snprintf(reason, sizeof(reason), "%s is %zu bytes long, more than a batch may hold (%d MB)",
+				 where, msg_len, MAX_BATCH_BYTES / (1024 * 1024));
+		apply_bad_line(feed, source, reason);
+		if (feed->bad_lines < 0)
+			return apply_stop(feed, source);
+		batch_aside(b, offset, number, prefix, prefix_len, msg, msg_len);
 	}
 	else if (!json_check(msg, msg_len, &is_object, &why, &at) || !is_object)
 	{
