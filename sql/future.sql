@@ -94,15 +94,21 @@ SELECT sessionize.alter_stream('seconds', 'ts_unit', 'ms');
 SELECT key, session_start, end_reason FROM sessionize.sessionize_batch('seconds',
     '[{"id": 2, "ts": 1772359200000}]');
 
--- The words timestamptz reads as times of the call are refused, with the
--- element or row that has one; other strings are read as ever.
+-- The words timestamptz reads as times of the call are refused, alone or
+-- with a time, with the element or row that has one; other strings (a
+-- zone name of words among them) are read as ever.
 SELECT label, try(sql) FROM (VALUES
   ('now',         $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "now"}]')$$),
   ('Today',       $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "2026-01-01T10:00:00Z"}, {"id": "w", "ts": " Today "}]')$$),
   ('yesterday',   $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "yesterday"}]')$$),
   ('tomorrow',    $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "TOMORROW"}]')$$),
   ('epoch',       $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "epoch"}]')$$),
+  ('today 10:00', $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "today 10:00"}]')$$),
+  ('epoch 10:00', $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "10:00 Epoch"}]')$$),
+  ('yesterday allballs', $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "yesterday allballs"}]')$$),
   ('query, now',  $$SELECT sessionize.sessionize_query('fut', 'SELECT ''w'' AS id, ''now''::text AS ts')$$),
+  ('query, today 10:00', $$SELECT sessionize.sessionize_query('fut', 'SELECT ''w'' AS id, ''today 10:00''::text AS ts')$$),
+  ('zone names',  $$SELECT count(*) FROM sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "2026-01-01 10:00 America/New_York"}]')$$),
   ('query, text', $$SELECT sessionize.sessionize_query('fut', 'SELECT ''w'' AS id, ''2026-01-01 10:00+02''::text AS ts')$$)
 ) AS t(label, sql);
 SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "2026-01-01T10:00:00Z"}, {"id": "w", "ts": " Today "}]');

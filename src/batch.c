@@ -236,32 +236,46 @@ parse_iso8601(const char *s, int len, TimestampTz *result)
 /*
  * check_not_time_word: refuse the words timestamptz_in reads as times but
  * that are no instant of an event: now, today, yesterday, tomorrow (the
- * time of the call, not of the event) and epoch.  text is field of
- * event i of a batch, or, with rows_of ("the query"), of row i of those.
+ * time of the call, not of the event) and epoch, alone or with more
+ * ("today 10:00" is today's).  A word is a run of letters.  text is field
+ * of event i of a batch, or, with rows_of ("the query"), of row i of those.
  */
 void
 check_not_time_word(const char *text, int i, const char *field, const char *rows_of)
 {
 	static const char *const words[] = {"now", "today", "yesterday", "tomorrow", "epoch"};
-	char	   *word = pstrdup(text);
-	char	   *end;
-	int			w;
+	const char *p = text;
 
-	while (*word == ' ' || *word == '\t' || *word == '\n' || *word == '\r')
-		word++;
-	end = word + strlen(word);
-	while (end > word && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
-		*--end = '\0';
-	for (w = 0; w < lengthof(words); w++)
-		if (pg_strcasecmp(word, words[w]) == 0)
+	while (*p != '\0')
+	{
+		const char *start;
+		int			len;
+		int			w;
+
+		while (*p != '\0' && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			p++;
+		start = p;
+		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+			p++;
+		len = p - start;
+		for (w = 0; w < lengthof(words); w++)
+		{
+			bool		alone;
+
+			if (len != strlen(words[w]) || pg_strncasecmp(start, words[w], len) != 0)
+				continue;
+			alone = strspn(text, " \t\n\r") == start - text &&
+				strspn(p, " \t\n\r") == strlen(p);
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
 					 rows_of != NULL ?
-					 errmsg("row %d of %s: \"%s\" is the word \"%s\", not the time of an event",
-							i, rows_of, field, word) :
-					 errmsg("event %d of the batch: \"%s\" is the word \"%s\", not the time of an event",
-							i, field, word),
+					 errmsg("row %d of %s: \"%s\" %s the word \"%.*s\", not the time of an event",
+							i, rows_of, field, alone ? "is" : "holds", len, start) :
+					 errmsg("event %d of the batch: \"%s\" %s the word \"%.*s\", not the time of an event",
+							i, field, alone ? "is" : "holds", len, start),
 					 errhint("Send the time the event happened, as ISO 8601 or an epoch number.")));
+		}
+	}
 }
 
 /*
