@@ -351,10 +351,15 @@ classify(Server *server, PGresult *res, ApplyResult *result)
 		result->status = APPLY_LOST;
 		return;
 	}
-	/* the data errors: 22 (data exception), 23 (a domain), 54 (too long) */
+	/*
+	 * The data errors: 22 (data exception), 23 (a domain), 54 (too long),
+	 * P0 (raised by a PL/pgSQL function of a domain's CHECK), as the
+	 * server's dead letters.
+	 */
 	if (strncmp(result->sqlstate, "22", 2) == 0 ||
 		strncmp(result->sqlstate, "23", 2) == 0 ||
-		strncmp(result->sqlstate, "54", 2) == 0)
+		strncmp(result->sqlstate, "54", 2) == 0 ||
+		strncmp(result->sqlstate, "P0", 2) == 0)
 	{
 		element = element_named(result->message);
 		if (element >= 0)

@@ -86,6 +86,30 @@ SELECT count(*) FROM sessionize.sessionize_query('dl_query', $$
 SELECT element_index, sqlstate, message, element FROM bad_events ORDER BY element_index;
 SELECT key, event_count FROM sessionize.open_sessions('dl_query') ORDER BY key;
 
+-- A domain whose CHECK calls a PL/pgSQL function that raises (P0001)
+-- about one value: that element is a dead letter too, not the batch's
+-- error.
+CREATE FUNCTION allowed_key(k text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF k = 'BAD' THEN
+        RAISE EXCEPTION 'key % is not allowed', k;
+    END IF;
+    RETURN true;
+END
+$$;
+CREATE DOMAIN checked_key AS text CHECK (allowed_key(VALUE));
+TRUNCATE bad_events;
+SELECT sessionize.create_stream('dl_raise', key_type => 'checked_key', gap => '30 minutes',
+                                dead_letter => 'bad_events');
+SELECT count(*) FROM sessionize.sessionize_batch('dl_raise', '[
+  {"id": "good", "ts": "2026-01-01T10:00:00Z"}, {"id": "BAD", "ts": "2026-01-01T10:01:00Z"},
+  {"id": "good", "ts": "2026-01-01T10:02:00Z"}]');
+SELECT element_index, sqlstate, message FROM bad_events;
+SELECT key, event_count FROM sessionize.open_sessions('dl_raise');
+SELECT sessionize.drop_stream('dl_raise');
+DROP DOMAIN checked_key;
+DROP FUNCTION allowed_key(text);
+
 -- The batch is atomic with its dead letters: a dead_letter table that
 -- refuses the rows (a trigger) fails the batch, and nothing of it stays.
 CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$

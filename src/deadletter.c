@@ -15,8 +15,9 @@
  * the decoder again, in a new one, at the next element.  A batch without
  * bad elements costs one subtransaction; one with k costs k + 1.  Only
  * the errors of the data are dead letters (classes 22, 23 and 54: data
- * exceptions, a domain's constraint, a key too long); any other error (a
- * cancel, out of memory) is the batch's error still.
+ * exceptions, a domain's constraint, a key too long; and P0, what a
+ * PL/pgSQL function of a domain's CHECK raises about a value); any other
+ * error (a cancel, out of memory) is the batch's error still.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,7 +51,8 @@ is_data_error(const ErrorData *edata)
 	return edata->elevel == ERROR &&
 		(class == ERRCODE_DATA_EXCEPTION ||
 		 class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-		 class == ERRCODE_PROGRAM_LIMIT_EXCEEDED);
+		 class == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
+		 class == ERRCODE_PLPGSQL_ERROR);
 }
 
 /*

@@ -401,6 +401,27 @@ SELECT count(*) = 1 FROM pg_stat_activity
 	is(committed('clean', 'moved'), '5', 'the offset is the last line');
 }
 
+# A key a PL/pgSQL CHECK of its domain refuses (P0001) is a bad line too.
+{
+	$node->safe_psql('postgres', q{
+CREATE FUNCTION allowed_key(k text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS
+$$BEGIN IF k = 'BAD' THEN RAISE EXCEPTION 'key % is not allowed', k; END IF; RETURN true; END$$;
+CREATE DOMAIN checked_key AS text CHECK (allowed_key(VALUE));
+SELECT sessionize.create_stream('raise', key_type => 'checked_key', gap => '30 minutes');});
+	my $raise_out = "$tmp/raise-bad-lines.jsonl";
+	($rc, $err) = feed([ '--stream', 'raise', '--source', 'f', '--bad-lines', $raise_out ],
+		qq({"id": "good", "ts": 1577872800}
+{"id": "BAD", "ts": 1577872860}
+{"id": "good", "ts": 1577872920}
+));
+	is($rc, 0, 'a key its domain\'s PL/pgSQL CHECK refuses: the run ends');
+	like($err, qr/line 2 of standard input: "id" is invalid: key BAD is not allowed/,
+		'the line is set aside, with the server\'s reason');
+	is($node->safe_psql('postgres', q{
+SELECT key || ':' || event_count FROM sessionize.open_sessions('raise')}),
+		'good:2', 'the other lines are applied');
+}
+
 # ------------------------------------------------------------ 7. long lines
 
 {
