@@ -286,7 +286,14 @@ query_decode(ElementDecoder *d, int end)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("row %d of %s: \"%s\" is NULL", r, qd->rows_of, stream->key_field)));
-		e->key = datumCopy(v, stream->key_typbyval, stream->key_typlen);
+		/*
+		 * A row's value may be compressed or stored out of line (TOAST):
+		 * the key is measured and kept whole, as the other forms keep it.
+		 */
+		if (stream->key_typlen == -1)
+			e->key = PointerGetDatum(PG_DETOAST_DATUM_COPY(v));
+		else
+			e->key = datumCopy(v, stream->key_typbyval, stream->key_typlen);
 		if (key_too_long(stream, e->key))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
