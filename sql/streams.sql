@@ -159,6 +159,7 @@ SELECT label, try(sql) FROM (VALUES
   ('key type point',    $$SELECT sessionize.create_stream('x', key_type => 'point')$$),
   ('key type xml',      $$SELECT sessionize.create_stream('x', key_type => 'xml')$$),
   ('key type record',   $$SELECT sessionize.create_stream('x', key_type => 'record')$$),
+  ('key type text[]',   $$SELECT sessionize.create_stream('x', key_type => 'text[]')$$),
   ('key type NULL',     $$SELECT sessionize.create_stream('x', key_type => NULL)$$),
   ('empty key_field',   $$SELECT sessionize.create_stream('x', key_field => '')$$),
   ('NULL ts_field',     $$SELECT sessionize.create_stream('x', ts_field => NULL)$$),

@@ -224,9 +224,17 @@ check_key_type(Oid key_type)
 {
 	char		typtype = get_typtype(key_type);
 
+	/* a call gathers its keys in an array of the key type, which needs one */
+	if (typtype != TYPTYPE_PSEUDO && !OidIsValid(get_array_type(key_type)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 OidIsValid(get_element_type(key_type)) ?
+				 errmsg("key type %s is an array type, which a key cannot have",
+						format_type_be(key_type)) :
+				 errmsg("key type %s has no array type", format_type_be(key_type)),
+				 errhint("A call gathers its keys in an array of the key type; use text or a composite type.")));
 	if (typtype == TYPTYPE_PSEUDO ||
-		!OidIsValid(GetDefaultOpClass(key_type, BTREE_AM_OID)) ||
-		!OidIsValid(get_array_type(key_type)))
+		!OidIsValid(GetDefaultOpClass(key_type, BTREE_AM_OID)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("key type %s has no default btree operator class",
