@@ -105,19 +105,19 @@ DROP TABLE clicks_in;
 -- kept whole: over the limit (2688 bytes) it is refused, naming its row,
 -- as in the other forms; under it, it is stored and found whole.
 SELECT sessionize.create_stream('qlong', gap => '30 minutes');
-CREATE TABLE long_keys (n int, id text, ts timestamptz);
-ALTER TABLE long_keys ALTER id SET STORAGE EXTERNAL;
-INSERT INTO long_keys VALUES (1, 'short', '2026-01-01 10:00Z'), (2, repeat('k', 4000), '2026-01-01 10:00Z');
-SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line FROM pg_class WHERE oid = 'long_keys'::regclass;
-SELECT count(*) FROM sessionize.sessionize_query('qlong', 'SELECT id, ts FROM long_keys ORDER BY n');
-ALTER TABLE long_keys ALTER id SET STORAGE MAIN;
-TRUNCATE long_keys;
-INSERT INTO long_keys VALUES (1, repeat('c', 2686), '2026-01-01 10:00Z'),
+CREATE TABLE query_long_keys (n int, id text, ts timestamptz);
+ALTER TABLE query_long_keys ALTER id SET STORAGE EXTERNAL;
+INSERT INTO query_long_keys VALUES (1, 'short', '2026-01-01 10:00Z'), (2, repeat('k', 4000), '2026-01-01 10:00Z');
+SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line FROM pg_class WHERE oid = 'query_long_keys'::regclass;
+SELECT count(*) FROM sessionize.sessionize_query('qlong', 'SELECT id, ts FROM query_long_keys ORDER BY n');
+ALTER TABLE query_long_keys ALTER id SET STORAGE MAIN;
+TRUNCATE query_long_keys;
+INSERT INTO query_long_keys VALUES (1, repeat('c', 2686), '2026-01-01 10:00Z'),
                              (2, repeat('c', 2600), '2026-01-01 10:00Z');
-SELECT n, pg_column_size(id) < octet_length(id) AS stored_compressed FROM long_keys ORDER BY n;
-SELECT count(*) FROM sessionize.sessionize_query('qlong', 'SELECT id, ts FROM long_keys WHERE n = 1');
-SELECT count(*) FROM sessionize.sessionize_query('qlong', 'SELECT id, ts FROM long_keys WHERE n = 2');
+SELECT n, pg_column_size(id) < octet_length(id) AS stored_compressed FROM query_long_keys ORDER BY n;
+SELECT count(*) FROM sessionize.sessionize_query('qlong', 'SELECT id, ts FROM query_long_keys WHERE n = 1');
+SELECT count(*) FROM sessionize.sessionize_query('qlong', 'SELECT id, ts FROM query_long_keys WHERE n = 2');
 SELECT octet_length(key), event_count FROM sessionize.open_sessions('qlong');
 SELECT count(*) FROM sessionize.open_sessions('qlong', repeat('c', 2600));
 SELECT sessionize.drop_stream('qlong');
-DROP TABLE long_keys;
+DROP TABLE query_long_keys;
