@@ -524,8 +524,8 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 
 /*
  * parse_kcat: split a kcat line "PARTITION OFFSET MESSAGE" (kcat -f
- * '%p %o %s\n'); false if it is not one.  An empty message (a tombstone)
- * may have lost its space.
+ * '%p %o %s\n', or \r\n); false if it is not one.  An empty message (a
+ * tombstone) may have lost its space.
  */
 static bool
 parse_kcat(const char *s, size_t len, int32_t *partition, int64_t *offset,
@@ -534,6 +534,9 @@ parse_kcat(const char *s, size_t len, int32_t *partition, int64_t *offset,
 	size_t		i = 0;
 	int64_t		v;
 
+	/* a line ended by CRLF: its CR is no part of the message */
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
 	for (v = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++)
 	{
 		v = v * 10 + (s[i] - '0');

@@ -219,6 +219,15 @@ is( $node->safe_psql(
 SELECT count(*) || ' ' || count(DISTINCT e->>'n') FROM sink_kc, jsonb_array_elements(events) e}),
 	'3000 3000', 'every kcat message is in exactly one session');
 
+# Lines ended by CRLF: the messages are read as ever, and a tombstone that
+# lost its space ("0 7\r") is an empty message, not a bad line.
+$node->safe_psql('postgres', "SELECT sessionize.create_stream('kc_crlf', gap => '30 minutes')");
+($rc, $err) = feed([ '--stream', 'kc_crlf', '--source', 'crlf', '--format', 'kcat' ],
+	qq(0 5 {"id":"c1","ts":1577872800}\r\n0 6 {"id":"c1","ts":1577872860}\r\n0 7\r\n));
+is($rc, 0, 'kcat with CRLF line ends: the run ends');
+like($err, qr/3 lines read, 2 events applied .* 1 empty/, 'the tombstone is an empty message');
+is(committed('kc_crlf', 'crlf-0'), '7', 'and its offset is committed');
+
 # ------------------------------------------------------ 3. server restart
 
 {
