@@ -39,11 +39,14 @@
 /*
  * The most JSON text a batch sends: a batch is sent before a line would
  * take it past this, and a longer line is a bad line.  The server takes a
- * message of at most 1 GB, and a jsonb array of at most 256 MB: past
- * either a batch could never be applied, and the feeder would stop or,
- * the connection dropped, send it again for ever.
+ * message of at most 1 GB and a jsonb array of at most 256 MB, and its
+ * parser an array of at most 1 GB of parsed values: past any of them a
+ * batch could never be applied, and the feeder would stop or, the
+ * connection dropped, send it again for ever.  JSON grows at most about
+ * six times as jsonb (a 2-byte "0," takes 12 bytes), and a parsed value
+ * takes 32 bytes: 32 MB keeps a batch under all three.
  */
-#define MAX_BATCH_BYTES (64 * 1024 * 1024)
+#define MAX_BATCH_BYTES (32 * 1024 * 1024)
 #define PROGRESS_INTERVAL 0.25	/* seconds between progress lines */
 
 typedef enum InputFormat

@@ -108,6 +108,7 @@ SELECT label, try(sql) FROM (VALUES
   ('yesterday allballs', $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "yesterday allballs"}]')$$),
   ('query, now',  $$SELECT sessionize.sessionize_query('fut', 'SELECT ''w'' AS id, ''now''::text AS ts')$$),
   ('query, today 10:00', $$SELECT sessionize.sessionize_query('fut', 'SELECT ''w'' AS id, ''today 10:00''::text AS ts')$$),
+  ('query, name', $$SELECT sessionize.sessionize_query('fut', 'SELECT ''w'' AS id, ''today 10:00''::name AS ts')$$),
   ('zone names',  $$SELECT count(*) FROM sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "2026-01-01 10:00 America/New_York"}]')$$),
   ('query, text', $$SELECT sessionize.sessionize_query('fut', 'SELECT ''w'' AS id, ''2026-01-01 10:00+02''::text AS ts')$$)
 ) AS t(label, sql);

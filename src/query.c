@@ -227,7 +227,8 @@ typedef struct QueryDecode
 	ValueCast *key_cast;		/* to the key type */
 	ValueCast *ts_cast;		/* to timestamptz, or to float8 (epoch) */
 	bool		ts_is_epoch;
-	bool		ts_is_text;		/* refuse the time words */
+	bool		ts_is_text;		/* of a string type: refuse the time words */
+	FmgrInfo	ts_out;			/* its output function then */
 	ValueCast *last_cast;		/* to boolean */
 	ValueCast *payload_cast;	/* to jsonb */
 	ValueCast *row_cast;		/* the row to jsonb */
@@ -306,7 +307,8 @@ query_decode(ElementDecoder *d, int end)
 		{
 			v = heap_getattr(row, qd->ts_column, qd->desc, &isnull);
 			if (!isnull)
-				check_not_time_word(TextDatumGetCString(v), r, stream->ts_field, qd->rows_of);
+				check_not_time_word(OutputFunctionCall(&qd->ts_out, v), r, stream->ts_field,
+									qd->rows_of);
 		}
 		v = query_column(qd, row, qd->ts_column, qd->ts_cast, stream->ts_field, &isnull);
 		if (isnull)
@@ -421,12 +423,21 @@ rows_decode_init(QueryDecode *qd, Stream *stream, TupleDesc desc, const char *ro
 	 * How each column is read: the key as the key type, the time as
 	 * timestamptz or (a column of numbers) as epoch numbers in the
 	 * stream's ts_unit, isLast as boolean, the payload as jsonb; each as
-	 * an explicit cast in SQL would read it.  A time column of text is
-	 * also read as text, to refuse the words that are no event time.
+	 * an explicit cast in SQL would read it.  A time column of a string
+	 * type (text, varchar, name, citext, ...) is also read as text, to
+	 * refuse the words that are no event time.
 	 */
 	ts_type = getBaseType(column_type(desc, qd->ts_column));
 	qd->ts_is_epoch = TypeCategory(ts_type) == TYPCATEGORY_NUMERIC;
-	qd->ts_is_text = ts_type == TEXTOID || ts_type == VARCHAROID || ts_type == BPCHAROID;
+	qd->ts_is_text = TypeCategory(ts_type) == TYPCATEGORY_STRING;
+	if (qd->ts_is_text)
+	{
+		Oid			output;
+		bool		isvarlena;
+
+		getTypeOutputInfo(ts_type, &output, &isvarlena);
+		fmgr_info(output, &qd->ts_out);
+	}
 	qd->key_cast = cast_init(column_type(desc, qd->key_column), stream->key_type,
 							 stream->key_field, rows_of);
 	qd->ts_cast = cast_init(column_type(desc, qd->ts_column),

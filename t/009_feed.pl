@@ -17,9 +17,10 @@
 #     without it the batch waits, and SIGTERM then commits it and exits 0;
 #  6. a source's offset committed into the batch the feeder holds: it sends
 #     the lines after it;
-#  7. long lines: a batch is sent before a line would take it past 64 MB
-#     of JSON (more could never be applied: the server takes a jsonb array
-#     of 256 MB at most); a longer line is a bad line.
+#  7. long lines: a batch is sent before a line would take it past 32 MB
+#     of JSON (more might never be applied: the server takes a jsonb array
+#     of 256 MB at most, and JSON grows up to six times as jsonb); a longer
+#     line is a bad line.
 use strict;
 use warnings;
 
@@ -440,9 +441,9 @@ SELECT key || ':' || event_count FROM sessionize.open_sessions('raise')}),
 		my $head = sprintf('{"id": "l%d", "n": %d, "ts": %d, "d": "', $n, $n, 1577872800 + $n);
 		return $head . ('y' x ($bytes - length($head) - 2)) . '"}';
 	};
-	# lines 2-4 of 25 MB (1-3 fit in one batch, 4 does not), 5 of 65 MB
-	my $long = write_file('long.jsonl', $line->(1, 100), $line->(2, 25 * $mb),
-		$line->(3, 25 * $mb), $line->(4, 25 * $mb), $line->(5, 65 * $mb), $line->(6, 100));
+	# lines 2-4 of 12 MB (1-3 fit in one batch, 4 does not), 5 of 33 MB
+	my $long = write_file('long.jsonl', $line->(1, 100), $line->(2, 12 * $mb),
+		$line->(3, 12 * $mb), $line->(4, 12 * $mb), $line->(5, 33 * $mb), $line->(6, 100));
 	my $long_out = "$tmp/long-bad-lines.jsonl";
 	$node->safe_psql('postgres', q{
 SELECT sessionize.create_stream('long_lines', gap => '30 minutes');
@@ -450,12 +451,12 @@ SELECT sessionize.create_stream('long_lines2', gap => '30 minutes');});
 
 	($rc, $err) = feed([ '--stream', 'long_lines', '--source', 'f', '--bad-lines', $long_out, $long ]);
 	is($rc, 0, 'long lines: the run ends');
-	like($err, qr/line 5 of \S+ is 68157440 bytes long, more than a batch may hold \(64 MB\)/,
+	like($err, qr/line 5 of \S+ is 34603008 bytes long, more than a batch may hold \(32 MB\)/,
 		'a line longer than a batch may hold is set aside, with its reason');
 	like($err, qr/6 lines read, 5 events applied in 3 batches .* 1 bad lines set aside/,
 		'the others are applied, in three batches: 1-3, 4 (ended by the bad line 5), 6');
 	is(committed('long_lines', 'f'), '6', 'the offset is the last line');
-	is(-s $long_out, 65 * $mb + 1, 'the bad lines file holds the long line');
+	is(-s $long_out, 33 * $mb + 1, 'the bad lines file holds the long line');
 	is( $node->safe_psql('postgres', q{
 SELECT string_agg(key || ':' || event_count, ',' ORDER BY key)
   FROM sessionize.open_sessions('long_lines')}),
@@ -463,7 +464,7 @@ SELECT string_agg(key || ':' || event_count, ',' ORDER BY key)
 
 	($rc, $err) = feed([ '--stream', 'long_lines2', '--source', 'f', $long ]);
 	is($rc, 1, 'without --bad-lines, the long line is an error');
-	like($err, qr/error: line 5 of \S+ is 68157440 bytes long/, 'naming it');
+	like($err, qr/error: line 5 of \S+ is 34603008 bytes long/, 'naming it');
 	is(committed('long_lines2', 'f'), '4', 'the lines before it are committed');
 	unlink $long, $long_out;
 }
