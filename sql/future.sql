@@ -66,6 +66,9 @@ SELECT key, session_start FROM sessionize.open_sessions('micros');
 SELECT count(*) FROM sessionize.sessionize_query('millis',
     'SELECT 2 AS id, 1772359260000::bigint AS ts');
 SELECT key, session_start FROM sessionize.open_sessions('millis') ORDER BY key;
+-- A ts that is no time says which numbers the stream reads.
+SELECT count(*) FROM sessionize.sessionize_batch('millis', '[{"id": 1, "ts": true}]');
+SELECT count(*) FROM sessionize.sessionize_batch('micros', '[{"id": 1, "ts": "soon"}]');
 
 -- The clock set by hand: the one way back, e.g. after a wrong batch on a
 -- stream without a limit.  Every partition's clock is set.

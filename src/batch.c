@@ -279,6 +279,16 @@ check_not_time_word(const char *text, int i, const char *field, const char *rows
 }
 
 /*
+ * ts_unit_words: the stream's unit of epoch numbers, in words, for hints.
+ */
+static const char *
+ts_unit_words(Stream *stream)
+{
+	return stream->ts_unit == 1 ? "microseconds" :
+		stream->ts_unit == 1000 ? "milliseconds" : "seconds";
+}
+
+/*
  * epoch_to_timestamptz: the instant of an epoch number in the stream's
  * unit (ts_unit: seconds, milliseconds or microseconds), or false when
  * timestamptz cannot hold it.
@@ -354,7 +364,8 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
 				 errmsg("event %d of the batch: \"%s\" is a JSON %s, not a timestamp",
 						i, stream->ts_field, json_type_name(v)),
-				 errhint("A timestamp is an ISO 8601 string or a number of epoch seconds.")));
+				 errhint("A timestamp is an ISO 8601 string or a number of epoch %s.",
+						 ts_unit_words(stream))));
 
 	if (TIMESTAMP_NOT_FINITE(ts) || !IS_VALID_TIMESTAMP(ts))
 		ereport(ERROR,
@@ -455,7 +466,8 @@ json_enrich(ElementDecoder *d, ErrorData *edata)
 	edata->hint = jd->pos.field == stream->key_field ?
 		psprintf("The key is read as the stream's key type, %s.",
 				 format_type_be(stream->key_type)) :
-		pstrdup("A timestamp is an ISO 8601 string or a number of epoch seconds.");
+		psprintf("A timestamp is an ISO 8601 string or a number of epoch %s.",
+				 ts_unit_words(stream));
 	jd->pos.field = NULL;
 }
 

@@ -578,7 +578,8 @@ find_setting(const char *name)
 
 	if (pg_strcasecmp(name, "key_type") == 0 ||
 		pg_strcasecmp(name, "update_function") == 0 ||
-		pg_strcasecmp(name, "partitions") == 0)
+		pg_strcasecmp(name, "partitions") == 0 ||
+		pg_strcasecmp(name, "mode") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the %s of a stream cannot be changed", name),
