@@ -473,6 +473,8 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 	bool		is_object;
 	const char *why;
 	size_t		at;
+	char		where[512];
+	char		reason[1024];
 
 	/* the batch goes before this line would take it past its size */
 	if (b->nlines > 0 && b->text_len + 1 + msg_len + 1 > MAX_BATCH_BYTES &&
@@ -481,6 +483,7 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 	if (!b->taken && opts->linger_ms >= 0)
 		b->deadline = feed_now() + opts->linger_ms / 1000.0;
 
+	reason[0] = '\0';
 	if (is_blank(msg, msg_len))
 	{
 		/* an empty line (or kcat's empty message): nothing, but taken */
@@ -489,22 +492,12 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 	}
 	else if (msg_len + 2 > MAX_BATCH_BYTES)
 	{
-		char		where[512];
-		char		reason[1024];
-
 		source_where(feed, source, number, offset, where, sizeof(where));
 		snprintf(reason, sizeof(reason), "%s is %zu bytes long, more than a batch may hold (%d MB)",
 				 where, msg_len, MAX_BATCH_BYTES / (1024 * 1024));
-		apply_bad_line(feed, source, reason);
-		if (feed->bad_lines < 0)
-			return apply_stop(feed, source);
-		batch_aside(b, offset, number, prefix, prefix_len, msg, msg_len);
 	}
 	else if (!json_check(msg, msg_len, &is_object, &why, &at) || !is_object)
 	{
-		char		where[512];
-		char		reason[1024];
-
 		source_where(feed, source, number, offset, where, sizeof(where));
 		if (why != NULL)
 			snprintf(reason, sizeof(reason), "%s is not JSON: %s (at byte %zu)",
@@ -512,14 +505,18 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 		else
 			snprintf(reason, sizeof(reason), "%s is a JSON %s, not an object",
 					 where, json_kind(msg, msg_len));
+	}
+	else
+		batch_add(b, offset, number, prefix, prefix_len, msg, msg_len);
+
+	if (reason[0] != '\0')
+	{
+		/* a bad line: the feeder stops, or it is set aside */
 		apply_bad_line(feed, source, reason);
 		if (feed->bad_lines < 0)
 			return apply_stop(feed, source);
 		batch_aside(b, offset, number, prefix, prefix_len, msg, msg_len);
 	}
-	else
-		batch_add(b, offset, number, prefix, prefix_len, msg, msg_len);
-
 	if (b->nlines >= opts->batch_size)
 		return apply_batch(feed, source);
 	return true;
