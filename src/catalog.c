@@ -40,9 +40,10 @@
  *	  row security;
  *	- search_path is pinned to pg_catalog, pg_temp while they run, and every
  *	  name in them is schema-qualified anyway (operators spelled
- *	  OPERATOR(pg_catalog.=)); so are default_tablespace (the database's)
- *	  and default_table_access_method (heap), which would otherwise put
- *	  the tables made for a caller in a tablespace the caller may not use;
+ *	  OPERATOR(pg_catalog.=)); in the two that make tables and indexes
+ *	  (CAT_STREAM_CREATE, CAT_SET_KEY_INDEX), so are default_tablespace
+ *	  (the database's) and default_table_access_method (heap), which
+ *	  would otherwise put them in a tablespace the caller may not use;
  *	- they run as a security-restricted operation (as PostgreSQL runs index
  *	  functions during maintenance), so nothing reached could SET ROLE;
  *	- _create_stream creates a state table whose key column has the
@@ -289,12 +290,14 @@ typedef struct OwnerSwitch
 
 /*
  * owner_begin: run as the extension owner, in a security-restricted
- * operation, with search_path pinned, until owner_end.  An error in
+ * operation, with search_path pinned (and, for a statement that
+ * makes_tables, default_tablespace and default_table_access_method),
+ * until owner_end.  An error in
  * between needs no cleanup: (sub)transaction abort restores the user and
  * the settings.
  */
 static void
-owner_begin(OwnerSwitch *sw)
+owner_begin(OwnerSwitch *sw, bool makes_tables)
 {
 	Oid			owner = sessionize_extension_owner();
 
@@ -304,11 +307,14 @@ owner_begin(OwnerSwitch *sw)
 	sw->guc_nest_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", OWNER_SEARCH_PATH, PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	/* the tables and indexes it makes go where the database's go, as heap */
-	(void) set_config_option("default_tablespace", "", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("default_table_access_method", DEFAULT_TABLE_ACCESS_METHOD,
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (makes_tables)
+	{
+		/* the tables and indexes it makes go where the database's go, as heap */
+		(void) set_config_option("default_tablespace", "", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("default_table_access_method", DEFAULT_TABLE_ACCESS_METHOD,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
 }
 
 /*
@@ -345,7 +351,7 @@ catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
 	if (sql[0] == '\0')
 		elog(ERROR, "catalog statement %d does not exist before version 0.3", stmt);
 	SPI_connect();
-	owner_begin(&sw);
+	owner_begin(&sw, stmt == CAT_STREAM_CREATE || stmt == CAT_SET_KEY_INDEX);
 	if (*plan == NULL)
 	{
 		SPIPlanPtr	prepared = SPI_prepare(sql, s->nargs, (Oid *) s->argtypes);
