@@ -136,9 +136,9 @@ ALTER TABLE sessionize.partitions ADD COLUMN dead_letters bigint NOT NULL DEFAUL
  * the stream's owner, who may have changed it.  So it locks nothing (LOCK
  * TABLE on a view locks the tables its rules read), checks that it is a
  * table, and only creates and drops indexes, found by what they are, not
- * by name: CREATE INDEX runs the build as the table's owner
- * (and calls only the support functions create_stream checked), and
- * dropping an index runs nothing.  Never ALTER TABLE ... ADD PRIMARY KEY:
+ * by name: CREATE INDEX runs the build as the table's owner (and calls
+ * only the support functions create_stream checked), and dropping an
+ * index runs nothing.  Never ALTER TABLE ... ADD PRIMARY KEY:
  * it would make key and part NOT NULL, which evaluates the table's CHECK
  * constraints, the owner's code, as the extension's owner.
  */

@@ -31,9 +31,10 @@
  * part is kept by the partition's lock, as before.  Other key types, and
  * the tables of 0.1 and 0.2 until ALTER EXTENSION UPDATE, have a unique
  * btree index on (key, part) (their primary key, on key alone in a table
- * of 0.1 or 0.2): part is compared only between equal keys.  The timer index is (part, deadline): each partition's
- * clock scans its own range (a state table of version 0.1 or 0.2 has no
- * column part, and is partition 0).
+ * of 0.1 or 0.2): part is compared only between equal keys.  The timer
+ * index is (part, deadline): each partition's clock scans its own range
+ * (a state table of version 0.1 or 0.2 has no column part, and is
+ * partition 0).
  *
  * Chunks keep a long session from being rewritten whole each time its key
  * is touched: once a row's events would make it too long to be stored as
