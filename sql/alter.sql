@@ -93,7 +93,9 @@ SELECT * FROM feed('alt', '[
 SELECT sessionize.alter_stream('alt', 'max_duration', NULL);
 
 -- lateness holds the clock back from the next batch on; the watermark
--- already reached never goes back.
+-- already reached never goes back.  Set back to 0, the clock is the newest
+-- ts seen (12:30) from the next batch on, which times e out (11:11 + 1
+-- hour) at g's batch.
 SELECT watermark FROM counters('alt');
 SELECT sessionize.alter_stream('alt', 'lateness', '1 hour');
 SELECT * FROM feed('alt', '[{"id": "f", "n": 1, "ts": "2026-01-01T11:50:00Z"}]');

@@ -9,3 +9,95 @@
  * to its tables: this script runs no DML on them as the superuser that
  * runs it.
  */
+
+/* ------------------------------------------------- a clock per source */
+
+/*
+ * A partition fed by several sources (Kafka partitions 0 and 2 feeding
+ * stream partition 0) has the clock of its slowest active source: the
+ * oldest of their newest event times, less lateness (see src/offsets.c).
+ * Each source's row in sessionize.offsets keeps the newest ts it has sent;
+ * the calls without a source are one source more, whose clock is in the
+ * partition's row.  A source that has sent nothing for source_idle (wall
+ * clock; NULL: never) stops holding the clock back until it sends again.
+ *
+ * The sources there are now start from their partition's clock (the
+ * newest ts each may have sent, as far as is known); has_sources tells a
+ * call without a source whether there are other sources to read.
+ */
+ALTER TABLE sessionize.streams
+    ADD COLUMN source_idle interval DEFAULT '5 minutes'
+        CHECK (source_idle > interval '0');
+ALTER TABLE sessionize.offsets ADD COLUMN newest_ts timestamptz;
+ALTER TABLE sessionize.partitions
+    ADD COLUMN unsourced_newest timestamptz,
+    ADD COLUMN unsourced_at timestamptz,
+    ADD COLUMN has_sources boolean NOT NULL DEFAULT false;
+CREATE INDEX offsets_partition ON sessionize.offsets (stream_id, part);
+
+UPDATE sessionize.offsets o
+   SET newest_ts = p.watermark
+  FROM sessionize.partitions p
+ WHERE p.stream_id OPERATOR(pg_catalog.=) o.stream_id
+   AND p.part OPERATOR(pg_catalog.=) o.part;
+UPDATE sessionize.partitions p
+   SET has_sources = true
+ WHERE EXISTS (SELECT FROM sessionize.offsets o
+                WHERE o.stream_id OPERATOR(pg_catalog.=) p.stream_id
+                  AND o.part OPERATOR(pg_catalog.=) p.part);
+
+DROP FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
+                                       text, text, text, regclass, text, integer,
+                                       interval, text, regclass, text, text);
+CREATE FUNCTION sessionize.create_stream(
+    stream        text,
+    key_type      regtype  DEFAULT 'text',
+    gap           interval DEFAULT NULL,
+    max_duration  interval DEFAULT NULL,
+    max_events    integer  DEFAULT NULL,
+    lateness      interval DEFAULT '0',
+    key_field     text     DEFAULT 'id',
+    ts_field      text     DEFAULT 'ts',
+    last_field    text     DEFAULT 'isLast',
+    sink          regclass DEFAULT NULL,
+    update_function text     DEFAULT NULL,
+    partitions    integer  DEFAULT 1,
+    max_future    interval DEFAULT '0',
+    ts_unit       text     DEFAULT 's',
+    dead_letter   regclass DEFAULT NULL,
+    time_zone     text     DEFAULT 'UTC',
+    mode          text     DEFAULT 'arrival',
+    source_idle   interval DEFAULT '5 minutes')
+RETURNS void
+AS 'MODULE_PATHNAME', 'sessionize_create_stream'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+COMMENT ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer, interval,
+                                             text, text, text, regclass, text, integer,
+                                             interval, text, regclass, text, text, interval) IS
+    'create a stream owned by the calling role, in arrival order or (mode => ''event_time'') with sessions that merge in event time';
+
+/*
+ * Each source of each stream the role may see: its offset, its clock and
+ * whether it is idle; a row with a NULL source for the calls without one.
+ */
+CREATE VIEW sessionize.sources WITH (security_invoker = true) AS
+SELECT s.name AS stream,
+       o.source,
+       o.part AS "partition",
+       o.committed_offset,
+       o.committed_at AS last_batch_at,
+       o.newest_ts,
+       COALESCE(o.committed_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) s.source_idle),
+                false) AS idle
+  FROM sessionize.streams s
+  JOIN sessionize.offsets o ON o.stream_id OPERATOR(pg_catalog.=) s.stream_id
+UNION ALL
+SELECT s.name, NULL, p.part, NULL, p.unsourced_at, p.unsourced_newest,
+       COALESCE(p.unsourced_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) s.source_idle),
+                false)
+  FROM sessionize.streams s
+  JOIN sessionize.partitions p ON p.stream_id OPERATOR(pg_catalog.=) s.stream_id
+ WHERE p.unsourced_at IS NOT NULL;
+GRANT SELECT ON sessionize.sources TO PUBLIC;
+COMMENT ON VIEW sessionize.sources IS
+    'the sources of each stream: offset, newest event time (their clock) and whether idle; NULL source: the calls without one';

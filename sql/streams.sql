@@ -261,10 +261,12 @@ CREATE ROLE regress_sessionize_team NOLOGIN;
 GRANT regress_sessionize_team TO regress_sessionize_other;
 BEGIN;
 REVOKE EXECUTE ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer,
-    interval, text, text, text, regclass, text, integer, interval, text, regclass, text, text)
+    interval, text, text, text, regclass, text, integer, interval, text, regclass, text, text,
+    interval)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sessionize.create_stream(text, regtype, interval, interval, integer,
-    interval, text, text, text, regclass, text, integer, interval, text, regclass, text, text)
+    interval, text, text, text, regclass, text, integer, interval, text, regclass, text, text,
+    interval)
     TO regress_sessionize_creator, regress_sessionize_team;
 SET LOCAL ROLE regress_sessionize_nobody;
 SELECT try($$SELECT sessionize.create_stream('not_mine')$$);

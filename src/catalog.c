@@ -22,11 +22,14 @@
  *	  CAT_PART_LOCK						lock a partition's row, read its clock
  *	  CAT_STREAM_SAVE					add a call's counters, set the clock
  *	  CAT_OFFSET_READ, CAT_OFFSET_WRITE	a source's committed offset
+ *	  CAT_SOURCES_READ					that and the clocks of a partition's sources
+ *	  CAT_CLOCKS_FORGET					the sources' clocks, when the clock is set
  *	  CAT_OFFSET_SET, CAT_OFFSET_FORGET	set_offset
  *	  CAT_STREAM_CREATE					sessionize._create_stream()
  *	  CAT_STREAM_DROP					sessionize._drop_stream()
  *	  CAT_SET_<setting>					alter_stream's UPDATE of one column
  *	  CAT_SET_WATERMARK					alter_stream's setting of the clocks
+ *	  CAT_SET_SOURCE_IDLE				alter_stream's source_idle (and create_stream's)
  *	  CAT_SET_KEY_INDEX					alter_stream's key_index: _key_index()
  *
  * Why no code of a caller can run inside them:
@@ -69,8 +72,10 @@
  * A database whose extension is still at 0.1 or 0.2 (the library was
  * installed, ALTER EXTENSION UPDATE not yet run) has the catalog of then:
  * one partition, its clock and counters in the stream's row, offsets
- * without a partition.  Each statement has its text for that catalog too,
- * so that streams go on between the two steps of an upgrade.
+ * without a partition.  One still at 0.3 has partitions, but no clock per
+ * source.  Each statement has its text for those catalogs too, so that
+ * streams go on between the two steps of an upgrade (as they did before
+ * it: one clock per partition).
  *
  *-------------------------------------------------------------------------
  */
@@ -90,17 +95,21 @@
 #define OWNER_SEARCH_PATH "pg_catalog, pg_temp"
 
 /* The catalog row of a stream, as stream_lock reads it (see CatalogColumn). */
-#define STREAM_SELECT \
+#define STREAM_SELECT_0_3_COLUMNS \
 	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
 	"key_field, ts_field, last_field, sink, state_table, NULL::pg_catalog.timestamptz, " \
-	"update_function, partitions, max_future, ts_unit, dead_letter, time_zone, mode " \
-	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
+	"update_function, partitions, max_future, ts_unit, dead_letter, time_zone, mode, "
+#define STREAM_SELECT_FROM \
+	" FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
+#define STREAM_SELECT \
+	STREAM_SELECT_0_3_COLUMNS "source_idle" STREAM_SELECT_FROM
+#define STREAM_SELECT_0_3 \
+	STREAM_SELECT_0_3_COLUMNS "NULL::pg_catalog.interval" STREAM_SELECT_FROM
 #define STREAM_SELECT_0_2 \
 	"SELECT stream_id, owner, key_type, gap, max_duration, max_events, lateness, " \
 	"key_field, ts_field, last_field, sink, state_table, watermark, update_function, 1, " \
 	"NULL::pg_catalog.interval, 's', NULL::pg_catalog.regclass, NULL::pg_catalog.text, " \
-	"'arrival'::pg_catalog.text " \
-	"FROM sessionize.streams WHERE name OPERATOR(pg_catalog.=) $1"
+	"'arrival'::pg_catalog.text, NULL::pg_catalog.interval" STREAM_SELECT_FROM
 
 /* The UPDATE of one setting of alter_stream: the column, from this file. */
 #define SET_SETTING(column) \
@@ -120,9 +129,28 @@
 	"closed_flush = closed_flush OPERATOR(pg_catalog.+) $10, " \
 	"watermark = $11 "
 
+/* The UPDATE of a partition's counters and clock (0.3 on), less its WHERE. */
+#define PARTITION_SAVE \
+	"UPDATE sessionize.partitions SET " SAVE_COUNTERS \
+	", future_events = future_events OPERATOR(pg_catalog.+) $13 " \
+	", batches_skipped = batches_skipped OPERATOR(pg_catalog.+) $14 " \
+	", outputs = outputs OPERATOR(pg_catalog.+) $15 " \
+	", dead_letters = dead_letters OPERATOR(pg_catalog.+) $16 " \
+	", last_batch_at = CASE WHEN $4 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() " \
+	"ELSE last_batch_at END " \
+	", timer_floor = $17 "
+
+/* set_offset's INSERT of a source's offset. */
+#define OFFSET_SET \
+	"INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset, part) " \
+	"VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id, source) DO UPDATE " \
+	"SET committed_offset = EXCLUDED.committed_offset, part = EXCLUDED.part, " \
+	"committed_at = pg_catalog.now()"
+
 /*
- * One statement the owner runs: its text for the catalog of 0.3 on, and
- * for that of 0.1 and 0.2 (NULL: the same; "": none there).
+ * One statement the owner runs: its text for the catalog of 0.4, for that
+ * of 0.3, and for that of 0.1 and 0.2 (NULL: the same as the next newer
+ * one; "": none there).
  */
 typedef struct CatalogStatement
 {
@@ -131,41 +159,48 @@ typedef struct CatalogStatement
 	int			nargs;
 	Oid			argtypes[CATALOG_MAX_ARGS];
 	int			expected;		/* its SPI result code */
+	const char *sql_0_3;
 } CatalogStatement;
 
 static const CatalogStatement statements[CAT_NSTATEMENTS] = {
-	[CAT_STREAM_READ] = {STREAM_SELECT, STREAM_SELECT_0_2, 1, {TEXTOID}, SPI_OK_SELECT},
+	[CAT_STREAM_READ] = {
+		STREAM_SELECT, STREAM_SELECT_0_2, 1, {TEXTOID}, SPI_OK_SELECT, STREAM_SELECT_0_3
+	},
 	[CAT_STREAM_USE] = {
 		/* calls on different partitions share it; their partitions' rows serialize */
 		STREAM_SELECT " FOR KEY SHARE",
-		STREAM_SELECT_0_2 " FOR UPDATE", 1, {TEXTOID}, SPI_OK_SELECT
+		STREAM_SELECT_0_2 " FOR UPDATE", 1, {TEXTOID}, SPI_OK_SELECT,
+		STREAM_SELECT_0_3 " FOR KEY SHARE"
 	},
 	[CAT_STREAM_LOCK] = {
 		STREAM_SELECT " FOR UPDATE", STREAM_SELECT_0_2 " FOR UPDATE", 1, {TEXTOID},
-		SPI_OK_SELECT
+		SPI_OK_SELECT, STREAM_SELECT_0_3 " FOR UPDATE"
 	},
 	[CAT_PART_LOCK] = {
-		"SELECT watermark, timer_floor FROM sessionize.partitions "
+		"SELECT watermark, timer_floor, unsourced_newest, unsourced_at, has_sources "
+		"FROM sessionize.partitions "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2 "
 		"FOR UPDATE",
-		"", 2, {INT8OID, INT4OID}, SPI_OK_SELECT
+		"", 2, {INT8OID, INT4OID}, SPI_OK_SELECT,
+		"SELECT watermark, timer_floor, NULL::pg_catalog.timestamptz, "
+		"NULL::pg_catalog.timestamptz, false FROM sessionize.partitions "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2 "
+		"FOR UPDATE"
 	},
 	[CAT_STREAM_SAVE] = {
-		"UPDATE sessionize.partitions SET " SAVE_COUNTERS
-		", future_events = future_events OPERATOR(pg_catalog.+) $13 "
-		", batches_skipped = batches_skipped OPERATOR(pg_catalog.+) $14 "
-		", outputs = outputs OPERATOR(pg_catalog.+) $15 "
-		", dead_letters = dead_letters OPERATOR(pg_catalog.+) $16 "
-		", last_batch_at = CASE WHEN $4 OPERATOR(pg_catalog.>) 0 THEN pg_catalog.now() "
-		"ELSE last_batch_at END "
-		", timer_floor = $17 "
+		PARTITION_SAVE
+		", unsourced_newest = $18, unsourced_at = $19 "
+		", has_sources = has_sources OR $20 "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $12",
-		/* $12 to $17 unused */
+		/* $12 to $20 unused */
 		"UPDATE sessionize.streams SET " SAVE_COUNTERS
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		17, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		20, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 			INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID, INT8OID, INT8OID,
-		INT8OID, INT8OID, TIMESTAMPTZOID}, SPI_OK_UPDATE
+		INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID}, SPI_OK_UPDATE,
+		/* $18 to $20 unused */
+		PARTITION_SAVE
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $12"
 	},
 	[CAT_FLOOR_FORGET] = {
 		"UPDATE sessionize.partitions SET timer_floor = NULL "
@@ -181,25 +216,50 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		"AND source OPERATOR(pg_catalog.=) $2",
 		2, {INT8OID, TEXTOID}, SPI_OK_SELECT
 	},
+	[CAT_SOURCES_READ] = {
+		/*
+		 * (id, source, part, active since): one row, the source's offset,
+		 * partition and clock (NULL when it has none), then the oldest clock
+		 * of the partition's other sources that are active, and whether one
+		 * of those has sent no event yet.
+		 */
+		"SELECT o.committed_offset, o.part, o.newest_ts, c.newest, c.hold "
+		"FROM (SELECT pg_catalog.min(x.newest_ts) AS newest, "
+		"pg_catalog.bool_or(x.newest_ts IS NULL) AS hold FROM sessionize.offsets x "
+		"WHERE x.stream_id OPERATOR(pg_catalog.=) $1 AND x.part OPERATOR(pg_catalog.=) $3 "
+		"AND ($2 IS NULL OR x.source OPERATOR(pg_catalog.<>) $2) "
+		"AND ($4 IS NULL OR x.committed_at OPERATOR(pg_catalog.>=) $4)) c "
+		"LEFT JOIN sessionize.offsets o ON o.stream_id OPERATOR(pg_catalog.=) $1 "
+		"AND o.source OPERATOR(pg_catalog.=) $2",
+		"", 4, {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID}, SPI_OK_SELECT, ""
+	},
 	[CAT_OFFSET_WRITE] = {
 		/* no row when the source belongs to another partition */
-		"INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset, part) "
-		"VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id, source) DO UPDATE "
+		"INSERT INTO sessionize.offsets AS o "
+		"(stream_id, source, committed_offset, part, newest_ts) "
+		"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_id, source) DO UPDATE "
 		"SET committed_offset = EXCLUDED.committed_offset, "
-		"committed_at = pg_catalog.now() "
+		"committed_at = pg_catalog.now(), newest_ts = EXCLUDED.newest_ts "
 		"WHERE o.part OPERATOR(pg_catalog.=) EXCLUDED.part",
+		/* $4 and $5 unused */
 		"INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset) "
 		"VALUES ($1, $2, $3) ON CONFLICT (stream_id, source) DO UPDATE "
 		"SET committed_offset = EXCLUDED.committed_offset, "
 		"committed_at = pg_catalog.now()",
-		4, {INT8OID, TEXTOID, INT8OID, INT4OID}, SPI_OK_INSERT
-	},
-	[CAT_OFFSET_SET] = {
+		5, {INT8OID, TEXTOID, INT8OID, INT4OID, TIMESTAMPTZOID}, SPI_OK_INSERT,
+		/* $5 unused */
 		"INSERT INTO sessionize.offsets AS o (stream_id, source, committed_offset, part) "
 		"VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id, source) DO UPDATE "
-		"SET committed_offset = EXCLUDED.committed_offset, part = EXCLUDED.part, "
-		"committed_at = pg_catalog.now()",
-		"", 4, {INT8OID, TEXTOID, INT8OID, INT4OID}, SPI_OK_INSERT
+		"SET committed_offset = EXCLUDED.committed_offset, "
+		"committed_at = pg_catalog.now() "
+		"WHERE o.part OPERATOR(pg_catalog.=) EXCLUDED.part"
+	},
+	[CAT_OFFSET_SET] = {
+		/* the source's partition has a named source from here on */
+		"WITH p AS (UPDATE sessionize.partitions SET has_sources = true "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $4) "
+		OFFSET_SET,
+		"", 4, {INT8OID, TEXTOID, INT8OID, INT4OID}, SPI_OK_INSERT, OFFSET_SET
 	},
 	[CAT_OFFSET_FORGET] = {
 		"DELETE FROM sessionize.offsets WHERE stream_id OPERATOR(pg_catalog.=) $1 "
@@ -228,10 +288,19 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 	[CAT_SET_DEAD_LETTER] = {SET_SETTING("dead_letter"), "", 2, {INT8OID, REGCLASSOID}, SPI_OK_UPDATE},
 	[CAT_SET_TIME_ZONE] = {SET_SETTING("time_zone"), "", 2, {INT8OID, TEXTOID}, SPI_OK_UPDATE},
 	[CAT_SET_WATERMARK] = {
-		"UPDATE sessionize.partitions SET watermark = $2 "
+		"UPDATE sessionize.partitions SET watermark = $2, unsourced_newest = NULL "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
-		SET_SETTING("watermark"), 2, {INT8OID, TIMESTAMPTZOID}, SPI_OK_UPDATE
+		SET_SETTING("watermark"), 2, {INT8OID, TIMESTAMPTZOID}, SPI_OK_UPDATE,
+		"UPDATE sessionize.partitions SET watermark = $2 "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1"
 	},
+	[CAT_CLOCKS_FORGET] = {
+		/* (id): what each source sent is forgotten (the clock was set) */
+		"UPDATE sessionize.offsets SET newest_ts = NULL "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
+		"", 1, {INT8OID}, SPI_OK_UPDATE, ""
+	},
+	[CAT_SET_SOURCE_IDLE] = {SET_SETTING("source_idle"), "", 2, {INT8OID, INTERVALOID}, SPI_OK_UPDATE, ""},
 	[CAT_SET_KEY_INDEX] = {
 		"SELECT sessionize._key_index(state_table, key_type, $2) FROM sessionize.streams "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
@@ -240,10 +309,27 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 };
 
 /*
- * Each statement's plan, for each catalog, prepared on first use and kept
- * for the backend.
+ * Each statement's plan, for each catalog (see catalog_version), prepared
+ * on first use and kept for the backend.
  */
-static SPIPlanPtr plans[2][CAT_NSTATEMENTS];
+static SPIPlanPtr plans[CATALOG_VERSION_CURRENT + 1][CAT_NSTATEMENTS];
+
+/*
+ * catalog_version: the catalog the database has: 2 for that of 0.1 and 0.2
+ * (no sessionize.partitions), 3 for that of 0.3 (no clock per source), 4
+ * (CATALOG_VERSION_CURRENT) for that of 0.4.
+ */
+int
+catalog_version(void)
+{
+	Oid			nsp = get_namespace_oid(SESSIONIZE_SCHEMA, false);
+
+	if (!OidIsValid(get_relname_relid("partitions", nsp)))
+		return 2;
+	if (get_attnum(get_relname_relid("streams", nsp), "source_idle") == InvalidAttrNumber)
+		return 3;
+	return CATALOG_VERSION_CURRENT;
+}
 
 /*
  * catalog_partitioned: whether the catalog is that of 0.3 on, with
@@ -252,8 +338,7 @@ static SPIPlanPtr plans[2][CAT_NSTATEMENTS];
 bool
 catalog_partitioned(void)
 {
-	return OidIsValid(get_relname_relid("partitions",
-										get_namespace_oid(SESSIONIZE_SCHEMA, false)));
+	return catalog_version() >= 3;
 }
 
 /*
@@ -339,17 +424,22 @@ catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
 			 HeapTuple *row, TupleDesc *desc)
 {
 	const CatalogStatement *s = &statements[stmt];
-	bool		current = catalog_partitioned();
-	const char *sql = current || s->sql_0_2 == NULL ? s->sql : s->sql_0_2;
-	SPIPlanPtr *plan = &plans[current ? 1 : 0][stmt];
+	int			version = catalog_version();
+	const char *sql = s->sql;
+	SPIPlanPtr *plan = &plans[version][stmt];
 	MemoryContext cxt = CurrentMemoryContext;
 	OwnerSwitch sw;
 	uint64		processed;
 	int			rc;
 
 	Assert(stmt >= 0 && stmt < CAT_NSTATEMENTS && s->sql != NULL);
+	if (version <= 3 && s->sql_0_3 != NULL)
+		sql = s->sql_0_3;
+	if (version <= 2 && s->sql_0_2 != NULL)
+		sql = s->sql_0_2;
 	if (sql[0] == '\0')
-		elog(ERROR, "catalog statement %d does not exist before version 0.3", stmt);
+		elog(ERROR, "catalog statement %d does not exist in the catalog of version 0.%d",
+			 stmt, version);
 	SPI_connect();
 	owner_begin(&sw, stmt == CAT_STREAM_CREATE || stmt == CAT_SET_KEY_INDEX);
 	if (*plan == NULL)

@@ -400,6 +400,31 @@ update_function_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * create_source_idle: set source_idle (argument argno of create_stream,
+ * 0.4 on) of the stream create_stream has just made; NULL: its sources
+ * never go idle.
+ */
+static void
+create_source_idle(FunctionCallInfo fcinfo, int argno)
+{
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (!PG_ARGISNULL(argno))
+		check_duration(PG_GETARG_INTERVAL_P(argno), "source_idle");
+	values[0] = PG_GETARG_DATUM(0);
+	if (catalog_exec(CAT_STREAM_READ, values, NULL, &row, &desc) != 1)
+		elog(ERROR, "stream \"%s\" was not created", TextDatumGetCString(values[0]));
+	values[0] = heap_getattr(row, COL_ID, desc, &isnull);
+	values[1] = PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno);
+	nulls[1] = PG_ARGISNULL(argno) ? 'n' : ' ';
+	(void) catalog_exec(CAT_SET_SOURCE_IDLE, values, nulls, NULL, NULL);
+}
+
+/*
  * sessionize_create_stream: check every setting as the caller, then insert
  * the stream and create its tables (catalog.c).  The caller owns the
  * stream and its tables.
@@ -508,6 +533,8 @@ sessionize_create_stream(PG_FUNCTION_ARGS)
 				 errmsg("stream \"%s\" already exists", text_to_cstring(PG_GETARG_TEXT_PP(0))),
 				 errhint("Drop it first with sessionize.drop_stream(), or choose another name.")));
 	(void) catalog_exec(CAT_STREAM_CREATE, values, nulls, NULL, NULL);
+	if (PG_NARGS() > 17)
+		create_source_idle(fcinfo, 17);
 
 	PG_RETURN_VOID();
 }
@@ -562,6 +589,7 @@ static const StreamSetting stream_settings[] = {
 	{"time_zone", TEXTOID, CAT_SET_TIME_ZONE},
 	{"watermark", TIMESTAMPTZOID, CAT_SET_WATERMARK},
 	{"key_index", TEXTOID, CAT_SET_KEY_INDEX},
+	{"source_idle", INTERVALOID, CAT_SET_SOURCE_IDLE},
 };
 
 /*
@@ -722,6 +750,11 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the setting %s needs sessionize 0.3", setting->name),
 				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
+	if (setting->update == CAT_SET_SOURCE_IDLE && catalog_version() < CATALOG_VERSION_CURRENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the setting %s needs sessionize 0.4", setting->name),
+				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
 	if (setting->update == CAT_SET_KEY_INDEX)
 	{
 		/*
@@ -755,13 +788,21 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 		if (gap != stream->rules.gap)
 			state_reset_deadlines(stream, gap);
 	}
-	else if (setting->update == CAT_SET_WATERMARK && stream->event_time)
+	else if (setting->update == CAT_SET_WATERMARK)
 	{
+		/*
+		 * What each source sent before the clock was set is forgotten, so
+		 * that the next batches move it on from there (see offsets.c).
+		 */
+		if (catalog_version() >= CATALOG_VERSION_CURRENT)
+			(void) catalog_exec(CAT_CLOCKS_FORGET, values, NULL, NULL, NULL);
+
 		/*
 		 * A clock set back lets events older than an event-time key's events
 		 * in chunks in again: they come back into the rows (see eventtime.c).
 		 */
-		state_reset_deadlines(stream, stream->rules.gap);
+		if (stream->event_time)
+			state_reset_deadlines(stream, stream->rules.gap);
 	}
 
 	PG_RETURN_VOID();

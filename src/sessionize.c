@@ -316,7 +316,7 @@ apply_event_time(Call *call, StateTable *st, Datum key, const SessEvent *events,
 /*
  * apply_events: apply a decoded batch to the call's stream: advance the
  * clock, fold each key's events into its session, time out what the
- * clock closes.  The cost is in the keys the batch touches and the
+ * clock closes.  Needs sources_begin.  The cost is in the keys the batch touches and the
  * sessions that finish.
  */
 static void
@@ -349,8 +349,8 @@ apply_events(Call *call, SessEvent *events, int n)
 		else
 			newest = Max(newest, events[i].ts);
 	}
-	if (n > 0)
-		advance_watermark(stream, watermark_minus_lateness(stream, newest));
+	/* the clock of the batch's source, then the partition's (see offsets.c) */
+	sources_clock(stream, n > 0, newest);
 
 	events = group_events(stream, events, n, groups, &ngroups);
 
@@ -466,6 +466,10 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 	{
 		source = text_to_cstring(PG_GETARG_TEXT_PP(source_arg));
 		offset = PG_GETARG_INT64(source_arg + 1);
+	}
+	sources_begin(call.stream, source);
+	if (source != NULL)
+	{
 		if (!offset_check(call.stream, source, offset, has_first,
 						  has_first ? PG_GETARG_INT64(source_arg + 3) : 0))
 		{
@@ -530,6 +534,7 @@ sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
 	added.rows_of = psprintf("the rows added to %s",
 							 quote_identifier(get_rel_name(table)));
 	call_partition_begin(&call, part);
+	sources_begin(call.stream, NULL);
 	batch_apply(&call, decode_added_rows, &added, NULL, 0);
 	call_partition_end(&call, true);
 	call_end(&call, NULL);

@@ -136,6 +136,33 @@ struct FinishedList
 };
 
 /*
+ * The sources of the partition a batch works on, for its clock (see
+ * offsets.c).  From 0.4 on each source has a clock, the newest ts it has
+ * sent; the calls without a source count as one source of their own, "the
+ * unnamed source", whose clock is in the partition's row.
+ */
+typedef struct PartitionSources
+{
+	bool		per_source;		/* the catalog has a clock per source (0.4 on) */
+	bool		has_named;		/* a named source has fed the partition */
+	bool		unsourced_call; /* the call is a batch without a source */
+	bool		unsourced_fed;	/* a call without a source came, at: */
+	TimestampTz unsourced_at;
+	bool		unsourced_known;	/* what those calls sent, when any */
+	TimestampTz unsourced_newest;
+	/* the call's named source: its committed offset and partition */
+	bool		committed;
+	int64		committed_offset;
+	int32		committed_part;
+	/* the clocks: the call's source's, and the oldest of the other active ones */
+	bool		own_known;
+	TimestampTz own_newest;
+	bool		others_hold;	/* an active other source has sent no event yet */
+	bool		others_known;
+	TimestampTz others_min;
+} PartitionSources;
+
+/*
  * A stream as the C code sees it: its catalog row, decoded, and what is
  * needed to handle its keys.  Built by stream_lock() per call.
  */
@@ -165,6 +192,8 @@ typedef struct Stream
 	bool		has_timer_floor;
 	TimestampTz timer_floor;
 	TimestampTz timers_written_min; /* the earliest timer written since it was reset */
+	int64		source_idle;	/* microseconds; -1: a source never goes idle */
+	PartitionSources sources;	/* the partition's sources, for a batch's clock */
 
 	/* key type support, looked up once per call */
 	int16		key_typlen;
@@ -247,10 +276,11 @@ typedef enum CatalogStmt
 	CAT_STREAM_READ,			/* (name): the stream's row, CatalogColumn */
 	CAT_STREAM_USE,				/* (name): the same, locked FOR KEY SHARE */
 	CAT_STREAM_LOCK,			/* (name): the same, locked FOR UPDATE */
-	CAT_PART_LOCK,				/* (id, part): its watermark and timer floor, FOR UPDATE */
+	CAT_PART_LOCK,				/* (id, part): its clock and timer floor, FOR UPDATE */
 	CAT_STREAM_SAVE,			/* (id, 9 counters, watermark, part, ..., timer floor) */
 	CAT_FLOOR_FORGET,			/* (id): every partition's timer floor unknown */
 	CAT_OFFSET_READ,			/* (id, source): committed_offset, part */
+	CAT_SOURCES_READ,			/* (id, source, part, active since): see offsets.c */
 	CAT_OFFSET_WRITE,			/* (id, source, offset, part) */
 	CAT_OFFSET_SET,				/* (id, source, offset, part): set_offset */
 	CAT_OFFSET_FORGET,			/* (id, source): set_offset to NULL */
@@ -269,11 +299,16 @@ typedef enum CatalogStmt
 	CAT_SET_DEAD_LETTER,
 	CAT_SET_TIME_ZONE,
 	CAT_SET_WATERMARK,			/* (id, value): every partition's clock */
+	CAT_CLOCKS_FORGET,			/* (id): every source's clock unknown */
+	CAT_SET_SOURCE_IDLE,
 	CAT_SET_KEY_INDEX,			/* (id, kind): _key_index of its state table */
 	CAT_NSTATEMENTS
 } CatalogStmt;
 
-#define CATALOG_MAX_ARGS 18
+#define CATALOG_MAX_ARGS 20
+
+/* The catalog of this version of sessionize (see catalog_version). */
+#define CATALOG_VERSION_CURRENT 4
 
 /*
  * The columns of the row CAT_STREAM_READ, _USE and _LOCK return.  The
@@ -285,7 +320,8 @@ typedef enum CatalogColumn
 	COL_ID = 1, COL_OWNER, COL_KEY_TYPE, COL_GAP, COL_MAX_DURATION,
 	COL_MAX_EVENTS, COL_LATENESS, COL_KEY_FIELD, COL_TS_FIELD, COL_LAST_FIELD,
 	COL_SINK, COL_STATE_TABLE, COL_WATERMARK, COL_UPDATE_FUNCTION, COL_PARTITIONS,
-	COL_MAX_FUTURE, COL_TS_UNIT, COL_DEAD_LETTER, COL_TIME_ZONE, COL_MODE
+	COL_MAX_FUTURE, COL_TS_UNIT, COL_DEAD_LETTER, COL_TIME_ZONE, COL_MODE,
+	COL_SOURCE_IDLE
 } CatalogColumn;
 
 /* The most partitions a stream may have. */
@@ -293,6 +329,7 @@ typedef enum CatalogColumn
 
 extern uint64 catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
 						   HeapTuple *row, TupleDesc *desc);
+extern int	catalog_version(void);
 extern bool catalog_partitioned(void);
 extern Oid	sessionize_extension_owner(void);
 
@@ -523,6 +560,8 @@ extern void dead_letters_write(Stream *stream, DeadLetterList *dead,
 							   const char *source, int64 batch_offset);
 
 /* offsets.c */
+extern void sources_begin(Stream *stream, const char *source);
+extern void sources_clock(Stream *stream, bool any, TimestampTz newest);
 extern bool offset_committed(Stream *stream, const char *source, int64 *offset);
 extern bool offset_check(Stream *stream, const char *source, int64 offset,
 						 bool has_first, int64 first_offset);

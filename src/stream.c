@@ -309,6 +309,9 @@ stream_lock(const char *name, StreamLockMode mode, Oid caller)
 		stream->dead_letter = InvalidOid;
 	stream->time_zone = row_text(row, desc, COL_TIME_ZONE);
 	stream->event_time = strcmp(row_text(row, desc, COL_MODE), "event_time") == 0;
+	(void) heap_getattr(row, COL_SOURCE_IDLE, desc, &isnull);
+	stream->source_idle = isnull ? -1 :
+		row_interval_usecs(row, desc, COL_SOURCE_IDLE, "source_idle");
 
 	stream->state_relid = get_relname_relid(state_table,
 											get_namespace_oid(SESSIONIZE_SCHEMA, false));
@@ -380,7 +383,8 @@ stream_key_cmp(Stream *stream, Datum a, Datum b)
 /*
  * partition_lock: make part the partition the call works on: lock its
  * catalog row until the end of the transaction (waiting for any call on
- * it that is under way) and read its clock.  Needs stream_lock(STREAM_USE).
+ * it that is under way) and read its clock, and the clock of its calls
+ * without a source (see offsets.c).  Needs stream_lock(STREAM_USE).
  */
 void
 partition_lock(Stream *stream, int32 part)
@@ -411,18 +415,27 @@ partition_lock(Stream *stream, int32 part)
 	stream->has_watermark = !isnull;
 	stream->timer_floor = DatumGetTimestampTz(heap_getattr(row, 2, desc, &isnull));
 	stream->has_timer_floor = !isnull;
+
+	memset(&stream->sources, 0, sizeof(PartitionSources));
+	stream->sources.per_source = catalog_version() >= CATALOG_VERSION_CURRENT;
+	stream->sources.unsourced_newest = DatumGetTimestampTz(heap_getattr(row, 3, desc, &isnull));
+	stream->sources.unsourced_known = !isnull;
+	stream->sources.unsourced_at = DatumGetTimestampTz(heap_getattr(row, 4, desc, &isnull));
+	stream->sources.unsourced_fed = !isnull;
+	stream->sources.has_named = DatumGetBool(heap_getattr(row, 5, desc, &isnull));
 }
 
 /*
  * stream_save: add a call's counters to its partition's and set the
- * partition's watermark and timer floor.  Needs the row lock of
- * partition_lock.
+ * partition's watermark and timer floor, and the clock of its calls
+ * without a source (see offsets.c).  Needs the row lock of partition_lock.
  */
 void
 stream_save(Stream *stream, const StreamDelta *delta)
 {
-	Datum		values[17];
-	char		nulls[17];
+	PartitionSources *ps = &stream->sources;
+	Datum		values[20];
+	char		nulls[20];
 	int64		closed = 0;
 	int			i;
 
@@ -448,6 +461,16 @@ stream_save(Stream *stream, const StreamDelta *delta)
 	values[16] = TimestampTzGetDatum(stream->timer_floor);
 	if (!stream->has_timer_floor)
 		nulls[16] = 'n';
+	values[17] = TimestampTzGetDatum(ps->unsourced_newest);
+	if (!ps->unsourced_known)
+		nulls[17] = 'n';
+	if (ps->unsourced_call)
+		ps->unsourced_at = GetCurrentTransactionStartTimestamp();
+	values[18] = TimestampTzGetDatum(ps->unsourced_at);
+	if (!ps->unsourced_fed && !ps->unsourced_call)
+		nulls[18] = 'n';
+	/* a batch from a named source: has_named = true */
+	values[19] = BoolGetDatum(ps->per_source && !ps->unsourced_call && delta->batches > 0);
 
 	(void) catalog_exec(CAT_STREAM_SAVE, values, nulls, NULL, NULL);
 }
