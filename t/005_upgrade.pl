@@ -1,4 +1,4 @@
-# ALTER EXTENSION sessionize UPDATE from 0.1 and from 0.2 keeps
+# ALTER EXTENSION sessionize UPDATE from 0.1, 0.2 and 0.3 keeps
 # every stream's settings, open sessions, watermark, counters and offsets,
 # and the streams go on with the same results as on a fresh install of the
 # new version (with chunks for long sessions, which 0.1 had not).  The
@@ -122,8 +122,11 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	  JOIN pg_class c ON c.relnamespace = 'sessionize'::regnamespace
 	                 AND c.relname IN (s.state_table, s.state_table || '_chunks')
 	};
-	isnt($node->safe_psql($up, $owners), 'feeder',
-		"(under $from the state tables belong to the extension owner)");
+	if ($from lt '0.3')
+	{
+		isnt($node->safe_psql($up, $owners), 'feeder',
+			"(under $from the state tables belong to the extension owner)");
+	}
 
 	$node->safe_psql($up, 'ALTER EXTENSION sessionize UPDATE');
 	is($node->safe_psql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
@@ -131,6 +134,12 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	is($node->safe_psql($up, $state), $before,
 		"from $from, the update keeps settings, open sessions, watermark, counters and offsets");
 	is($node->safe_psql($up, $chunks), '3', 'the update gives each stream a chunk table');
+	is( $node->safe_psql(
+			$up, q{
+	SELECT count(*) || ' ' || bool_and(o.newest_ts = p.watermark)
+	  FROM sessionize.sources o
+	  JOIN sessionize.partition_stats p ON p.stream = o.stream AND p."partition" = o."partition"}),
+		'3 t', "the update starts each source's clock at its partition's clock");
 	is($node->safe_psql($up, $owners), 'feeder',
 		"the update gives each stream's tables to the stream's owner");
 	is($node->safe_psql($fresh, $owners), 'feeder',
@@ -215,8 +224,8 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	is( $node->safe_psql(
 			$up, q{SELECT string_agg(name || '=' || coalesce(time_zone, 'NULL'), ',' ORDER BY name)
 	                 FROM sessionize.streams}),
-		'clicks=NULL,counts=NULL,long=NULL',
-		"after the update from $from, the streams there were keep the connection's TimeZone");
+		$from lt '0.3' ? 'clicks=NULL,counts=NULL,long=NULL' : 'clicks=NULL,counts=UTC,long=UTC',
+		"after the update from $from, the streams there were keep their time zone");
 	my $chunk_rows = q{
 	SELECT count(*) > 0 FROM sessionize.streams s,
 	       LATERAL (SELECT * FROM ROWS FROM (pg_catalog.pg_relation_size(
@@ -251,10 +260,12 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 		'500', '(the long stream had sessions of up to 500 events, in several chunks)');
 }
 
-# From 0.1 (no chunks then), and from 0.2, whose chunk tables already hold
-# the older events of the long sessions when 0.3 re-keys them.
+# From 0.1 (no chunks then), from 0.2, whose chunk tables already hold
+# the older events of the long sessions when 0.3 re-keys them, and from 0.3
+# (one clock per partition; a clock per source from 0.4 on).
 upgrade_from('0.1');
 upgrade_from('0.2');
+upgrade_from('0.3');
 
 $node->stop;
 done_testing();
