@@ -139,7 +139,7 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	SELECT count(*) || ' ' || bool_and(o.newest_ts = p.watermark)
 	  FROM sessionize.sources o
 	  JOIN sessionize.partition_stats p ON p.stream = o.stream AND p."partition" = o."partition"}),
-		'3 t', "the update starts each source's clock at its partition's clock");
+		'3 true', "the update starts each source's clock at its partition's clock");
 	is($node->safe_psql($up, $owners), 'feeder',
 		"the update gives each stream's tables to the stream's owner");
 	is($node->safe_psql($fresh, $owners), 'feeder',
