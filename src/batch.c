@@ -18,8 +18,6 @@
  */
 #include "sessionize.h"
 
-#include <math.h>
-
 #include "access/nbtree.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
@@ -29,12 +27,6 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
-
-/* Epoch seconds that timestamptz can hold: [MIN_EPOCH_SECS, END_EPOCH_SECS). */
-#define MIN_EPOCH_SECS \
-	((float8) SECS_PER_DAY * (DATETIME_MIN_JULIAN - UNIX_EPOCH_JDATE))
-#define END_EPOCH_SECS \
-	((float8) SECS_PER_DAY * (TIMESTAMP_END_JULIAN - UNIX_EPOCH_JDATE))
 
 /*
  * Where decoding is, for errors raised by the type input functions we
@@ -140,220 +132,36 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 }
 
 /*
- * digits: the value of the n decimal digits at s, or -1 if one is not.
- */
-static inline int
-digits(const char *s, int n)
-{
-	int			v = 0;
-
-	while (n-- > 0)
-	{
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (*s++ - '0');
-	}
-	return v;
-}
-
-/*
- * parse_iso8601: the common shape of an event time, read without
- * timestamptz_in's general parser: YYYY-MM-DD, 'T' or ' ', HH:MM:SS, up to
- * six fraction digits, and a zone 'Z', +HH, +HHMM or +HH:MM (or -).
- * Returns false for anything else (no zone, other forms, out-of-range
- * fields, leap seconds), which the caller hands to timestamptz_in: both
- * give the same instant for every string this accepts.
- */
-static bool
-parse_iso8601(const char *s, int len, TimestampTz *result)
-{
-	int			year, month, day, hour, minute, second;
-	int64		frac = 0;
-	int			zone_secs = 0;
-	int			pos = 19;
-	int			i;
-
-	if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
-		s[13] != ':' || s[16] != ':')
-		return false;
-	year = digits(s, 4);
-	month = digits(s + 5, 2);
-	day = digits(s + 8, 2);
-	hour = digits(s + 11, 2);
-	minute = digits(s + 14, 2);
-	second = digits(s + 17, 2);
-	if (year < 1 || month < 1 || month > MONTHS_PER_YEAR || day < 1 ||
-		day > day_tab[isleap(year)][month - 1] ||
-		hour < 0 || hour >= HOURS_PER_DAY || minute < 0 || minute >= MINS_PER_HOUR ||
-		second < 0 || second >= SECS_PER_MINUTE)
-		return false;
-
-	if (s[pos] == '.')
-	{
-		int			scale = 100000;
-
-		for (i = pos + 1; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-		{
-			if (scale == 0)
-				return false;	/* more than six digits: rounding, leave it */
-			frac += (s[i] - '0') * scale;
-			scale /= 10;
-		}
-		if (i == pos + 1)
-			return false;
-		pos = i;
-	}
-
-	if (pos == len - 1 && (s[pos] == 'Z' || s[pos] == 'z'))
-		zone_secs = 0;
-	else if (pos < len && (s[pos] == '+' || s[pos] == '-'))
-	{
-		int			rest = len - pos - 1;
-		int			zh = rest >= 2 ? digits(s + pos + 1, 2) : -1;
-		int			zm = 0;
-
-		if (rest == 4)
-			zm = digits(s + pos + 3, 2);
-		else if (rest == 5 && s[pos + 3] == ':')
-			zm = digits(s + pos + 4, 2);
-		else if (rest != 2)
-			return false;
-		if (zh < 0 || zh > MAX_TZDISP_HOUR || zm < 0 || zm >= MINS_PER_HOUR)
-			return false;
-		zone_secs = (zh * MINS_PER_HOUR + zm) * SECS_PER_MINUTE;
-		if (s[pos] == '-')
-			zone_secs = -zone_secs;
-	}
-	else
-		return false;
-
-	*result = (int64) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY +
-		((int64) ((hour * MINS_PER_HOUR + minute) * SECS_PER_MINUTE + second - zone_secs)) *
-		USECS_PER_SEC + frac;
-	return IS_VALID_TIMESTAMP(*result);
-}
-
-/*
- * check_not_time_word: refuse the words timestamptz_in reads as times but
- * that are no instant of an event: now, today, yesterday, tomorrow (the
- * time of the call, not of the event) and epoch, alone or with more
- * ("today 10:00" is today's).  A word is a run of letters.  text is field
- * of event i of a batch, or, with rows_of ("the query"), of row i of those.
- */
-void
-check_not_time_word(const char *text, int i, const char *field, const char *rows_of)
-{
-	static const char *const words[] = {"now", "today", "yesterday", "tomorrow", "epoch"};
-	const char *p = text;
-
-	while (*p != '\0')
-	{
-		const char *start;
-		int			len;
-		int			w;
-
-		while (*p != '\0' && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-			p++;
-		start = p;
-		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
-			p++;
-		len = p - start;
-		for (w = 0; w < lengthof(words); w++)
-		{
-			bool		alone;
-
-			if (len != strlen(words[w]) || pg_strncasecmp(start, words[w], len) != 0)
-				continue;
-			alone = strspn(text, " \t\n\r") == start - text &&
-				strspn(p, " \t\n\r") == strlen(p);
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-					 rows_of != NULL ?
-					 errmsg("row %d of %s: \"%s\" %s the word \"%.*s\", not the time of an event",
-							i, rows_of, field, alone ? "is" : "holds", len, start) :
-					 errmsg("event %d of the batch: \"%s\" %s the word \"%.*s\", not the time of an event",
-							i, field, alone ? "is" : "holds", len, start),
-					 errhint("Send the time the event happened, as ISO 8601 or an epoch number.")));
-		}
-	}
-}
-
-/*
- * ts_unit_words: the stream's unit of epoch numbers, in words, for hints.
- */
-static const char *
-ts_unit_words(Stream *stream)
-{
-	return stream->ts_unit == 1 ? "microseconds" :
-		stream->ts_unit == 1000 ? "milliseconds" : "seconds";
-}
-
-/*
- * epoch_to_timestamptz: the instant of an epoch number in the stream's
- * unit (ts_unit: seconds, milliseconds or microseconds), or false when
- * timestamptz cannot hold it.
- */
-bool
-epoch_to_timestamptz(Stream *stream, float8 value, TimestampTz *ts)
-{
-	float8		secs = value * ((float8) stream->ts_unit / USECS_PER_SEC);
-
-	if (isnan(secs) || secs < MIN_EPOCH_SECS || secs >= END_EPOCH_SECS)
-		return false;
-	secs -= (float8) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
-	*ts = (TimestampTz) rint(secs * USECS_PER_SEC);
-	return true;
-}
-
-/*
  * decode_ts: the ts field of element i: an ISO 8601 string (without a
- * zone, the session's TimeZone applies) or an epoch number in the
- * stream's ts_unit.
+ * zone, the stream's time_zone applies), or an epoch number, or a string
+ * that is one, in the stream's ts_unit (see timestamps.c).
  */
 static TimestampTz
 decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 {
 	JsonbValue	vbuf;
 	JsonbValue *v = get_field(obj, stream->ts_field, &vbuf);
+	TsPlace		place = {i, stream->ts_field, NULL, &pos->field};
 	TimestampTz ts;
 
 	if (v == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
 				 errmsg("event %d of the batch has no \"%s\" field", i, stream->ts_field),
-				 errhint("Each event needs a timestamp, ISO 8601 or epoch seconds.")));
+				 errhint("Each event needs a timestamp, ISO 8601 or epoch %s.",
+						 ts_unit_words(stream))));
 
-	if (v->type == jbvString &&
-		parse_iso8601(v->val.string.val, v->val.string.len, &ts))
-		;
-	else if (v->type == jbvString)
-	{
-		char	   *text = pnstrdup(v->val.string.val, v->val.string.len);
-
-		check_not_time_word(text, i, stream->ts_field, NULL);
-		pos->field = stream->ts_field;
-		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-													 CStringGetDatum(text),
-													 ObjectIdGetDatum(InvalidOid),
-													 Int32GetDatum(-1)));
-		pos->field = NULL;
-	}
+	if (v->type == jbvString)
+		ts = ts_from_string(stream, v->val.string.val, v->val.string.len, &place);
 	else if (v->type == jbvNumeric)
 	{
-		float8		secs;
+		float8		value;
 
 		pos->field = stream->ts_field;
-		secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-												  NumericGetDatum(v->val.numeric)));
+		value = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+												   NumericGetDatum(v->val.numeric)));
 		pos->field = NULL;
-		if (!epoch_to_timestamptz(stream, secs, &ts))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("event %d of the batch: \"%s\" is an epoch number out of range",
-							i, stream->ts_field),
-					 errhint("Epoch numbers are read in the stream's ts_unit, %s.",
-							 stream->ts_unit == USECS_PER_SEC ? "seconds" :
-							 stream->ts_unit == 1000 ? "milliseconds" : "microseconds")));
+		ts = ts_from_epoch(stream, value, NULL, &place);
 	}
 	else if (v->type == jbvNull)
 		ereport(ERROR,

@@ -227,7 +227,7 @@ typedef struct QueryDecode
 	ValueCast *key_cast;		/* to the key type */
 	ValueCast *ts_cast;		/* to timestamptz, or to float8 (epoch) */
 	bool		ts_is_epoch;
-	bool		ts_is_text;		/* of a string type: refuse the time words */
+	bool		ts_is_text;		/* of a string type: read as a JSON ts string */
 	FmgrInfo	ts_out;			/* its output function then */
 	ValueCast *last_cast;		/* to boolean */
 	ValueCast *payload_cast;	/* to jsonb */
@@ -271,6 +271,7 @@ query_decode(ElementDecoder *d, int end)
 {
 	QueryDecode *qd = d->arg;
 	Stream	   *stream = d->stream;
+	TsPlace		place = {0, stream->ts_field, qd->rows_of, &qd->field};
 
 	for (; d->next < end; d->next++)
 	{
@@ -303,26 +304,24 @@ query_decode(ElementDecoder *d, int end)
 							(Size) MAX_KEY_BYTES),
 					 errhint(KEY_TOO_LONG_HINT)));
 
-		if (qd->ts_is_text)
-		{
-			v = heap_getattr(row, qd->ts_column, qd->desc, &isnull);
-			if (!isnull)
-				check_not_time_word(OutputFunctionCall(&qd->ts_out, v), r, stream->ts_field,
-									qd->rows_of);
-		}
-		v = query_column(qd, row, qd->ts_column, qd->ts_cast, stream->ts_field, &isnull);
+		v = qd->ts_is_text ?
+			heap_getattr(row, qd->ts_column, qd->desc, &isnull) :
+			query_column(qd, row, qd->ts_column, qd->ts_cast, stream->ts_field, &isnull);
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("row %d of %s: \"%s\" is NULL", r, qd->rows_of, stream->ts_field)));
-		if (!qd->ts_is_epoch)
+		place.index = r;
+		if (qd->ts_is_text)
+		{
+			char	   *text = OutputFunctionCall(&qd->ts_out, v);
+
+			e->ts = ts_from_string(stream, text, strlen(text), &place);
+		}
+		else if (qd->ts_is_epoch)
+			e->ts = ts_from_epoch(stream, DatumGetFloat8(v), NULL, &place);
+		else
 			e->ts = DatumGetTimestampTz(v);
-		else if (!epoch_to_timestamptz(stream, DatumGetFloat8(v), &e->ts))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("row %d of %s: \"%s\" is an epoch number out of range",
-							r, qd->rows_of, stream->ts_field),
-					 errhint("Epoch numbers are read in the stream's ts_unit.")));
 		if (TIMESTAMP_NOT_FINITE(e->ts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -424,8 +423,9 @@ rows_decode_init(QueryDecode *qd, Stream *stream, TupleDesc desc, const char *ro
 	 * timestamptz or (a column of numbers) as epoch numbers in the
 	 * stream's ts_unit, isLast as boolean, the payload as jsonb; each as
 	 * an explicit cast in SQL would read it.  A time column of a string
-	 * type (text, varchar, name, citext, ...) is also read as text, to
-	 * refuse the words that are no event time.
+	 * type (text, varchar, name, citext, ...) is read by its text as the
+	 * JSON form reads a ts string: ISO 8601 whatever the DateStyle, or an
+	 * epoch number in ts_unit (see timestamps.c).
 	 */
 	ts_type = getBaseType(column_type(desc, qd->ts_column));
 	qd->ts_is_epoch = TypeCategory(ts_type) == TYPCATEGORY_NUMERIC;
@@ -440,9 +440,10 @@ rows_decode_init(QueryDecode *qd, Stream *stream, TupleDesc desc, const char *ro
 	}
 	qd->key_cast = cast_init(column_type(desc, qd->key_column), stream->key_type,
 							 stream->key_field, rows_of);
-	qd->ts_cast = cast_init(column_type(desc, qd->ts_column),
-							qd->ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID, stream->ts_field,
-							rows_of);
+	if (!qd->ts_is_text)
+		qd->ts_cast = cast_init(column_type(desc, qd->ts_column),
+								qd->ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID, stream->ts_field,
+								rows_of);
 	if (qd->last_column > 0)
 		qd->last_cast = cast_init(column_type(desc, qd->last_column), BOOLOID,
 								  stream->last_field, rows_of);
