@@ -71,6 +71,92 @@ get_field(JsonbContainer *obj, const char *name, JsonbValue *result)
 }
 
 /*
+ * field_twin: the name of a field of object obj that is name when case
+ * is ignored but not name itself (the first in jsonb's order), or NULL.
+ */
+static char *
+field_twin(JsonbContainer *obj, const char *name)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	size_t		len = strlen(name);
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY && v.val.string.len == len &&
+			pg_strncasecmp(v.val.string.val, name, len) == 0 &&
+			strncmp(v.val.string.val, name, len) != 0)
+			return pnstrdup(v.val.string.val, len);
+	return NULL;
+}
+
+/*
+ * missing_field_hint: the hint of the error of event obj without field
+ * name (the stream's setting): its twin when it has one (see field_twin),
+ * else what.
+ */
+static int
+missing_field_hint(Stream *stream, JsonbContainer *obj, const char *name,
+				   const char *setting, const char *what)
+{
+	char	   *twin = field_twin(obj, name);
+
+	if (twin == NULL)
+		return errhint("%s", what);
+	return errhint("The event has a field \"%s\"; names match exactly.  Send \"%s\", or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+				   twin, name, twin, quote_literal_cstr(stream->name), setting,
+				   quote_literal_cstr(twin));
+}
+
+/*
+ * check_field_twins: error if every element of a JSON batch of n (n > 0)
+ * is an object that lacks one of the stream's field names but has a
+ * field that is that name when case is ignored (an isLast sent as
+ * islast would otherwise be silently not read).  Costs a lookup of each
+ * name in element 0, and a scan of its fields for a name it lacks.
+ */
+static void
+check_field_twins(Stream *stream, Jsonb *batch, int n)
+{
+	const char *const names[] = {stream->key_field, stream->ts_field, stream->last_field};
+	const char *const settings[] = {"key_field", "ts_field", "last_field"};
+	JsonbValue *first = getIthJsonbValueFromContainer(&batch->root, 0);
+	JsonbValue	vbuf;
+	int			f;
+	int			i;
+
+	if (first->type != jbvBinary || !JsonContainerIsObject(first->val.binary.data))
+		return;
+	for (f = 0; f < lengthof(names); f++)
+	{
+		char	   *twin;
+
+		if (get_field(first->val.binary.data, names[f], &vbuf) != NULL ||
+			(twin = field_twin(first->val.binary.data, names[f])) == NULL)
+			continue;
+		for (i = 1; i < n; i++)
+		{
+			JsonbValue *v = getIthJsonbValueFromContainer(&batch->root, i);
+
+			if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
+				get_field(v->val.binary.data, names[f], &vbuf) != NULL ||
+				get_field(v->val.binary.data, twin, &vbuf) == NULL)
+				break;
+		}
+		if (i == n)
+			ereport(ERROR,
+					(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
+					 errmsg("every event of the batch has a field \"%s\" and none \"%s\", the stream's %s",
+							twin, names[f], settings[f]),
+					 errdetail("Names match exactly: \"%s\" is not read as \"%s\".",
+							   twin, names[f]),
+					 errhint("Send \"%s\", or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+							 names[f], twin, quote_literal_cstr(stream->name), settings[f],
+							 quote_literal_cstr(twin))));
+	}
+}
+
+/*
  * json_value_text: a JSON value (not null) as the text a type's input
  * function reads: a string's own text, a number or boolean by its JSON
  * text, an object or array by its JSON text.
@@ -109,7 +195,8 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
 				 errmsg("event %d of the batch has no \"%s\" field", i, stream->key_field),
-				 errhint("Each event needs a key; the stream reads it from the field named by key_field.")));
+				 missing_field_hint(stream, obj, stream->key_field, "key_field",
+									"Each event needs a key; the stream reads it from the field named by key_field.")));
 
 	if (v->type == jbvNull)
 		ereport(ERROR,
@@ -148,8 +235,9 @@ decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
 				 errmsg("event %d of the batch has no \"%s\" field", i, stream->ts_field),
-				 errhint("Each event needs a timestamp, ISO 8601 or epoch %s.",
-						 ts_unit_words(stream))));
+				 missing_field_hint(stream, obj, stream->ts_field, "ts_field",
+									psprintf("Each event needs a timestamp, ISO 8601 or epoch %s.",
+											 ts_unit_words(stream)))));
 
 	if (v->type == jbvString)
 		ts = ts_from_string(stream, v->val.string.val, v->val.string.len, &place);
@@ -298,6 +386,8 @@ batch_decode_json(Stream *stream, Jsonb *batch, DeadLetterList *dead, int *neven
 				 errhint("Pass the events as a JSON array of objects, e.g. '[{\"id\": 7, \"ts\": \"2026-01-01T10:00:00Z\"}]'.")));
 
 	n = JB_ROOT_COUNT(batch);
+	if (n > 0)
+		check_field_twins(stream, batch, n);
 	d.stream = stream;
 	d.events = palloc(sizeof(SessEvent) * Max(n, 1));
 	d.decode = json_decode;

@@ -162,23 +162,54 @@ params_values(Jsonb *params, QueryParams *qp)
 }
 
 /*
- * has_column: whether desc has a column of that name.
+ * find_column: the number of the column of desc named name, the value of
+ * the stream's setting (0: none).  A column whose name is name only when
+ * case is ignored is an error: CREATE TABLE t (isLast boolean) makes a
+ * column islast, which would otherwise be silently not read.
  */
-static bool
-has_column(TupleDesc desc, const char *name)
+static int
+find_column(Stream *stream, TupleDesc desc, const char *name, const char *setting,
+			const char *rows_of)
 {
-	return SPI_fnumber(desc, name) > 0;
+	bool		of_query = strcmp(rows_of, "the query") == 0;
+	int			col = SPI_fnumber(desc, name);
+	int			i;
+
+	if (col > 0)
+		return col;
+	for (i = 0; i < desc->natts; i++)
+	{
+		const char *twin = NameStr(TupleDescAttr(desc, i)->attname);
+
+		if (TupleDescAttr(desc, i)->attisdropped || pg_strcasecmp(twin, name) != 0)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s has no column \"%s\", the stream's %s, but a column \"%s\"",
+						of_query ? "the query of the batch" : rows_of, name, setting, twin),
+				 errdetail("Names match exactly, and SQL folds a name written without double quotes to lower case."),
+				 of_query ?
+				 errhint("Name the column AS %s, or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+						 quote_identifier(name), twin,
+						 quote_literal_cstr(stream->name), setting, quote_literal_cstr(twin)) :
+				 errhint("Write the name in double quotes when creating the table (%s), or rename the column, or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+						 quote_identifier(name), twin,
+						 quote_literal_cstr(stream->name), setting, quote_literal_cstr(twin))));
+	}
+	return 0;
 }
 
 /*
  * require_column: a column the stream needs, by its setting's name.
  */
 static int
-require_column(TupleDesc desc, const char *name, const char *setting, const char *rows_of)
+require_column(Stream *stream, TupleDesc desc, const char *name, const char *setting,
+			   const char *rows_of)
 {
 	bool		of_query = strcmp(rows_of, "the query") == 0;
+	int			col = find_column(stream, desc, name, setting, rows_of);
 
-	if (!has_column(desc, name))
+	if (col == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("%s has no column \"%s\"",
@@ -187,7 +218,7 @@ require_column(TupleDesc desc, const char *name, const char *setting, const char
 						 strcmp(setting, "key_field") == 0 ? "key" : "event time",
 						 setting,
 						 of_query ? "rename it with AS" : "change it with sessionize.alter_stream()")));
-	return SPI_fnumber(desc, name);
+	return col;
 }
 
 /*
@@ -412,9 +443,9 @@ rows_decode_init(QueryDecode *qd, Stream *stream, TupleDesc desc, const char *ro
 	desc->tdtypeid = RECORDOID;
 	desc->tdtypmod = -1;
 	qd->rows_of = rows_of;
-	qd->key_column = require_column(desc, stream->key_field, "key_field", rows_of);
-	qd->ts_column = require_column(desc, stream->ts_field, "ts_field", rows_of);
-	qd->last_column = Max(SPI_fnumber(desc, stream->last_field), 0);
+	qd->key_column = require_column(stream, desc, stream->key_field, "key_field", rows_of);
+	qd->ts_column = require_column(stream, desc, stream->ts_field, "ts_field", rows_of);
+	qd->last_column = find_column(stream, desc, stream->last_field, "last_field", rows_of);
 	qd->payload_column = Max(SPI_fnumber(desc, PAYLOAD_COLUMN), 0);
 	qd->desc = BlessTupleDesc(desc);
 
