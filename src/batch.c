@@ -62,6 +62,19 @@ json_type_name(const JsonbValue *v)
 }
 
 /*
+ * jsonb_type_name: the JSON type of the root of a jsonb, for messages.
+ */
+const char *
+jsonb_type_name(JsonbContainer *root)
+{
+	JsonbValue	v;
+
+	if (JsonbExtractScalar(root, &v))
+		return json_type_name(&v);
+	return JsonContainerIsArray(root) ? "array" : "object";
+}
+
+/*
  * get_field: the value of field name in object obj, or NULL if absent.
  */
 static JsonbValue *
@@ -321,7 +334,8 @@ json_decode(ElementDecoder *d, int end)
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
 					 errmsg("event %d of the batch is a JSON %s, not an object",
-							i, json_type_name(v))));
+							i, json_type_name(v)),
+					 errhint(EVENT_OBJECT_HINT)));
 		obj = v->val.binary.data;
 		e->key = decode_key(stream, obj, i, &jd->pos);
 		e->ts = decode_ts(stream, obj, i, &jd->pos);
@@ -486,11 +500,12 @@ arrays_decode(ElementDecoder *d, int end)
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("ts[%d] is not a finite instant", d->index_base + i)));
 		e->is_last = ad->is_last != NULL && DatumGetBool(ad->is_last[i]);
-		if (JB_ROOT_IS_SCALAR(payload))
+		if (!JB_ROOT_IS_OBJECT(payload))
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-					 errmsg("payloads[%d] is a JSON scalar, not an object", d->index_base + i),
-					 errhint("Each payload is the whole event, a JSON object.")));
+					 errmsg("payloads[%d] is a JSON %s, not an object", d->index_base + i,
+							jsonb_type_name(&payload->root)),
+					 errhint(EVENT_OBJECT_HINT)));
 		e->ordinal = i;
 		e->payload = &payload->root;
 		e->payload_len = VARSIZE(payload) - VARHDRSZ;
@@ -531,8 +546,7 @@ arrays_element(ElementDecoder *d, int i)
  * array of the stream's key type or of a type that has an implicit or
  * assignment cast to it (as an INSERT would take it: int4[] or int2[]
  * for a bigint key, as drivers send a list of numbers by its largest);
- * is_last may be NULL (no event is last); payloads must be jsonb objects
- * or arrays.  With dead, bad elements are set aside there.
+ * is_last may be NULL (no event is last); payloads must be jsonb objects.  With dead, bad elements are set aside there.
  */
 SessEvent *
 batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,

@@ -378,11 +378,12 @@ query_decode(ElementDecoder *d, int end)
 		}
 		else
 			payload = query_row_jsonb(qd, row);
-		if (JB_ROOT_IS_SCALAR(payload))
+		if (!JB_ROOT_IS_OBJECT(payload))
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-					 errmsg("row %d of %s: \"%s\" is a JSON scalar, not an object",
-							r, qd->rows_of, PAYLOAD_COLUMN)));
+					 errmsg("row %d of %s: \"%s\" is a JSON %s, not an object",
+							r, qd->rows_of, PAYLOAD_COLUMN, jsonb_type_name(&payload->root)),
+					 errhint(EVENT_OBJECT_HINT)));
 		e->payload = &payload->root;
 		e->payload_len = VARSIZE(payload) - VARHDRSZ;
 		e->ordinal = r;

@@ -419,6 +419,12 @@ extern TimestampTz ts_from_string(Stream *stream, const char *s, int len,
 								  const TsPlace *place);
 
 /* batch.c, query.c */
+
+/* The hint of an event (a payload) that is not a JSON object, in every form. */
+#define EVENT_OBJECT_HINT \
+	"An event is a JSON object, returned whole in its session; wrap another value in one, e.g. {\"items\": [1, 2]}."
+
+extern const char *jsonb_type_name(JsonbContainer *root);
 extern char *json_value_text(const JsonbValue *v);
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events,
 									DeadLetterList *dead, int *nevents);
