@@ -410,8 +410,6 @@ typedef struct TsPlace
 	const char **converting;
 } TsPlace;
 
-extern void check_not_time_word(const char *text, int i, const char *field,
-								const char *rows_of);
 extern const char *ts_unit_words(Stream *stream);
 extern TimestampTz ts_from_epoch(Stream *stream, float8 value, const char *text,
 								 const TsPlace *place);

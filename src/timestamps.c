@@ -157,14 +157,26 @@ parse_iso8601(const char *s, int len, TimestampTz *result)
 }
 
 /*
+ * ts_where: "event i of the batch: \"field\"" or "row i of ROWS:
+ * \"field\"", the start of an error about the ts at place.
+ */
+static char *
+ts_where(const TsPlace *place)
+{
+	return place->rows_of == NULL ?
+		psprintf("event %d of the batch: \"%s\"", place->index, place->field) :
+		psprintf("row %d of %s: \"%s\"", place->index, place->rows_of, place->field);
+}
+
+/*
  * check_not_time_word: refuse the words timestamptz_in reads as times but
  * that are no instant of an event: now, today, yesterday, tomorrow (the
  * time of the call, not of the event) and epoch, alone or with more
- * ("today 10:00" is today's).  A word is a run of letters.  text is field
- * of event i of a batch, or, with rows_of ("the query"), of row i of those.
+ * ("today 10:00" is today's).  A word is a run of letters.  text is the
+ * ts at place.
  */
-void
-check_not_time_word(const char *text, int i, const char *field, const char *rows_of)
+static void
+check_not_time_word(const char *text, const TsPlace *place)
 {
 	static const char *const words[] = {"now", "today", "yesterday", "tomorrow", "epoch"};
 	const char *p = text;
@@ -191,11 +203,8 @@ check_not_time_word(const char *text, int i, const char *field, const char *rows
 				strspn(p, " \t\n\r") == strlen(p);
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-					 rows_of != NULL ?
-					 errmsg("row %d of %s: \"%s\" %s the word \"%.*s\", not the time of an event",
-							i, rows_of, field, alone ? "is" : "holds", len, start) :
-					 errmsg("event %d of the batch: \"%s\" %s the word \"%.*s\", not the time of an event",
-							i, field, alone ? "is" : "holds", len, start),
+					 errmsg("%s %s the word \"%.*s\", not the time of an event",
+							ts_where(place), alone ? "is" : "holds", len, start),
 					 errhint("Send the time the event happened, as ISO 8601 or an epoch number.")));
 		}
 	}
@@ -213,18 +222,6 @@ ts_unit_words(Stream *stream)
 		if (epoch_units[u].usecs == stream->ts_unit)
 			break;
 	return epoch_units[u].words;
-}
-
-/*
- * ts_where: "event i of the batch: \"field\"" or "row i of ROWS:
- * \"field\"", the start of an error about the ts at place.
- */
-static char *
-ts_where(const TsPlace *place)
-{
-	return place->rows_of == NULL ?
-		psprintf("event %d of the batch: \"%s\"", place->index, place->field) :
-		psprintf("row %d of %s: \"%s\"", place->index, place->rows_of, place->field);
 }
 
 /*
@@ -281,39 +278,39 @@ ts_from_epoch(Stream *stream, float8 value, const char *text, const TsPlace *pla
 }
 
 /*
- * number_shape: whether s[0 .. len) is a decimal number: an optional
- * minus, digits, an optional fraction and an optional exponent.
+ * digit_run: the position after the run of one or more digits at s[p],
+ * or -1 if there is no digit there.
+ */
+static inline int
+digit_run(const char *s, int len, int p)
+{
+	int			start = p;
+
+	while (p < len && isdigit((unsigned char) s[p]))
+		p++;
+	return p > start ? p : -1;
+}
+
+/*
+ * number_shape: whether s[0 .. len) is a decimal number as JSON writes
+ * one: an optional minus, digits, an optional fraction and an optional
+ * exponent.
  */
 static bool
 number_shape(const char *s, int len)
 {
-	int			p = 0;
-	int			start;
+	int			p = len > 0 && s[0] == '-' ? 1 : 0;
 
-	if (p < len && s[p] == '-')
-		p++;
-	start = p;
-	while (p < len && isdigit((unsigned char) s[p]))
-		p++;
-	if (p == start)
+	if ((p = digit_run(s, len, p)) < 0)
 		return false;
-	if (p < len && s[p] == '.')
-	{
-		start = ++p;
-		while (p < len && isdigit((unsigned char) s[p]))
-			p++;
-		if (p == start)
-			return false;
-	}
+	if (p < len && s[p] == '.' && (p = digit_run(s, len, p + 1)) < 0)
+		return false;
 	if (p < len && (s[p] == 'e' || s[p] == 'E'))
 	{
 		p++;
 		if (p < len && (s[p] == '+' || s[p] == '-'))
 			p++;
-		start = p;
-		while (p < len && isdigit((unsigned char) s[p]))
-			p++;
-		if (p == start)
+		if ((p = digit_run(s, len, p)) < 0)
 			return false;
 	}
 	return p == len;
@@ -343,9 +340,7 @@ iso8601_shape(const char *s, int len)
 	int			p = 0;
 
 	/* YYYY (or more digits) -MM-DD */
-	while (p < len && isdigit((unsigned char) s[p]))
-		p++;
-	if (p < 4 || p >= len || s[p] != '-' ||
+	if ((p = digit_run(s, len, 0)) < 4 || p >= len || s[p] != '-' ||
 		(p = skip_digits(s, len, p + 1, 2)) < 0 || p >= len || s[p] != '-' ||
 		(p = skip_digits(s, len, p + 1, 2)) < 0)
 		return false;
@@ -361,13 +356,8 @@ iso8601_shape(const char *s, int len)
 	{
 		if ((p = skip_digits(s, len, p + 1, 2)) < 0)
 			return false;
-		if (p < len && s[p] == '.')
-		{
-			if ((p = skip_digits(s, len, p + 1, 1)) < 0)
-				return false;
-			while (p < len && isdigit((unsigned char) s[p]))
-				p++;
-		}
+		if (p < len && s[p] == '.' && (p = digit_run(s, len, p + 1)) < 0)
+			return false;
 	}
 	if (p == len)
 		return true;
@@ -425,7 +415,7 @@ ts_from_string(Stream *stream, const char *s, int len, const TsPlace *place)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("%s is not a finite instant", ts_where(place))));
-		check_not_time_word(text, place->index, place->field, place->rows_of);
+		check_not_time_word(text, place);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
 				 errmsg("%s is not an ISO 8601 time: \"%s\"", ts_where(place),
