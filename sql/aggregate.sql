@@ -75,6 +75,7 @@ SELECT label, try(sql) FROM (VALUES
   ('NULL ts',        $$SELECT sessionize.sessions(ts, false, '{}', '1 hour') FROM (VALUES (now()), (NULL)) v(ts)$$),
   ('NULL payload',   $$SELECT sessionize.sessions(now(), false, NULL, '1 hour')$$),
   ('scalar payload', $$SELECT sessionize.sessions(now(), false, '1', '1 hour')$$),
+  ('array payload',  $$SELECT sessionize.sessions(now(), false, '[{"a": 1}]', '1 hour')$$),
   ('infinite ts',    $$SELECT sessionize.sessions('infinity', false, '{}', '1 hour')$$),
   ('gap zero',       $$SELECT sessionize.sessions(now(), false, '{}', '0')$$),
   ('max_events 0',   $$SELECT sessionize.sessions(now(), false, '{}', NULL, NULL, 0)$$)

@@ -47,17 +47,22 @@ SELECT count(*) FROM sessionize.sessionize_batch('sim', at('a', '100 days'));
 SELECT * FROM clock('sim');
 COMMIT;
 
--- Epoch milliseconds read as seconds (the issue's report) would be the
--- year 58133.  With the default limit that no longer moves the clock; with
--- ts_unit 'ms' they are read right.
+-- Epoch milliseconds read as seconds would be the year 58133: a number
+-- that is no time from 1971 to 2199 in the stream's unit is refused, with
+-- a hint naming the unit it fits (it used to be taken, and max_future only
+-- kept it from moving the clock).  With ts_unit 'ms' or 'us' such numbers
+-- are read right.
 SELECT sessionize.create_stream('seconds', gap => '30 minutes');
 SELECT sessionize.create_stream('millis', gap => '30 minutes', ts_unit => 'ms');
 SELECT sessionize.create_stream('micros', gap => '30 minutes', ts_unit => 'us');
-BEGIN;
 SELECT count(*) FROM sessionize.sessionize_batch('seconds', '[{"id": 1, "ts": 1772359200000}]');
+SELECT count(*) FROM sessionize.open_sessions('seconds');
+-- An event an hour ahead moves the clock of 'seconds' to now() (below).
+BEGIN;
+SELECT count(*) FROM sessionize.sessionize_batch('seconds', at('1', '1 hour'));
 SELECT ahead <= '0', future_events FROM clock('seconds');
 COMMIT;
-SELECT key, session_start FROM sessionize.open_sessions('seconds');
+SELECT key, session_start > now() AS ahead_of_now FROM sessionize.open_sessions('seconds');
 SELECT count(*) FROM sessionize.sessionize_batch('millis', '[{"id": 1, "ts": 1772359200123}]');
 SELECT count(*) FROM sessionize.sessionize_batch('micros', '[{"id": 1, "ts": 1772359200123456}]');
 SELECT key, session_start FROM sessionize.open_sessions('millis');
@@ -98,8 +103,9 @@ SELECT key, session_start, end_reason FROM sessionize.sessionize_batch('seconds'
     '[{"id": 2, "ts": 1772359200000}]');
 
 -- The words timestamptz reads as times of the call are refused, alone or
--- with a time, with the element or row that has one; other strings (a
--- zone name of words among them) are read as ever.
+-- with a time, with the element or row that has one; so is a zone name
+-- (not ISO 8601: a time is written with an offset, or in the stream's
+-- time_zone).
 SELECT label, try(sql) FROM (VALUES
   ('now',         $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "now"}]')$$),
   ('Today',       $$SELECT sessionize.sessionize_batch('fut', '[{"id": "w", "ts": "2026-01-01T10:00:00Z"}, {"id": "w", "ts": " Today "}]')$$),

@@ -123,11 +123,12 @@ SELECT * FROM sessionize.sessionize_batch('fields', '[{"id": "u", "ts": "2026-01
 SELECT events FROM sessionize.sessionize_batch('fields', '[
   {"user": "v", "at": "2026-01-01T10:00:00Z", "x": 1, "x": 2, "deep": {"a": [1, {"b": null}]}, "end": true}]');
 
--- The common ISO 8601 shape of ts is read by a fast path, every other
--- string by timestamptz_in: either way the instant is the one a cast
--- gives.  (Fractions beyond microseconds, zone-less strings, 24:00:00 and
--- other forms take timestamptz_in's path; a non-UTC time_zone, the
--- session's TimeZone too, shows that zones are honoured.)
+-- The common ISO 8601 shape of ts is read by a fast path, the other ISO
+-- 8601 forms by timestamptz_in: either way the instant is the one a cast
+-- gives.  (Fractions beyond microseconds, zone-less strings, a date alone,
+-- 24:00:00 and other forms take timestamptz_in's path; a non-UTC
+-- time_zone, the session's TimeZone too, shows that zones are honoured.)
+-- Strings that are not ISO 8601 are refused (timestamps.sql).
 SET TimeZone = 'Asia/Kolkata';
 SELECT sessionize.create_stream('iso', time_zone => 'Asia/Kolkata');
 CREATE TABLE iso_strings (s text);
@@ -137,8 +138,9 @@ INSERT INTO iso_strings VALUES
   ('2026-01-01T10:00:00+0530'), ('2026-01-01T10:00:00-03'), ('2024-02-29T23:59:59.999999+14:00'),
   ('1999-12-31T23:59:59-15:59'), ('0001-01-01T00:00:00Z'), ('9999-12-31T23:59:59Z'),
   ('2026-01-01T10:00:00.1234567Z'), ('2026-01-01T10:00:00'), ('2026-01-01T24:00:00Z'),
-  ('2026-01-01T10:00Z'), ('2026-01-01T10:00:00 +05:30'), ('20260101T100000Z'),
-  ('2026-01-01T10:00:00+05:30:15'), ('Thu Jan 01 10:00:00 2026 UTC');
+  ('2026-01-01T10:00Z'), ('2026-01-01t10:00:00+00'), ('2026-01-01 10:00:00.5+05:30'),
+  ('2026-01-01T10:00:00+05:30:15'), ('2026-01-01T10:00'), ('2026-01-01'),
+  (' 2026-01-02T10:00:00Z ');
 SELECT i.s, b.session_start = i.s::timestamptz AS same_instant
   FROM iso_strings i
   LEFT JOIN sessionize.sessionize_batch('iso',

@@ -54,6 +54,8 @@ SELECT label, try(format('SELECT sessionize.sessionize_query(%L, %L)', 'q', quer
   ('infinite ts',     $$SELECT 1 AS id, 'infinity'::timestamptz AS ts$$),
   ('NULL payload',    $$SELECT 1 AS id, now() AS ts, NULL::jsonb AS payload$$),
   ('scalar payload',  $$SELECT 1 AS id, now() AS ts, '3'::jsonb AS payload$$),
+  ('array payload',   $$SELECT 1 AS id, now() AS ts, '[{"a": 1}]'::jsonb AS payload$$),
+  ('json array',      $$SELECT 1 AS id, now() AS ts, '[]'::json AS payload$$),
   ('key not bigint',  $$SELECT 'x' AS id, now() AS ts$$),
   ('not a query',     $$DELETE FROM staged$$),
   ('not read-only',   $$WITH d AS (DELETE FROM staged RETURNING *) SELECT * FROM d$$)

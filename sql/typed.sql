@@ -46,7 +46,7 @@ SELECT sessionize.committed_offset('typed_form', 'src');
 SELECT sessionize.create_stream('typed_text');
 SELECT count(*) FROM sessionize.sessionize_batch('typed_text', ARRAY['a', 'b']::varchar[],
          ARRAY['2026-01-01 10:00:00+00', '2026-01-01 10:01:00+00']::timestamptz[],
-         NULL, ARRAY['{"n": 1}', '[2]']::jsonb[]);
+         NULL, ARRAY['{"n": 1}', '{"n": 2}']::jsonb[]);
 SELECT key, event_count, events FROM sessionize.open_sessions('typed_text');
 
 -- Errors: each names the array and the subscript, and changes nothing.
@@ -67,6 +67,7 @@ SELECT label, try(sql) FROM (VALUES
   ('NULL payload',         $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', NULL]::jsonb[])$$),
   ('infinite ts',          $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), 'infinity'], NULL, ARRAY['{}', '{}']::jsonb[])$$),
   ('scalar payload',       $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', '3']::jsonb[])$$),
+  ('array payload',        $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1, 2]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', '[{"a": 1}]']::jsonb[])$$),
   ('2-D keys',             $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[[1, 2]]::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
   ('subscripts from 0',    $$SELECT sessionize.sessionize_batch('typed_form', '[0:1]={1,NULL}'::bigint[], ARRAY[now(), now()], NULL, ARRAY['{}', '{}']::jsonb[])$$),
   ('source alone',         $$SELECT sessionize.sessionize_batch('typed_form', ARRAY[1]::bigint[], ARRAY[now()], NULL, ARRAY['{}']::jsonb[], 'src')$$)

@@ -151,11 +151,13 @@ keep_payload(SessionsState *state, Datum payload, int32 *len, MemoryContext tmpc
 		*len = VARSIZE(v) - VARHDRSZ;
 	}
 	memcpy(&header, data, sizeof(header));	/* data may be unaligned */
-	if (header & JB_FSCALAR)
+	if (!(header & JB_FOBJECT))
 		ereport(ERROR,
 				(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-				 errmsg("payload of event %d of the group is a JSON scalar, not an object",
-						state->nevents)));
+				 errmsg("payload of event %d of the group is a JSON %s, not an object",
+						state->nevents,
+						jsonb_type_name(&DatumGetJsonbP(payload)->root)),
+				 errhint(EVENT_OBJECT_HINT)));
 
 	at = INTALIGN(state->block_used);
 	if (at + *len > state->block_size)

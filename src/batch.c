@@ -18,8 +18,6 @@
  */
 #include "sessionize.h"
 
-#include <math.h>
-
 #include "access/nbtree.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
@@ -29,12 +27,6 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
-
-/* Epoch seconds that timestamptz can hold: [MIN_EPOCH_SECS, END_EPOCH_SECS). */
-#define MIN_EPOCH_SECS \
-	((float8) SECS_PER_DAY * (DATETIME_MIN_JULIAN - UNIX_EPOCH_JDATE))
-#define END_EPOCH_SECS \
-	((float8) SECS_PER_DAY * (TIMESTAMP_END_JULIAN - UNIX_EPOCH_JDATE))
 
 /*
  * Where decoding is, for errors raised by the type input functions we
@@ -70,12 +62,111 @@ json_type_name(const JsonbValue *v)
 }
 
 /*
+ * jsonb_type_name: the JSON type of the root of a jsonb, for messages.
+ */
+const char *
+jsonb_type_name(JsonbContainer *root)
+{
+	JsonbValue	v;
+
+	if (JsonbExtractScalar(root, &v))
+		return json_type_name(&v);
+	return JsonContainerIsArray(root) ? "array" : "object";
+}
+
+/*
  * get_field: the value of field name in object obj, or NULL if absent.
  */
 static JsonbValue *
 get_field(JsonbContainer *obj, const char *name, JsonbValue *result)
 {
 	return getKeyJsonValueFromContainer(obj, name, strlen(name), result);
+}
+
+/*
+ * field_twin: the name of a field of object obj that is name when case
+ * is ignored but not name itself (the first in jsonb's order), or NULL.
+ */
+static char *
+field_twin(JsonbContainer *obj, const char *name)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	size_t		len = strlen(name);
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY && v.val.string.len == len &&
+			pg_strncasecmp(v.val.string.val, name, len) == 0 &&
+			strncmp(v.val.string.val, name, len) != 0)
+			return pnstrdup(v.val.string.val, len);
+	return NULL;
+}
+
+/*
+ * missing_field_hint: the hint of the error of event obj without field
+ * name (the stream's setting): its twin when it has one (see field_twin),
+ * else what.
+ */
+static int
+missing_field_hint(Stream *stream, JsonbContainer *obj, const char *name,
+				   const char *setting, const char *what)
+{
+	char	   *twin = field_twin(obj, name);
+
+	if (twin == NULL)
+		return errhint("%s", what);
+	return errhint("The event has a field \"%s\"; names match exactly.  Send \"%s\", or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+				   twin, name, twin, quote_literal_cstr(stream->name), setting,
+				   quote_literal_cstr(twin));
+}
+
+/*
+ * check_field_twins: error if every element of a JSON batch of n (n > 0)
+ * is an object that lacks one of the stream's field names but has a
+ * field that is that name when case is ignored (an isLast sent as
+ * islast would otherwise be silently not read).  Costs a lookup of each
+ * name in element 0, and a scan of its fields for a name it lacks.
+ */
+static void
+check_field_twins(Stream *stream, Jsonb *batch, int n)
+{
+	const char *const names[] = {stream->key_field, stream->ts_field, stream->last_field};
+	const char *const settings[] = {"key_field", "ts_field", "last_field"};
+	JsonbValue *first = getIthJsonbValueFromContainer(&batch->root, 0);
+	JsonbValue	vbuf;
+	int			f;
+	int			i;
+
+	if (first->type != jbvBinary || !JsonContainerIsObject(first->val.binary.data))
+		return;
+	for (f = 0; f < lengthof(names); f++)
+	{
+		char	   *twin;
+
+		if (get_field(first->val.binary.data, names[f], &vbuf) != NULL ||
+			(twin = field_twin(first->val.binary.data, names[f])) == NULL)
+			continue;
+		for (i = 1; i < n; i++)
+		{
+			JsonbValue *v = getIthJsonbValueFromContainer(&batch->root, i);
+
+			if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
+				get_field(v->val.binary.data, names[f], &vbuf) != NULL ||
+				get_field(v->val.binary.data, twin, &vbuf) == NULL)
+				break;
+		}
+		if (i == n)
+			ereport(ERROR,
+					(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
+					 errmsg("every event of the batch has a field \"%s\" and none \"%s\", the stream's %s",
+							twin, names[f], settings[f]),
+					 errdetail("Names match exactly: \"%s\" is not read as \"%s\".",
+							   twin, names[f]),
+					 errhint("Send \"%s\", or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+							 names[f], twin, quote_literal_cstr(stream->name), settings[f],
+							 quote_literal_cstr(twin))));
+	}
 }
 
 /*
@@ -117,7 +208,8 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
 				 errmsg("event %d of the batch has no \"%s\" field", i, stream->key_field),
-				 errhint("Each event needs a key; the stream reads it from the field named by key_field.")));
+				 missing_field_hint(stream, obj, stream->key_field, "key_field",
+									"Each event needs a key; the stream reads it from the field named by key_field.")));
 
 	if (v->type == jbvNull)
 		ereport(ERROR,
@@ -140,220 +232,37 @@ decode_key(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 }
 
 /*
- * digits: the value of the n decimal digits at s, or -1 if one is not.
- */
-static inline int
-digits(const char *s, int n)
-{
-	int			v = 0;
-
-	while (n-- > 0)
-	{
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (*s++ - '0');
-	}
-	return v;
-}
-
-/*
- * parse_iso8601: the common shape of an event time, read without
- * timestamptz_in's general parser: YYYY-MM-DD, 'T' or ' ', HH:MM:SS, up to
- * six fraction digits, and a zone 'Z', +HH, +HHMM or +HH:MM (or -).
- * Returns false for anything else (no zone, other forms, out-of-range
- * fields, leap seconds), which the caller hands to timestamptz_in: both
- * give the same instant for every string this accepts.
- */
-static bool
-parse_iso8601(const char *s, int len, TimestampTz *result)
-{
-	int			year, month, day, hour, minute, second;
-	int64		frac = 0;
-	int			zone_secs = 0;
-	int			pos = 19;
-	int			i;
-
-	if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
-		s[13] != ':' || s[16] != ':')
-		return false;
-	year = digits(s, 4);
-	month = digits(s + 5, 2);
-	day = digits(s + 8, 2);
-	hour = digits(s + 11, 2);
-	minute = digits(s + 14, 2);
-	second = digits(s + 17, 2);
-	if (year < 1 || month < 1 || month > MONTHS_PER_YEAR || day < 1 ||
-		day > day_tab[isleap(year)][month - 1] ||
-		hour < 0 || hour >= HOURS_PER_DAY || minute < 0 || minute >= MINS_PER_HOUR ||
-		second < 0 || second >= SECS_PER_MINUTE)
-		return false;
-
-	if (s[pos] == '.')
-	{
-		int			scale = 100000;
-
-		for (i = pos + 1; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-		{
-			if (scale == 0)
-				return false;	/* more than six digits: rounding, leave it */
-			frac += (s[i] - '0') * scale;
-			scale /= 10;
-		}
-		if (i == pos + 1)
-			return false;
-		pos = i;
-	}
-
-	if (pos == len - 1 && (s[pos] == 'Z' || s[pos] == 'z'))
-		zone_secs = 0;
-	else if (pos < len && (s[pos] == '+' || s[pos] == '-'))
-	{
-		int			rest = len - pos - 1;
-		int			zh = rest >= 2 ? digits(s + pos + 1, 2) : -1;
-		int			zm = 0;
-
-		if (rest == 4)
-			zm = digits(s + pos + 3, 2);
-		else if (rest == 5 && s[pos + 3] == ':')
-			zm = digits(s + pos + 4, 2);
-		else if (rest != 2)
-			return false;
-		if (zh < 0 || zh > MAX_TZDISP_HOUR || zm < 0 || zm >= MINS_PER_HOUR)
-			return false;
-		zone_secs = (zh * MINS_PER_HOUR + zm) * SECS_PER_MINUTE;
-		if (s[pos] == '-')
-			zone_secs = -zone_secs;
-	}
-	else
-		return false;
-
-	*result = (int64) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY +
-		((int64) ((hour * MINS_PER_HOUR + minute) * SECS_PER_MINUTE + second - zone_secs)) *
-		USECS_PER_SEC + frac;
-	return IS_VALID_TIMESTAMP(*result);
-}
-
-/*
- * check_not_time_word: refuse the words timestamptz_in reads as times but
- * that are no instant of an event: now, today, yesterday, tomorrow (the
- * time of the call, not of the event) and epoch, alone or with more
- * ("today 10:00" is today's).  A word is a run of letters.  text is field
- * of event i of a batch, or, with rows_of ("the query"), of row i of those.
- */
-void
-check_not_time_word(const char *text, int i, const char *field, const char *rows_of)
-{
-	static const char *const words[] = {"now", "today", "yesterday", "tomorrow", "epoch"};
-	const char *p = text;
-
-	while (*p != '\0')
-	{
-		const char *start;
-		int			len;
-		int			w;
-
-		while (*p != '\0' && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-			p++;
-		start = p;
-		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
-			p++;
-		len = p - start;
-		for (w = 0; w < lengthof(words); w++)
-		{
-			bool		alone;
-
-			if (len != strlen(words[w]) || pg_strncasecmp(start, words[w], len) != 0)
-				continue;
-			alone = strspn(text, " \t\n\r") == start - text &&
-				strspn(p, " \t\n\r") == strlen(p);
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-					 rows_of != NULL ?
-					 errmsg("row %d of %s: \"%s\" %s the word \"%.*s\", not the time of an event",
-							i, rows_of, field, alone ? "is" : "holds", len, start) :
-					 errmsg("event %d of the batch: \"%s\" %s the word \"%.*s\", not the time of an event",
-							i, field, alone ? "is" : "holds", len, start),
-					 errhint("Send the time the event happened, as ISO 8601 or an epoch number.")));
-		}
-	}
-}
-
-/*
- * ts_unit_words: the stream's unit of epoch numbers, in words, for hints.
- */
-static const char *
-ts_unit_words(Stream *stream)
-{
-	return stream->ts_unit == 1 ? "microseconds" :
-		stream->ts_unit == 1000 ? "milliseconds" : "seconds";
-}
-
-/*
- * epoch_to_timestamptz: the instant of an epoch number in the stream's
- * unit (ts_unit: seconds, milliseconds or microseconds), or false when
- * timestamptz cannot hold it.
- */
-bool
-epoch_to_timestamptz(Stream *stream, float8 value, TimestampTz *ts)
-{
-	float8		secs = value * ((float8) stream->ts_unit / USECS_PER_SEC);
-
-	if (isnan(secs) || secs < MIN_EPOCH_SECS || secs >= END_EPOCH_SECS)
-		return false;
-	secs -= (float8) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
-	*ts = (TimestampTz) rint(secs * USECS_PER_SEC);
-	return true;
-}
-
-/*
  * decode_ts: the ts field of element i: an ISO 8601 string (without a
- * zone, the session's TimeZone applies) or an epoch number in the
- * stream's ts_unit.
+ * zone, the stream's time_zone applies), or an epoch number, or a string
+ * that is one, in the stream's ts_unit (see timestamps.c).
  */
 static TimestampTz
 decode_ts(Stream *stream, JsonbContainer *obj, int i, DecodePosition *pos)
 {
 	JsonbValue	vbuf;
 	JsonbValue *v = get_field(obj, stream->ts_field, &vbuf);
+	TsPlace		place = {i, stream->ts_field, NULL, &pos->field};
 	TimestampTz ts;
 
 	if (v == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQL_JSON_MEMBER_NOT_FOUND),
 				 errmsg("event %d of the batch has no \"%s\" field", i, stream->ts_field),
-				 errhint("Each event needs a timestamp, ISO 8601 or epoch seconds.")));
+				 missing_field_hint(stream, obj, stream->ts_field, "ts_field",
+									psprintf("Each event needs a timestamp, ISO 8601 or epoch %s.",
+											 ts_unit_words(stream)))));
 
-	if (v->type == jbvString &&
-		parse_iso8601(v->val.string.val, v->val.string.len, &ts))
-		;
-	else if (v->type == jbvString)
-	{
-		char	   *text = pnstrdup(v->val.string.val, v->val.string.len);
-
-		check_not_time_word(text, i, stream->ts_field, NULL);
-		pos->field = stream->ts_field;
-		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-													 CStringGetDatum(text),
-													 ObjectIdGetDatum(InvalidOid),
-													 Int32GetDatum(-1)));
-		pos->field = NULL;
-	}
+	if (v->type == jbvString)
+		ts = ts_from_string(stream, v->val.string.val, v->val.string.len, &place);
 	else if (v->type == jbvNumeric)
 	{
-		float8		secs;
+		float8		value;
 
 		pos->field = stream->ts_field;
-		secs = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-												  NumericGetDatum(v->val.numeric)));
+		value = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+												   NumericGetDatum(v->val.numeric)));
 		pos->field = NULL;
-		if (!epoch_to_timestamptz(stream, secs, &ts))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("event %d of the batch: \"%s\" is an epoch number out of range",
-							i, stream->ts_field),
-					 errhint("Epoch numbers are read in the stream's ts_unit, %s.",
-							 stream->ts_unit == USECS_PER_SEC ? "seconds" :
-							 stream->ts_unit == 1000 ? "milliseconds" : "microseconds")));
+		ts = ts_from_epoch(stream, value, NULL, &place);
 	}
 	else if (v->type == jbvNull)
 		ereport(ERROR,
@@ -425,7 +334,8 @@ json_decode(ElementDecoder *d, int end)
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
 					 errmsg("event %d of the batch is a JSON %s, not an object",
-							i, json_type_name(v))));
+							i, json_type_name(v)),
+					 errhint(EVENT_OBJECT_HINT)));
 		obj = v->val.binary.data;
 		e->key = decode_key(stream, obj, i, &jd->pos);
 		e->ts = decode_ts(stream, obj, i, &jd->pos);
@@ -490,6 +400,8 @@ batch_decode_json(Stream *stream, Jsonb *batch, DeadLetterList *dead, int *neven
 				 errhint("Pass the events as a JSON array of objects, e.g. '[{\"id\": 7, \"ts\": \"2026-01-01T10:00:00Z\"}]'.")));
 
 	n = JB_ROOT_COUNT(batch);
+	if (n > 0)
+		check_field_twins(stream, batch, n);
 	d.stream = stream;
 	d.events = palloc(sizeof(SessEvent) * Max(n, 1));
 	d.decode = json_decode;
@@ -588,11 +500,12 @@ arrays_decode(ElementDecoder *d, int end)
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 					 errmsg("ts[%d] is not a finite instant", d->index_base + i)));
 		e->is_last = ad->is_last != NULL && DatumGetBool(ad->is_last[i]);
-		if (JB_ROOT_IS_SCALAR(payload))
+		if (!JB_ROOT_IS_OBJECT(payload))
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-					 errmsg("payloads[%d] is a JSON scalar, not an object", d->index_base + i),
-					 errhint("Each payload is the whole event, a JSON object.")));
+					 errmsg("payloads[%d] is a JSON %s, not an object", d->index_base + i,
+							jsonb_type_name(&payload->root)),
+					 errhint(EVENT_OBJECT_HINT)));
 		e->ordinal = i;
 		e->payload = &payload->root;
 		e->payload_len = VARSIZE(payload) - VARHDRSZ;
@@ -633,8 +546,7 @@ arrays_element(ElementDecoder *d, int i)
  * array of the stream's key type or of a type that has an implicit or
  * assignment cast to it (as an INSERT would take it: int4[] or int2[]
  * for a bigint key, as drivers send a list of numbers by its largest);
- * is_last may be NULL (no event is last); payloads must be jsonb objects
- * or arrays.  With dead, bad elements are set aside there.
+ * is_last may be NULL (no event is last); payloads must be jsonb objects.  With dead, bad elements are set aside there.
  */
 SessEvent *
 batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,

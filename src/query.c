@@ -162,23 +162,54 @@ params_values(Jsonb *params, QueryParams *qp)
 }
 
 /*
- * has_column: whether desc has a column of that name.
+ * find_column: the number of the column of desc named name, the value of
+ * the stream's setting (0: none).  A column whose name is name only when
+ * case is ignored is an error: CREATE TABLE t (isLast boolean) makes a
+ * column islast, which would otherwise be silently not read.
  */
-static bool
-has_column(TupleDesc desc, const char *name)
+static int
+find_column(Stream *stream, TupleDesc desc, const char *name, const char *setting,
+			const char *rows_of)
 {
-	return SPI_fnumber(desc, name) > 0;
+	bool		of_query = strcmp(rows_of, "the query") == 0;
+	int			col = SPI_fnumber(desc, name);
+	int			i;
+
+	if (col > 0)
+		return col;
+	for (i = 0; i < desc->natts; i++)
+	{
+		const char *twin = NameStr(TupleDescAttr(desc, i)->attname);
+
+		if (TupleDescAttr(desc, i)->attisdropped || pg_strcasecmp(twin, name) != 0)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s has no column \"%s\", the stream's %s, but a column \"%s\"",
+						of_query ? "the query of the batch" : rows_of, name, setting, twin),
+				 errdetail("Names match exactly, and SQL folds a name written without double quotes to lower case."),
+				 of_query ?
+				 errhint("Name the column AS %s, or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+						 quote_identifier(name), twin,
+						 quote_literal_cstr(stream->name), setting, quote_literal_cstr(twin)) :
+				 errhint("Write the name in double quotes when creating the table (%s), or rename the column, or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+						 quote_identifier(name), twin,
+						 quote_literal_cstr(stream->name), setting, quote_literal_cstr(twin))));
+	}
+	return 0;
 }
 
 /*
  * require_column: a column the stream needs, by its setting's name.
  */
 static int
-require_column(TupleDesc desc, const char *name, const char *setting, const char *rows_of)
+require_column(Stream *stream, TupleDesc desc, const char *name, const char *setting,
+			   const char *rows_of)
 {
 	bool		of_query = strcmp(rows_of, "the query") == 0;
+	int			col = find_column(stream, desc, name, setting, rows_of);
 
-	if (!has_column(desc, name))
+	if (col == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("%s has no column \"%s\"",
@@ -187,7 +218,7 @@ require_column(TupleDesc desc, const char *name, const char *setting, const char
 						 strcmp(setting, "key_field") == 0 ? "key" : "event time",
 						 setting,
 						 of_query ? "rename it with AS" : "change it with sessionize.alter_stream()")));
-	return SPI_fnumber(desc, name);
+	return col;
 }
 
 /*
@@ -227,7 +258,7 @@ typedef struct QueryDecode
 	ValueCast *key_cast;		/* to the key type */
 	ValueCast *ts_cast;		/* to timestamptz, or to float8 (epoch) */
 	bool		ts_is_epoch;
-	bool		ts_is_text;		/* of a string type: refuse the time words */
+	bool		ts_is_text;		/* of a string type: read as a JSON ts string */
 	FmgrInfo	ts_out;			/* its output function then */
 	ValueCast *last_cast;		/* to boolean */
 	ValueCast *payload_cast;	/* to jsonb */
@@ -271,6 +302,7 @@ query_decode(ElementDecoder *d, int end)
 {
 	QueryDecode *qd = d->arg;
 	Stream	   *stream = d->stream;
+	TsPlace		place = {0, stream->ts_field, qd->rows_of, &qd->field};
 
 	for (; d->next < end; d->next++)
 	{
@@ -303,26 +335,24 @@ query_decode(ElementDecoder *d, int end)
 							(Size) MAX_KEY_BYTES),
 					 errhint(KEY_TOO_LONG_HINT)));
 
-		if (qd->ts_is_text)
-		{
-			v = heap_getattr(row, qd->ts_column, qd->desc, &isnull);
-			if (!isnull)
-				check_not_time_word(OutputFunctionCall(&qd->ts_out, v), r, stream->ts_field,
-									qd->rows_of);
-		}
-		v = query_column(qd, row, qd->ts_column, qd->ts_cast, stream->ts_field, &isnull);
+		v = qd->ts_is_text ?
+			heap_getattr(row, qd->ts_column, qd->desc, &isnull) :
+			query_column(qd, row, qd->ts_column, qd->ts_cast, stream->ts_field, &isnull);
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("row %d of %s: \"%s\" is NULL", r, qd->rows_of, stream->ts_field)));
-		if (!qd->ts_is_epoch)
+		place.index = r;
+		if (qd->ts_is_text)
+		{
+			char	   *text = OutputFunctionCall(&qd->ts_out, v);
+
+			e->ts = ts_from_string(stream, text, strlen(text), &place);
+		}
+		else if (qd->ts_is_epoch)
+			e->ts = ts_from_epoch(stream, DatumGetFloat8(v), NULL, &place);
+		else
 			e->ts = DatumGetTimestampTz(v);
-		else if (!epoch_to_timestamptz(stream, DatumGetFloat8(v), &e->ts))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("row %d of %s: \"%s\" is an epoch number out of range",
-							r, qd->rows_of, stream->ts_field),
-					 errhint("Epoch numbers are read in the stream's ts_unit.")));
 		if (TIMESTAMP_NOT_FINITE(e->ts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -348,11 +378,12 @@ query_decode(ElementDecoder *d, int end)
 		}
 		else
 			payload = query_row_jsonb(qd, row);
-		if (JB_ROOT_IS_SCALAR(payload))
+		if (!JB_ROOT_IS_OBJECT(payload))
 			ereport(ERROR,
 					(errcode(ERRCODE_SQL_JSON_OBJECT_NOT_FOUND),
-					 errmsg("row %d of %s: \"%s\" is a JSON scalar, not an object",
-							r, qd->rows_of, PAYLOAD_COLUMN)));
+					 errmsg("row %d of %s: \"%s\" is a JSON %s, not an object",
+							r, qd->rows_of, PAYLOAD_COLUMN, jsonb_type_name(&payload->root)),
+					 errhint(EVENT_OBJECT_HINT)));
 		e->payload = &payload->root;
 		e->payload_len = VARSIZE(payload) - VARHDRSZ;
 		e->ordinal = r;
@@ -413,9 +444,9 @@ rows_decode_init(QueryDecode *qd, Stream *stream, TupleDesc desc, const char *ro
 	desc->tdtypeid = RECORDOID;
 	desc->tdtypmod = -1;
 	qd->rows_of = rows_of;
-	qd->key_column = require_column(desc, stream->key_field, "key_field", rows_of);
-	qd->ts_column = require_column(desc, stream->ts_field, "ts_field", rows_of);
-	qd->last_column = Max(SPI_fnumber(desc, stream->last_field), 0);
+	qd->key_column = require_column(stream, desc, stream->key_field, "key_field", rows_of);
+	qd->ts_column = require_column(stream, desc, stream->ts_field, "ts_field", rows_of);
+	qd->last_column = find_column(stream, desc, stream->last_field, "last_field", rows_of);
 	qd->payload_column = Max(SPI_fnumber(desc, PAYLOAD_COLUMN), 0);
 	qd->desc = BlessTupleDesc(desc);
 
@@ -424,8 +455,9 @@ rows_decode_init(QueryDecode *qd, Stream *stream, TupleDesc desc, const char *ro
 	 * timestamptz or (a column of numbers) as epoch numbers in the
 	 * stream's ts_unit, isLast as boolean, the payload as jsonb; each as
 	 * an explicit cast in SQL would read it.  A time column of a string
-	 * type (text, varchar, name, citext, ...) is also read as text, to
-	 * refuse the words that are no event time.
+	 * type (text, varchar, name, citext, ...) is read by its text as the
+	 * JSON form reads a ts string: ISO 8601 whatever the DateStyle, or an
+	 * epoch number in ts_unit (see timestamps.c).
 	 */
 	ts_type = getBaseType(column_type(desc, qd->ts_column));
 	qd->ts_is_epoch = TypeCategory(ts_type) == TYPCATEGORY_NUMERIC;
@@ -440,9 +472,10 @@ rows_decode_init(QueryDecode *qd, Stream *stream, TupleDesc desc, const char *ro
 	}
 	qd->key_cast = cast_init(column_type(desc, qd->key_column), stream->key_type,
 							 stream->key_field, rows_of);
-	qd->ts_cast = cast_init(column_type(desc, qd->ts_column),
-							qd->ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID, stream->ts_field,
-							rows_of);
+	if (!qd->ts_is_text)
+		qd->ts_cast = cast_init(column_type(desc, qd->ts_column),
+								qd->ts_is_epoch ? FLOAT8OID : TIMESTAMPTZOID, stream->ts_field,
+								rows_of);
 	if (qd->last_column > 0)
 		qd->last_cast = cast_init(column_type(desc, qd->last_column), BOOLOID,
 								  stream->last_field, rows_of);

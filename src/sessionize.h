@@ -431,10 +431,35 @@ extern ValueCast *value_cast_init(Oid source, Oid target, CoercionContext cconte
 extern ValueCast *value_row_to_jsonb_init(TupleDesc desc);
 extern Datum value_cast(ValueCast *c, Datum value);
 
+/* timestamps.c */
+
+/*
+ * Where a ts being read is, for its errors: field of event index of the
+ * batch (rows_of NULL), or of row index of rows_of ("the query", a
+ * table).  converting is the decoder's slot for the field that a
+ * PostgreSQL input function is reading, which its enrich reports.
+ */
+typedef struct TsPlace
+{
+	int			index;
+	const char *field;
+	const char *rows_of;
+	const char **converting;
+} TsPlace;
+
+extern const char *ts_unit_words(Stream *stream);
+extern TimestampTz ts_from_epoch(Stream *stream, float8 value, const char *text,
+								 const TsPlace *place);
+extern TimestampTz ts_from_string(Stream *stream, const char *s, int len,
+								  const TsPlace *place);
+
 /* batch.c, query.c */
-extern void check_not_time_word(const char *text, int i, const char *field,
-								const char *rows_of);
-extern bool epoch_to_timestamptz(Stream *stream, float8 value, TimestampTz *ts);
+
+/* The hint of an event (a payload) that is not a JSON object, in every form. */
+#define EVENT_OBJECT_HINT \
+	"An event is a JSON object, returned whole in its session; wrap another value in one, e.g. {\"items\": [1, 2]}."
+
+extern const char *jsonb_type_name(JsonbContainer *root);
 extern char *json_value_text(const JsonbValue *v);
 extern SessEvent *batch_decode_json(Stream *stream, Jsonb *events,
 									DeadLetterList *dead, int *nevents);
