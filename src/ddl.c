@@ -248,11 +248,13 @@ check_key_type(Oid key_type)
  * in errors), with a column names[0] and any of the columns names[1 ..
  * ncolumns - 1], each able to be assigned a value of its type in types,
  * and a default (or no NOT NULL) for every other column.  hint lists the
- * columns.
+ * columns.  type_setting (may be NULL) is the stream setting that gives
+ * names[0] its type (key_type), named by the hint when the column cannot
+ * hold it.
  */
 static void
 check_output_table(Oid relid, const char *what, int ncolumns, const char *const names[],
-				   const Oid types[], Oid user, const char *hint)
+				   const Oid types[], Oid user, const char *hint, const char *type_setting)
 {
 	Relation	rel = relation_open(relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -291,7 +293,11 @@ check_output_table(Oid relid, const char *what, int ncolumns, const char *const 
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("%s column \"%s\".\"%s\" of type %s cannot hold a value of type %s",
 							what, RelationGetRelationName(rel), names[i],
-							format_type_be(target), format_type_be(source))));
+							format_type_be(target), format_type_be(source)),
+					 i == 0 && type_setting != NULL ?
+					 errhint("The stream's %s is %s: give column \"%s\" that type, or one it can be assigned to such as text, or use a stream whose %s is %s.",
+							 type_setting, format_type_be(source), names[i],
+							 type_setting, format_type_be(target)) : 0));
 	}
 
 	for (i = 0; i < desc->natts; i++)
@@ -327,7 +333,8 @@ check_sink(Oid sink, Oid key_type, Oid user)
 	};
 
 	check_output_table(sink, "sink", SINK_NCOLUMNS, sink_columns, types, user,
-					   "A sink needs a column \"key\"; it may also have session_start, session_end, event_count, end_reason and events.");
+					   "A sink needs a column \"key\"; it may also have session_start, session_end, event_count, end_reason and events.",
+					   "key_type");
 }
 
 /*
@@ -339,7 +346,8 @@ check_dead_letter(Oid table, Oid user)
 {
 	check_output_table(table, "dead_letter", DEAD_LETTER_NCOLUMNS, dead_letter_columns,
 					   dead_letter_types, user,
-					   "A dead_letter table needs a column \"element\"; it may also have element_index, sqlstate, message, source and batch_offset.");
+					   "A dead_letter table needs a column \"element\"; it may also have element_index, sqlstate, message, source and batch_offset.",
+					   NULL);
 }
 
 /*
