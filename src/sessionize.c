@@ -43,12 +43,93 @@ unknown_keys_hint(ErrorData *edata)
 	static const char polymorphic_unknown[] =
 		"could not determine polymorphic type because input has type";
 
-	if (edata->elevel >= ERROR && edata->sqlerrcode == ERRCODE_DATATYPE_MISMATCH &&
+	if (edata->sqlerrcode == ERRCODE_DATATYPE_MISMATCH &&
 		edata->hint == NULL && edata->message_id != NULL &&
 		strncmp(edata->message_id, polymorphic_unknown, sizeof(polymorphic_unknown) - 1) == 0 &&
 		debug_query_string != NULL && strstr(debug_query_string, "sessionize_batch") != NULL)
 		edata->hint = pstrdup("The typed form of sessionize_batch needs keys of a known type: "
 							  "cast the array to the stream's key type, e.g. $2::text[] or $2::bigint[].");
+}
+
+/*
+ * The hints of a call of one of our functions that the parser finds no
+ * function for ("function sessionize.create_stream(unknown, gap =>
+ * integer) does not exist"), or several (alter_stream's value a smallint,
+ * which casts to integer, bigint and regclass alike): the arguments whose
+ * type has no overload.  An overload cannot be added for them without
+ * making the calls with an untyped literal ambiguous (json beside jsonb)
+ * or resolve elsewhere (text beside jsonb), or, for create_stream, whose
+ * arguments all have defaults, without making every call ambiguous.
+ */
+static const struct
+{
+	const char *call;			/* the function's name and "(" */
+	const char *hint;
+}			call_hints[] = {
+	{"create_stream(",
+	"Check the argument names; durations (gap, max_duration, lateness, max_future) are intervals with a unit, e.g. gap => '30 minutes', not gap => 30."},
+	{"alter_stream(",
+	"The value is text read as the setting's type ('30 minutes'), or an integer, a bigint, an interval, a timestamptz or a regclass: cast it to one of these."},
+	{"sessionize_batch(",
+	"The JSON form of sessionize_batch takes the events as jsonb: cast them, e.g. $2::jsonb; the typed form takes arrays: keys, ts timestamptz[], is_last boolean[], payloads jsonb[]."},
+	{"open_sessions(",
+	"open_sessions takes the stream's name as text, and optionally a key, of any type."},
+};
+
+/*
+ * names_call: whether message names the call call ("create_stream("),
+ * alone or qualified by our schema.
+ */
+static bool
+names_call(const char *message, const char *call)
+{
+	static const char qualified[] = " " SESSIONIZE_SCHEMA ".";
+	const char *at = strstr(message, call);
+
+	if (at == NULL)
+		return false;
+	if (at == message || at[-1] == ' ')
+		return true;
+	return at - message >= strlen(qualified) &&
+		strncmp(at - strlen(qualified), qualified, strlen(qualified)) == 0;
+}
+
+/*
+ * undefined_call_hint: the hint of the parser's error for a call of one of
+ * ours that matches no function, or several (see call_hints), in place of
+ * its general one ("You might need to add explicit type casts.").
+ */
+static void
+undefined_call_hint(ErrorData *edata)
+{
+	int			i;
+
+	if (edata->message_id == NULL || edata->message == NULL ||
+		!((edata->sqlerrcode == ERRCODE_UNDEFINED_FUNCTION &&
+		   strcmp(edata->message_id, "function %s does not exist") == 0) ||
+		  (edata->sqlerrcode == ERRCODE_AMBIGUOUS_FUNCTION &&
+		   strcmp(edata->message_id, "function %s is not unique") == 0)))
+		return;
+	for (i = 0; i < lengthof(call_hints); i++)
+		if (names_call(edata->message, call_hints[i].call))
+		{
+			edata->hint = pstrdup(call_hints[i].hint);
+			return;
+		}
+}
+
+/*
+ * sessionize_emit_log_hook: the hints the parser's errors about calls of
+ * our functions lack (it raises them before any of our code runs).
+ */
+static void
+sessionize_emit_log_hook(ErrorData *edata)
+{
+	if (edata->elevel >= ERROR)
+	{
+		unknown_keys_hint(edata);
+		undefined_call_hint(edata);
+	}
 	if (prev_emit_log_hook != NULL)
 		prev_emit_log_hook(edata);
 }
@@ -61,7 +142,7 @@ _PG_init(void)
 {
 	call_init();
 	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = unknown_keys_hint;
+	emit_log_hook = sessionize_emit_log_hook;
 }
 
 /* The events of one key in a batch: events[start .. start + count). */
