@@ -587,11 +587,13 @@ decode_added_rows(Call *call, void *arg, int *nevents)
 /*
  * sessionize_rows: apply rows[0 .. n) of desc, added to table (an
  * attached table), as one batch of partition part of stream name; the
- * sessions it finishes go to the stream's sink, which it must have.
+ * sessions it finishes go to the stream's sink, which it must have.  Its
+ * dead letters have source and batch_offset (see attach.c); it records no
+ * offset.
  */
 void
 sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
-				HeapTuple *rows, int n)
+				HeapTuple *rows, int n, const char *source, int64 batch_offset)
 {
 	AddedRows	added;
 	Call		call;
@@ -600,6 +602,8 @@ sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
 	added.rows = rows;
 	added.n = n;
 	call_begin_stream(&call, name);
+	call.dead.source = source;
+	call.dead.batch_offset = batch_offset;
 	if (!OidIsValid(call.stream->sink))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
