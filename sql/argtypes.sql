@@ -126,8 +126,18 @@ SELECT sessionize.create_stream('arg_text', gap => '30 minutes');
 SELECT count(*) FROM sessionize.sessionize_batch('arg_text',
   '[{"id": "42", "ts": "2026-01-01T10:00:00Z"}]');
 SELECT key, event_count FROM sessionize.open_sessions('arg_text', 42);
+-- A composite key may be a ROW(...), typed or not.
+CREATE TYPE arg_pair AS (tenant text, id integer);
+SELECT sessionize.create_stream('arg_pair', key_type => 'arg_pair');
+SELECT count(*) FROM sessionize.sessionize_batch('arg_pair',
+  '[{"id": "(acme,1)", "ts": "2026-01-01T10:00:00Z"}]');
+SELECT key, event_count FROM sessionize.open_sessions('arg_pair', ROW('acme', 1)::arg_pair);
+SELECT key, event_count FROM sessionize.open_sessions('arg_pair', ROW('acme', 1));
+SELECT key, event_count FROM sessionize.open_sessions('arg_pair', ROW('acme', 2));
 
 SELECT sessionize.drop_stream('arg');
 SELECT sessionize.drop_stream('arg_text');
+SELECT sessionize.drop_stream('arg_pair');
+DROP TYPE arg_pair;
 DROP TABLE arg_sink;
 DROP FUNCTION picks(text);

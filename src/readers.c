@@ -56,8 +56,9 @@ key_arg_context(void *arg)
  * key_arg: the key in argument argno of open_sessions(), as the stream's
  * key type: a value of a type that casts implicitly to it, cast
  * (open_sessions(stream, 7) on a bigint key); of any other type, text
- * included, its text read by the key type's input function (42 on a text
- * key is '42'; 7.5 on a bigint key is an error, not key 8).
+ * and an anonymous ROW(...) included, its text read by the key type's
+ * input function (42 on a text key is '42'; 7.5 on a bigint key is an
+ * error, not key 8).
  */
 static Datum
 key_arg(FunctionCallInfo fcinfo, int argno, Stream *stream)
@@ -69,13 +70,12 @@ key_arg(FunctionCallInfo fcinfo, int argno, Stream *stream)
 
 	if (!OidIsValid(argtype))
 		argtype = TEXTOID;
-	if (argtype != TEXTOID)
-		cast = value_cast_init(argtype, stream->key_type, COERCION_IMPLICIT);
-
 	errcb.callback = key_arg_context;
 	errcb.arg = stream;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
+	if (argtype != TEXTOID && argtype != RECORDOID)
+		cast = value_cast_init(argtype, stream->key_type, COERCION_IMPLICIT);
 	if (cast != NULL)
 	{
 		key = value_cast(cast, PG_GETARG_DATUM(argno));
