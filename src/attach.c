@@ -27,7 +27,7 @@
  * qualified and quoted (public.clicks); their batch_offset is the
  * transaction's id, as pg_current_xact_id() gives it, times
  * BATCHES_PER_XACT, plus the batch's number in the transaction (1, 2, ...;
- * see batch_offset).  So batch_offset / 1000000 is the inserting
+ * see next_batch_offset).  So batch_offset / 1000000 is the inserting
  * transaction, and two statements of one transaction differ in the rest.
  *
  *-------------------------------------------------------------------------
@@ -71,7 +71,7 @@ PG_FUNCTION_INFO_V1(sessionize_replica_row);
 
 /*
  * The batch_offset of a batch's dead letters: the transaction's id times
- * this, plus the batch's number in the transaction (see batch_offset).
+ * this, plus the batch's number in the transaction (see next_batch_offset).
  */
 #define BATCHES_PER_XACT INT64CONST(1000000)
 
@@ -324,7 +324,7 @@ feed_trigger_args(FunctionCallInfo fcinfo, bool for_row, char **name, int32 *par
 }
 
 /*
- * batch_offset: the batch_offset of the dead letters of the batch about
+ * next_batch_offset: the batch_offset of the dead letters of the batch about
  * to be fed: the transaction's id (the top transaction's, as
  * pg_current_xact_id() gives it) times BATCHES_PER_XACT, plus the number
  * of the batch among the attached tables' batches of the transaction,
@@ -332,7 +332,7 @@ feed_trigger_args(FunctionCallInfo fcinfo, bool for_row, char **name, int32 *par
  * id wraps after 9.2 trillion transactions, so that the product fits.
  */
 static int64
-batch_offset(void)
+next_batch_offset(void)
 {
 	static FullTransactionId xact = {0};
 	static int64 batches = 0;
@@ -391,7 +391,7 @@ feed_rows(const char *name, int32 part, Oid relid, TupleDesc desc, HeapTuple *ro
 	errcb.arg = &batch;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-	sessionize_rows(name, part, relid, desc, rows, n, batch.table, batch_offset());
+	sessionize_rows(name, part, relid, desc, rows, n, batch.table, next_batch_offset());
 	error_context_stack = errcb.previous;
 }
 
