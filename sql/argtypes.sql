@@ -25,6 +25,7 @@ SELECT sessionize.create_stream('arg', key_type => 'bigint', gap => '30 minutes'
 CREATE TABLE arg_sink (key bigint, end_reason text);
 
 -- alter_stream takes a value of the setting's type, besides text.
+SELECT sessionize.alter_stream('arg', 'max_events', 100::smallint);
 SELECT sessionize.alter_stream('arg', 'max_events', 100);
 SELECT sessionize.alter_stream('arg', 'max_duration', interval '2 hours');
 SELECT sessionize.alter_stream('arg', 'sink', 'arg_sink'::regclass);
@@ -49,6 +50,7 @@ SELECT call, picks(call) FROM (VALUES
   ($$sessionize.alter_stream('arg', 'gap', NULL)$$),
   ($$sessionize.alter_stream('arg', 'max_events', '100')$$),
   ($$sessionize.alter_stream('arg', 'key_field', 'user'::varchar)$$),
+  ($$sessionize.alter_stream('arg', 'max_events', 100::smallint)$$),
   ($$sessionize.alter_stream('arg', 'max_events', 100)$$),
   ($$sessionize.alter_stream('arg', 'max_events', 100::bigint)$$),
   ($$sessionize.alter_stream('arg', 'gap', interval '5 minutes')$$),
@@ -88,7 +90,7 @@ SELECT sessionize.alter_stream('arg', 'gap', 'soon');
 SELECT gap, max_future, max_duration, max_events, key_field, sink
   FROM sessionize.streams WHERE name = 'arg';
 
--- Calls the parser finds no function for, or several, get a hint: a
+-- Calls the parser finds no function for get a hint: a
 -- create_stream whose gap is a number (all its arguments have defaults,
 -- so an overload would make every call ambiguous); a value of another
 -- type; events as text or json (an overload for them would take the
@@ -97,7 +99,6 @@ SELECT gap, max_future, max_duration, max_events, key_field, sink
 -- session did (here create_stream).
 SELECT sessionize.create_stream('arg2', gap => 30);
 SELECT sessionize.alter_stream('arg', 'gap', 1.5);
-SELECT sessionize.alter_stream('arg', 'max_events', 5::smallint);
 SELECT * FROM sessionize.sessionize_batch('arg', '[]'::text);
 SELECT * FROM sessionize.sessionize_batch('arg', '[]'::json);
 SELECT * FROM sessionize.open_sessions(7);

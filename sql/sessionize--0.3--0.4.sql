@@ -18,12 +18,18 @@
  * interval '30 minutes'), alter_stream('s', 'watermark', now()),
  * alter_stream('s', 'sink', 't'::regclass).  An untyped literal ('5
  * minutes', '2026-01-01', NULL) still resolves to the text form, as the
- * parser prefers text for it.  integer and bigint each have an overload:
- * an integer casts implicitly to both bigint and regclass, so without its
- * own it would be ambiguous (a smallint still is).  All of them run the
- * same C function as the text form (see setting_arg in src/ddl.c), which
- * refuses a value of a type the setting does not take.
+ * parser prefers text for it.  smallint, integer and bigint each have an
+ * overload: each casts implicitly to the wider ones and to regclass, so a
+ * call with one would be ambiguous without its own (psycopg 3 sends a
+ * small Python int as a smallint).  All of them run the same C function as
+ * the text form (see setting_arg in src/ddl.c), which refuses a value of a
+ * type the setting does not take.
  */
+CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value smallint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sessionize_alter_stream'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
 CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value integer)
 RETURNS void
 AS 'MODULE_PATHNAME', 'sessionize_alter_stream'
@@ -61,6 +67,8 @@ RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
 AS 'MODULE_PATHNAME', 'sessionize_open_sessions'
 LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL UNSAFE ROWS 1000;
 
+COMMENT ON FUNCTION sessionize.alter_stream(text, text, smallint) IS
+    'change one setting of a stream in use to a number (such as max_events)';
 COMMENT ON FUNCTION sessionize.alter_stream(text, text, integer) IS
     'change one setting of a stream in use to a number (such as max_events)';
 COMMENT ON FUNCTION sessionize.alter_stream(text, text, bigint) IS

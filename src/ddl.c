@@ -694,7 +694,7 @@ setting_from_text(const char *stream, const StreamSetting *setting, const char *
  * setting_arg: the value of setting in argument argno of alter_stream,
  * of the type that overload of alter_stream takes: text, read as the
  * setting's type (setting_from_text); a value of the setting's type; for
- * an integer setting, an integer or bigint within its range; for a
+ * an integer setting, a smallint, integer or bigint within its range; for a
  * duration, the number 0 (as '0' is read; another number has no unit).  A
  * value of another type (a number for a duration, an interval for a field
  * name) is refused.
@@ -704,7 +704,7 @@ setting_arg(FunctionCallInfo fcinfo, int argno, const char *stream,
 			const StreamSetting *setting)
 {
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
-	bool		is_number = argtype == INT4OID || argtype == INT8OID;
+	bool		is_number = argtype == INT2OID || argtype == INT4OID || argtype == INT8OID;
 	int64		number = 0;
 
 	if (!OidIsValid(argtype))
@@ -715,7 +715,8 @@ setting_arg(FunctionCallInfo fcinfo, int argno, const char *stream,
 	if (argtype == setting->type)
 		return PG_GETARG_DATUM(argno);
 	if (is_number)
-		number = argtype == INT4OID ? PG_GETARG_INT32(argno) : PG_GETARG_INT64(argno);
+		number = argtype == INT2OID ? PG_GETARG_INT16(argno) :
+			argtype == INT4OID ? PG_GETARG_INT32(argno) : PG_GETARG_INT64(argno);
 	if (is_number && setting->type == INT4OID)
 	{
 		if (number < PG_INT32_MIN || number > PG_INT32_MAX)

@@ -54,9 +54,7 @@ unknown_keys_hint(ErrorData *edata)
 /*
  * The hints of a call of one of our functions that the parser finds no
  * function for ("function sessionize.create_stream(unknown, gap =>
- * integer) does not exist"), or several (alter_stream's value a smallint,
- * which casts to integer, bigint and regclass alike): the arguments whose
- * type has no overload.  An overload cannot be added for them without
+ * integer) does not exist"): the arguments whose type has no overload.  An overload cannot be added for them without
  * making the calls with an untyped literal ambiguous (json beside jsonb)
  * or resolve elsewhere (text beside jsonb), or, for create_stream, whose
  * arguments all have defaults, without making every call ambiguous.
@@ -69,7 +67,7 @@ static const struct
 	{"create_stream(",
 	"Check the argument names; durations (gap, max_duration, lateness, max_future) are intervals with a unit, e.g. gap => '30 minutes', not gap => 30."},
 	{"alter_stream(",
-	"The value is text read as the setting's type ('30 minutes'), or an integer, a bigint, an interval, a timestamptz or a regclass: cast it to one of these."},
+	"The value is text read as the setting's type ('30 minutes'), or a number (smallint, integer, bigint), an interval, a timestamptz or a regclass: cast it to one of these."},
 	{"sessionize_batch(",
 	"The JSON form of sessionize_batch takes the events as jsonb: cast them, e.g. $2::jsonb; the typed form takes arrays: keys, ts timestamptz[], is_last boolean[], payloads jsonb[]."},
 	{"open_sessions(",
@@ -96,19 +94,17 @@ names_call(const char *message, const char *call)
 
 /*
  * undefined_call_hint: the hint of the parser's error for a call of one of
- * ours that matches no function, or several (see call_hints), in place of
- * its general one ("You might need to add explicit type casts.").
+ * ours that matches no function (see call_hints), in place of its general
+ * one ("You might need to add explicit type casts.").
  */
 static void
 undefined_call_hint(ErrorData *edata)
 {
 	int			i;
 
-	if (edata->message_id == NULL || edata->message == NULL ||
-		!((edata->sqlerrcode == ERRCODE_UNDEFINED_FUNCTION &&
-		   strcmp(edata->message_id, "function %s does not exist") == 0) ||
-		  (edata->sqlerrcode == ERRCODE_AMBIGUOUS_FUNCTION &&
-		   strcmp(edata->message_id, "function %s is not unique") == 0)))
+	if (edata->sqlerrcode != ERRCODE_UNDEFINED_FUNCTION || edata->message_id == NULL ||
+		strcmp(edata->message_id, "function %s does not exist") != 0 ||
+		edata->message == NULL)
 		return;
 	for (i = 0; i < lengthof(call_hints); i++)
 		if (names_call(edata->message, call_hints[i].call))
