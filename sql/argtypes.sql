@@ -25,7 +25,10 @@ SELECT sessionize.create_stream('arg', key_type => 'bigint', gap => '30 minutes'
 CREATE TABLE arg_sink (key bigint, end_reason text);
 
 -- alter_stream takes a value of the setting's type, besides text.
-SELECT sessionize.alter_stream('arg', 'max_events', 100::smallint);
+SELECT sessionize.alter_stream('arg', 'max_events', 50::smallint);
+SELECT max_events FROM sessionize.streams WHERE name = 'arg';
+SELECT sessionize.alter_stream('arg', 'max_events', 60::bigint);
+SELECT max_events FROM sessionize.streams WHERE name = 'arg';
 SELECT sessionize.alter_stream('arg', 'max_events', 100);
 SELECT sessionize.alter_stream('arg', 'max_duration', interval '2 hours');
 SELECT sessionize.alter_stream('arg', 'sink', 'arg_sink'::regclass);
