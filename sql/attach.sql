@@ -66,7 +66,9 @@ SELECT count(*) FROM att_sessions WHERE key = 'u5';
 SELECT batches, events_in, sessions_open FROM sessionize.stats WHERE stream = 'att';
 
 -- A bad row fails its statement, naming the row (with the row shown), and
--- changes nothing: the good rows before it are not applied either.
+-- changes nothing: the good rows before it are not applied either.  The
+-- error's context names the stream, and its hint the dead_letter table
+-- that would set the row aside.
 \set VERBOSITY default
 INSERT INTO att_clicks VALUES ('u6', '2026-01-01 11:31Z', true, 1),
                           ('u6', NULL, false, 2);
@@ -93,7 +95,28 @@ INSERT INTO att_clicks VALUES ('u7', '2026-01-01 11:32Z', true, 1),
                           ('u7', NULL, false, 2);
 SELECT element_index, sqlstate, message, element FROM att_bad;
 SELECT key, event_count, end_reason FROM att_sessions WHERE key = 'u7';
+
+-- A dead_letter table with source and batch_offset tells the bad rows of
+-- each statement apart: source is the table, qualified; batch_offset the
+-- transaction's id (pg_current_xact_id()) times 1,000,000 plus the
+-- number of the batch in the transaction (1, 2, ...).  Here two
+-- statements of one transaction, then one of another.
+CREATE TABLE att_bad_full (element_index int, element jsonb, sqlstate text, message text,
+                           source text, batch_offset bigint);
+SELECT sessionize.alter_stream('att', 'dead_letter', 'att_bad_full');
+BEGIN;
+INSERT INTO att_clicks VALUES ('u7', NULL, false, 3), ('u7', '2026-01-01 11:32Z', false, 4);
+INSERT INTO att_clicks VALUES ('u7', '2026-01-01 11:32Z', false, 5), ('u7', NULL, false, 6);
+SELECT pg_current_xact_id()::text::bigint AS first_xact \gset
+COMMIT;
+INSERT INTO att_clicks VALUES ('u7', NULL, false, 7);
+SELECT element->'n' AS n, element_index, source,
+       batch_offset / 1000000 = :first_xact AS in_first_xact, batch_offset % 1000000 AS batch
+  FROM att_bad_full ORDER BY element->'n';
+-- source reads back as the table.
+SELECT DISTINCT source::regclass = 'att_clicks'::regclass AS is_the_table FROM att_bad_full;
 SELECT sessionize.alter_stream('att', 'dead_letter', NULL);
+DROP TABLE att_bad_full;
 
 -- The stream must still have a sink when rows come.
 SELECT sessionize.alter_stream('att', 'sink', NULL);

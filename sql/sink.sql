@@ -131,6 +131,16 @@ SELECT try($$SELECT sessionize.alter_stream('slim', 'sink', 'keyless_sessions')$
 SELECT sessionize.drop_stream('slim');
 DROP TABLE slim_sessions, keyless_sessions;
 
+-- A key column that cannot hold the stream's keys is refused, with a hint
+-- that names the stream's key_type: text keys do not go into an integer
+-- column, whereas bigint keys go into a text one (above).
+CREATE TABLE int_key_sessions (key integer, event_count int);
+SELECT sessionize.create_stream('text_keys', sink => 'int_key_sessions');
+SELECT sessionize.create_stream('text_keys');
+SELECT sessionize.alter_stream('text_keys', 'sink', 'int_key_sessions');
+SELECT sessionize.drop_stream('text_keys');
+DROP TABLE int_key_sessions;
+
 -- Dropping a schema with a sink in it is refused too; once the stream has
 -- no sink, the table drops.
 CREATE SCHEMA app;

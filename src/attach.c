@@ -22,6 +22,14 @@
  *	 them as a batch.  These batches run as the table's owner, as the apply
  *	 worker of PostgreSQL 16 does, not as the subscription's (a superuser).
  *
+ * The dead letters of a batch (with a dead_letter table) tell its rows
+ * from those of other batches: their source is the table's name, schema-
+ * qualified and quoted (public.clicks); their batch_offset is the
+ * transaction's id, as pg_current_xact_id() gives it, times
+ * BATCHES_PER_XACT, plus the batch's number in the transaction (1, 2, ...;
+ * see next_batch_offset).  So batch_offset / 1000000 is the inserting
+ * transaction, and two statements of one transaction differ in the rest.
+ *
  *-------------------------------------------------------------------------
  */
 #include "sessionize.h"
@@ -60,6 +68,12 @@ PG_FUNCTION_INFO_V1(sessionize_replica_row);
 
 /* Replicated rows fed as one batch at most (a table's initial copy). */
 #define REPLICA_BATCH_ROWS 10000
+
+/*
+ * The batch_offset of a batch's dead letters: the transaction's id times
+ * this, plus the batch's number in the transaction (see next_batch_offset).
+ */
+#define BATCHES_PER_XACT INT64CONST(1000000)
 
 /*
  * trigger_function: the oid of trigger function name of the extension.
@@ -310,6 +324,78 @@ feed_trigger_args(FunctionCallInfo fcinfo, bool for_row, char **name, int32 *par
 }
 
 /*
+ * next_batch_offset: the batch_offset of the dead letters of the batch about
+ * to be fed: the transaction's id (the top transaction's, as
+ * pg_current_xact_id() gives it) times BATCHES_PER_XACT, plus the number
+ * of the batch among the attached tables' batches of the transaction,
+ * from 1 (batches past BATCHES_PER_XACT - 1 share the last number).  The
+ * id wraps after 9.2 trillion transactions, so that the product fits.
+ */
+static int64
+next_batch_offset(void)
+{
+	static FullTransactionId xact = {0};
+	static int64 batches = 0;
+	FullTransactionId current = GetTopFullTransactionId();
+
+	if (!FullTransactionIdEquals(current, xact))
+	{
+		xact = current;
+		batches = 0;
+	}
+	if (batches < BATCHES_PER_XACT - 1)
+		batches++;
+	return (int64) (U64FromFullTransactionId(current) % (PG_INT64_MAX / BATCHES_PER_XACT)) *
+		BATCHES_PER_XACT + batches;
+}
+
+/* A batch of an attached table, for the context of its errors. */
+typedef struct AttachedBatch
+{
+	const char *stream;
+	const char *table;
+	bool		replicated;
+} AttachedBatch;
+
+/*
+ * attached_batch_context: the context line of an error raised while rows
+ * of an attached table are fed to a stream: the error of an INSERT names
+ * neither.
+ */
+static void
+attached_batch_context(void *arg)
+{
+	AttachedBatch *b = arg;
+
+	errcontext("feeding stream \"%s\" the rows %s table %s",
+			   b->stream, b->replicated ? "a subscription applied to" : "a statement added to",
+			   b->table);
+}
+
+/*
+ * feed_rows: feed rows[0 .. n) of desc, added to table relid, to
+ * partition part of stream name as one batch (sessionize_rows), with the
+ * context of its errors and the labels of its dead letters.
+ */
+static void
+feed_rows(const char *name, int32 part, Oid relid, TupleDesc desc, HeapTuple *rows, int n,
+		  bool replicated)
+{
+	AttachedBatch batch;
+	ErrorContextCallback errcb;
+
+	batch.stream = name;
+	batch.table = table_name(relid);
+	batch.replicated = replicated;
+	errcb.callback = attached_batch_context;
+	errcb.arg = &batch;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	sessionize_rows(name, part, relid, desc, rows, n, batch.table, next_batch_offset());
+	error_context_stack = errcb.previous;
+}
+
+/*
  * sessionize_feed_statement: the statement trigger attach makes: the rows
  * the statement added (its transition table) are one batch.  As the
  * inserting role, who needs the right to use the stream.
@@ -351,7 +437,7 @@ sessionize_feed_statement(PG_FUNCTION_ARGS)
 	tuplestore_select_read_pointer(added, 0);
 	ExecDropSingleTupleTableSlot(slot);
 
-	sessionize_rows(name, part, RelationGetRelid(td->tg_relation), desc, rows, n);
+	feed_rows(name, part, RelationGetRelid(td->tg_relation), desc, rows, n, false);
 	return PointerGetDatum(NULL);
 }
 
@@ -477,7 +563,7 @@ replica_flush(ReplicaBuffer *b)
 	b->n = 0;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(b->owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	sessionize_rows(b->stream, b->part, b->relid, b->desc, b->rows, n);
+	feed_rows(b->stream, b->part, b->relid, b->desc, b->rows, n, true);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	MemoryContextReset(b->cxt);
 }

@@ -21,6 +21,7 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
+#include "parser/scansup.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -248,11 +249,13 @@ check_key_type(Oid key_type)
  * in errors), with a column names[0] and any of the columns names[1 ..
  * ncolumns - 1], each able to be assigned a value of its type in types,
  * and a default (or no NOT NULL) for every other column.  hint lists the
- * columns.
+ * columns.  type_setting (may be NULL) is the stream setting that gives
+ * names[0] its type (key_type), named by the hint when the column cannot
+ * hold it.
  */
 static void
 check_output_table(Oid relid, const char *what, int ncolumns, const char *const names[],
-				   const Oid types[], Oid user, const char *hint)
+				   const Oid types[], Oid user, const char *hint, const char *type_setting)
 {
 	Relation	rel = relation_open(relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -291,7 +294,11 @@ check_output_table(Oid relid, const char *what, int ncolumns, const char *const 
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("%s column \"%s\".\"%s\" of type %s cannot hold a value of type %s",
 							what, RelationGetRelationName(rel), names[i],
-							format_type_be(target), format_type_be(source))));
+							format_type_be(target), format_type_be(source)),
+					 i == 0 && type_setting != NULL ?
+					 errhint("The stream's %s is %s: give column \"%s\" that type, or one it can be assigned to such as text, or use a stream whose %s is %s.",
+							 type_setting, format_type_be(source), names[i],
+							 type_setting, format_type_be(target)) : 0));
 	}
 
 	for (i = 0; i < desc->natts; i++)
@@ -327,7 +334,8 @@ check_sink(Oid sink, Oid key_type, Oid user)
 	};
 
 	check_output_table(sink, "sink", SINK_NCOLUMNS, sink_columns, types, user,
-					   "A sink needs a column \"key\"; it may also have session_start, session_end, event_count, end_reason and events.");
+					   "A sink needs a column \"key\"; it may also have session_start, session_end, event_count, end_reason and events.",
+					   "key_type");
 }
 
 /*
@@ -339,7 +347,8 @@ check_dead_letter(Oid table, Oid user)
 {
 	check_output_table(table, "dead_letter", DEAD_LETTER_NCOLUMNS, dead_letter_columns,
 					   dead_letter_types, user,
-					   "A dead_letter table needs a column \"element\"; it may also have element_index, sqlstate, message, source and batch_offset.");
+					   "A dead_letter table needs a column \"element\"; it may also have element_index, sqlstate, message, source and batch_offset.",
+					   NULL);
 }
 
 /*
@@ -628,11 +637,147 @@ find_setting(const char *name)
 	pg_unreachable();
 }
 
+/* What alter_stream is reading, for the context of an error of the value. */
+typedef struct SettingValue
+{
+	const char *stream;
+	const StreamSetting *setting;
+} SettingValue;
+
+/*
+ * setting_value_context: the context line of an error raised while the
+ * value of a setting is read (an input function's, which names neither).
+ */
+static void
+setting_value_context(void *arg)
+{
+	SettingValue *v = arg;
+
+	errcontext("reading the value of setting %s of stream \"%s\" as %s",
+			   v->setting->name, v->stream, format_type_be(v->setting->type));
+}
+
+/*
+ * is_bare_number: whether str is a number alone (a sign, digits, a decimal
+ * point, blanks around), which interval input reads as seconds.
+ */
+static bool
+is_bare_number(const char *str)
+{
+	bool		digits = false;
+
+	while (scanner_isspace(*str))
+		str++;
+	if (*str == '+' || *str == '-')
+		str++;
+	for (; isdigit((unsigned char) *str) || *str == '.'; str++)
+		digits |= isdigit((unsigned char) *str) != 0;
+	while (scanner_isspace(*str))
+		str++;
+	return digits && *str == '\0';
+}
+
+/*
+ * setting_from_text: the value str of setting, read by the input function
+ * of its type, as the caller.  A duration that is a number alone other
+ * than zero ('30') is refused: interval input would read it as seconds,
+ * which is rarely what was meant.
+ */
+static Datum
+setting_from_text(const char *stream, const StreamSetting *setting, const char *str)
+{
+	SettingValue v = {stream, setting};
+	ErrorContextCallback errcb;
+	Oid			typinput;
+	Oid			typioparam;
+	Datum		value;
+
+	getTypeInputInfo(setting->type, &typinput, &typioparam);
+	errcb.callback = setting_value_context;
+	errcb.arg = &v;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	value = OidInputFunctionCall(typinput, (char *) str, typioparam, -1);
+	error_context_stack = errcb.previous;
+
+	if (setting->type == INTERVALOID && is_bare_number(str) &&
+		interval_usecs(DatumGetIntervalP(value), setting->name) != 0)
+	{
+		char	   *number = pstrdup(str);
+
+		/* the number as written, without the blanks around it */
+		while (scanner_isspace(*number))
+			number++;
+		number[strcspn(number, " \t\n\r\f\v")] = '\0';
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s has no unit", setting->name, quote_literal_cstr(number)),
+				 errhint("Write '%s seconds' or '%s minutes': a number alone would be read as seconds.",
+						 number, number)));
+	}
+	return value;
+}
+
+/*
+ * setting_arg: the value of setting in argument argno of alter_stream,
+ * of the type that overload of alter_stream takes: text, read as the
+ * setting's type (setting_from_text); a value of the setting's type; for
+ * an integer setting, a smallint, integer or bigint within its range; for a
+ * duration, the number 0 (as '0' is read; another number has no unit).  A
+ * value of another type (a number for a duration, an interval for a field
+ * name) is refused.
+ */
+static Datum
+setting_arg(FunctionCallInfo fcinfo, int argno, const char *stream,
+			const StreamSetting *setting)
+{
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	bool		is_number = argtype == INT2OID || argtype == INT4OID || argtype == INT8OID;
+	int64		number = 0;
+
+	if (!OidIsValid(argtype))
+		elog(ERROR, "could not determine the type of the value of alter_stream");
+	if (argtype == TEXTOID)
+		return setting_from_text(stream, setting,
+								 text_to_cstring(PG_GETARG_TEXT_PP(argno)));
+	if (argtype == setting->type)
+		return PG_GETARG_DATUM(argno);
+	if (is_number)
+		number = argtype == INT2OID ? PG_GETARG_INT16(argno) :
+			argtype == INT4OID ? PG_GETARG_INT32(argno) : PG_GETARG_INT64(argno);
+	if (is_number && setting->type == INT4OID)
+	{
+		if (number < PG_INT32_MIN || number > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("%s " INT64_FORMAT " is out of range for type integer",
+							setting->name, number)));
+		return Int32GetDatum((int32) number);
+	}
+	if (is_number && number == 0 && setting->type == INTERVALOID)
+		return DirectFunctionCall3(interval_in, CStringGetDatum("0"),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("%s takes a value of type %s, not %s",
+					setting->name, format_type_be(setting->type), format_type_be(argtype)),
+			 is_number && setting->type == INTERVALOID ?
+			 errhint("A number has no unit: write '" INT64_FORMAT " seconds' or '" INT64_FORMAT " minutes'.",
+					 number, number) :
+			 setting->type == TEXTOID ?
+			 errhint("Pass it as text.") :
+			 errhint("Pass a value of type %s, or text that reads as one.",
+					 format_type_be(setting->type))));
+	pg_unreachable();
+}
+
 /*
  * sessionize_alter_stream: alter_stream(stream, setting, value): set one
  * setting of a stream (value NULL removes it), after every call on the
  * stream that is under way.  The value is read as the setting's type, as
- * the caller, with the caller's search_path (a sink's name).
+ * the caller, with the caller's search_path (a sink's name); it may also
+ * be given as a value of that type (the overloads of alter_stream for
+ * integers, intervals, timestamps and tables, see setting_arg).
  *
  * A new gap moves the deadline of every open session (last_ts + gap); the
  * sessions it times out close at the stream's next batch, expire() or
@@ -662,14 +807,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 	setting = find_setting(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 
 	if (!isnull)
-	{
-		Oid			typinput;
-		Oid			typioparam;
-
-		getTypeInputInfo(setting->type, &typinput, &typioparam);
-		value = OidInputFunctionCall(typinput, text_to_cstring(PG_GETARG_TEXT_PP(2)),
-									 typioparam, -1);
-	}
+		value = setting_arg(fcinfo, 2, text_to_cstring(PG_GETARG_TEXT_PP(0)), setting);
 	if (setting->update == CAT_SET_LATENESS)
 		check_lateness(isnull ? NULL : DatumGetIntervalP(value));
 	else if (setting->update == CAT_SET_MAX_FUTURE)

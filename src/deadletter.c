@@ -79,10 +79,25 @@ dead_letter_add(DeadLetterList *dead, int32 index, Jsonb *element, ErrorData *ed
 }
 
 /*
+ * hint_dead_letter: the hint of a bad element's error, edata, when the
+ * stream has no dead_letter table: one would set the element aside, after
+ * the hint the error has.
+ */
+static void
+hint_dead_letter(Stream *stream, ErrorData *edata)
+{
+	char	   *hint = psprintf("Stream \"%s\" has no dead_letter table; with one, a bad row is set aside there and the others are applied: SELECT sessionize.alter_stream(%s, 'dead_letter', 'a_table').",
+								stream->name, quote_literal_cstr(stream->name));
+
+	edata->hint = edata->hint == NULL ? hint : psprintf("%s %s", edata->hint, hint);
+}
+
+/*
  * decode_guarded: run d over elements [0, n).  Without dead (the stream
  * has no dead_letter table) the first error stops it, told in d's terms
- * (d->enrich); with dead, a bad element is added to dead and decoding goes
- * on after it.  d->ngood events are in d->events.
+ * (d->enrich, and with d->hint_dead_letter a hint at a dead_letter table);
+ * with dead, a bad element is added to dead and decoding goes on after
+ * it.  d->ngood events are in d->events.
  */
 void
 decode_guarded(ElementDecoder *d, int n, DeadLetterList *dead)
@@ -102,12 +117,15 @@ decode_guarded(ElementDecoder *d, int n, DeadLetterList *dead)
 		{
 			ErrorData  *edata;
 
-			if (d->enrich == NULL)
+			if (d->enrich == NULL && !d->hint_dead_letter)
 				PG_RE_THROW();
 			MemoryContextSwitchTo(cxt);
 			edata = CopyErrorData();
 			FlushErrorState();
-			d->enrich(d, edata);
+			if (d->enrich != NULL)
+				d->enrich(d, edata);
+			if (d->hint_dead_letter && is_data_error(edata))
+				hint_dead_letter(d->stream, edata);
 			ReThrowError(edata);
 		}
 		PG_END_TRY();
@@ -150,7 +168,9 @@ decode_guarded(ElementDecoder *d, int n, DeadLetterList *dead)
 /*
  * dead_letters_write: append a batch's dead letters to the stream's
  * dead_letter table, as the caller, by column name (the columns it has).
- * source is NULL for a batch without one.
+ * source is NULL for a batch without one: the dead letters then have the
+ * source and batch_offset of dead's labels (an attached table's, see
+ * sessionize_rows), or none (NULL).
  */
 void
 dead_letters_write(Stream *stream, DeadLetterList *dead, const char *source,
@@ -168,6 +188,11 @@ dead_letters_write(Stream *stream, DeadLetterList *dead, const char *source,
 
 	if (n == 0)
 		return;
+	if (source == NULL)
+	{
+		source = dead->source;
+		batch_offset = dead->batch_offset;
+	}
 	if (get_rel_name(stream->dead_letter) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),

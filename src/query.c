@@ -586,6 +586,7 @@ batch_decode_rows(Stream *stream, TupleDesc desc, HeapTuple *rows, int n,
 	qd.rows = rows;
 	qd.row_detail = true;
 	rows_decoder(&d, stream, &qd, palloc(sizeof(SessEvent) * Max(n, 1)));
+	d.hint_dead_letter = true;
 	decode_guarded(&d, n, dead);
 	*nevents = d.ngood;
 	return d.events;

@@ -39,13 +39,71 @@ enum
 };
 
 /*
+ * key_arg_context: the context line of an error raised while the key of
+ * open_sessions() is read (an input function's or a cast's, which name
+ * neither the stream nor its key type).
+ */
+static void
+key_arg_context(void *arg)
+{
+	Stream	   *stream = arg;
+
+	errcontext("reading the key of open_sessions() as key type %s of stream \"%s\"",
+			   format_type_be(stream->key_type), stream->name);
+}
+
+/*
+ * key_arg: the key in argument argno of open_sessions(), as the stream's
+ * key type: a value of a type that casts implicitly to it, cast
+ * (open_sessions(stream, 7) on a bigint key); of any other type, text
+ * and an anonymous ROW(...) included, its text read by the key type's
+ * input function (42 on a text key is '42'; 7.5 on a bigint key is an
+ * error, not key 8).
+ */
+static Datum
+key_arg(FunctionCallInfo fcinfo, int argno, Stream *stream)
+{
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	ValueCast  *cast = NULL;
+	ErrorContextCallback errcb;
+	Datum		key;
+
+	if (!OidIsValid(argtype))
+		argtype = TEXTOID;
+	errcb.callback = key_arg_context;
+	errcb.arg = stream;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	if (argtype != TEXTOID && argtype != RECORDOID)
+		cast = value_cast_init(argtype, stream->key_type, COERCION_IMPLICIT);
+	if (cast != NULL)
+	{
+		key = value_cast(cast, PG_GETARG_DATUM(argno));
+		if (stream->key_typlen == -1)
+			key = PointerGetDatum(PG_DETOAST_DATUM(key));
+	}
+	else
+	{
+		Oid			output;
+		bool		isvarlena;
+
+		getTypeOutputInfo(argtype, &output, &isvarlena);
+		key = InputFunctionCall(&stream->key_input,
+								OidOutputFunctionCall(output, PG_GETARG_DATUM(argno)),
+								stream->key_ioparam, -1);
+	}
+	error_context_stack = errcb.previous;
+	return key;
+}
+
+/*
  * sessionize_open_sessions: open_sessions(stream, key): the stream's open
  * sessions in the key type's order (a key's in several partitions by
  * partition), as Spark's stateSnapshots() shows them; with key (read as
- * the key type, as the caller), those of that key, by a probe of the
- * key index.  (The definition of 0.1 and 0.2 has neither the key
- * argument nor the column partition: the tuplestore takes as many columns
- * as the result has.)
+ * the key type, as the caller; from 0.4 on, a key of any type is cast to
+ * it, see key_arg), those of that key, by a probe of the key index.  (The
+ * definition of 0.1 and 0.2 has neither the key argument nor the column
+ * partition: the tuplestore takes as many columns as the result has.)
  */
 Datum
 sessionize_open_sessions(PG_FUNCTION_ARGS)
@@ -66,8 +124,7 @@ sessionize_open_sessions(PG_FUNCTION_ARGS)
 	stream = stream_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)), STREAM_READ, GetUserId());
 	one_key = PG_NARGS() > 1 && !PG_ARGISNULL(1);
 	if (one_key)
-		key = InputFunctionCall(&stream->key_input, text_to_cstring(PG_GETARG_TEXT_PP(1)),
-								stream->key_ioparam, -1);
+		key = key_arg(fcinfo, 1, stream);
 	reader = state_read_begin(stream, one_key, key);
 	while (state_read_next(reader, &os))
 	{

@@ -43,12 +43,89 @@ unknown_keys_hint(ErrorData *edata)
 	static const char polymorphic_unknown[] =
 		"could not determine polymorphic type because input has type";
 
-	if (edata->elevel >= ERROR && edata->sqlerrcode == ERRCODE_DATATYPE_MISMATCH &&
+	if (edata->sqlerrcode == ERRCODE_DATATYPE_MISMATCH &&
 		edata->hint == NULL && edata->message_id != NULL &&
 		strncmp(edata->message_id, polymorphic_unknown, sizeof(polymorphic_unknown) - 1) == 0 &&
 		debug_query_string != NULL && strstr(debug_query_string, "sessionize_batch") != NULL)
 		edata->hint = pstrdup("The typed form of sessionize_batch needs keys of a known type: "
 							  "cast the array to the stream's key type, e.g. $2::text[] or $2::bigint[].");
+}
+
+/*
+ * The hints of a call of one of our functions that the parser finds no
+ * function for ("function sessionize.create_stream(unknown, gap =>
+ * integer) does not exist"): the arguments whose type has no overload.  An overload cannot be added for them without
+ * making the calls with an untyped literal ambiguous (json beside jsonb)
+ * or resolve elsewhere (text beside jsonb), or, for create_stream, whose
+ * arguments all have defaults, without making every call ambiguous.
+ */
+static const struct
+{
+	const char *call;			/* the function's name and "(" */
+	const char *hint;
+}			call_hints[] = {
+	{"create_stream(",
+	"Check the argument names; durations (gap, max_duration, lateness, max_future) are intervals with a unit, e.g. gap => '30 minutes', not gap => 30."},
+	{"alter_stream(",
+	"The value is text read as the setting's type ('30 minutes'), or a number (smallint, integer, bigint), an interval, a timestamptz or a regclass: cast it to one of these."},
+	{"sessionize_batch(",
+	"The JSON form of sessionize_batch takes the events as jsonb: cast them, e.g. $2::jsonb; the typed form takes arrays: keys, ts timestamptz[], is_last boolean[], payloads jsonb[]."},
+	{"open_sessions(",
+	"open_sessions takes the stream's name as text, and optionally a key, of any type."},
+};
+
+/*
+ * names_call: whether message names the call call ("create_stream("),
+ * alone or qualified by our schema.
+ */
+static bool
+names_call(const char *message, const char *call)
+{
+	static const char qualified[] = " " SESSIONIZE_SCHEMA ".";
+	const char *at = strstr(message, call);
+
+	if (at == NULL)
+		return false;
+	if (at == message || at[-1] == ' ')
+		return true;
+	return at - message >= strlen(qualified) &&
+		strncmp(at - strlen(qualified), qualified, strlen(qualified)) == 0;
+}
+
+/*
+ * undefined_call_hint: the hint of the parser's error for a call of one of
+ * ours that matches no function (see call_hints), in place of its general
+ * one ("You might need to add explicit type casts.").
+ */
+static void
+undefined_call_hint(ErrorData *edata)
+{
+	int			i;
+
+	if (edata->sqlerrcode != ERRCODE_UNDEFINED_FUNCTION || edata->message_id == NULL ||
+		strcmp(edata->message_id, "function %s does not exist") != 0 ||
+		edata->message == NULL)
+		return;
+	for (i = 0; i < lengthof(call_hints); i++)
+		if (names_call(edata->message, call_hints[i].call))
+		{
+			edata->hint = pstrdup(call_hints[i].hint);
+			return;
+		}
+}
+
+/*
+ * sessionize_emit_log_hook: the hints the parser's errors about calls of
+ * our functions lack (it raises them before any of our code runs).
+ */
+static void
+sessionize_emit_log_hook(ErrorData *edata)
+{
+	if (edata->elevel >= ERROR)
+	{
+		unknown_keys_hint(edata);
+		undefined_call_hint(edata);
+	}
 	if (prev_emit_log_hook != NULL)
 		prev_emit_log_hook(edata);
 }
@@ -61,7 +138,7 @@ _PG_init(void)
 {
 	call_init();
 	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = unknown_keys_hint;
+	emit_log_hook = sessionize_emit_log_hook;
 }
 
 /* The events of one key in a batch: events[start .. start + count). */
@@ -510,11 +587,13 @@ decode_added_rows(Call *call, void *arg, int *nevents)
 /*
  * sessionize_rows: apply rows[0 .. n) of desc, added to table (an
  * attached table), as one batch of partition part of stream name; the
- * sessions it finishes go to the stream's sink, which it must have.
+ * sessions it finishes go to the stream's sink, which it must have.  Its
+ * dead letters have source and batch_offset (see attach.c); it records no
+ * offset.
  */
 void
 sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
-				HeapTuple *rows, int n)
+				HeapTuple *rows, int n, const char *source, int64 batch_offset)
 {
 	AddedRows	added;
 	Call		call;
@@ -523,6 +602,8 @@ sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
 	added.rows = rows;
 	added.n = n;
 	call_begin_stream(&call, name);
+	call.dead.source = source;
+	call.dead.batch_offset = batch_offset;
 	if (!OidIsValid(call.stream->sink))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

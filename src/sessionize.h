@@ -246,6 +246,9 @@ struct DeadLetterList
 	int			count;
 	int			capacity;
 	DeadLetter *items;
+	/* what a batch without a source labels them with (an attached table's) */
+	const char *source;
+	int64		batch_offset;
 };
 
 /*
@@ -370,7 +373,7 @@ extern void advance_watermark(Stream *stream, TimestampTz ts);
 
 /* sessionize.c */
 extern void sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
-							HeapTuple *rows, int n);
+							HeapTuple *rows, int n, const char *source, int64 batch_offset);
 
 /* attach.c */
 extern void detach_all(const char *name);
@@ -575,6 +578,8 @@ struct ElementDecoder
 	Jsonb	   *(*element) (ElementDecoder *d, int i);
 	void		(*enrich) (ElementDecoder *d, ErrorData *edata);
 	void	   *arg;
+	bool		hint_dead_letter;	/* a bad element's error, with no dead_letter
+									 * table, hints at one */
 };
 
 #define DEAD_LETTER_NCOLUMNS 6

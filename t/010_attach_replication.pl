@@ -4,7 +4,8 @@
 # attached.  The subscription's initial copy, its transactions of one row
 # and of many, and the subscriber killed (immediate shutdown) mid-stream
 # and started again: every event is applied exactly once, and the sessions
-# are those the sessions() aggregate finds in the same rows.
+# are those the sessions() aggregate finds in the same rows.  Bad rows go
+# to the stream's dead_letter table, labelled with their batch.
 use strict;
 use warnings;
 
@@ -140,6 +141,35 @@ is( $sub->safe_psql('postgres', q{
          WHERE e->>'id' <> c.id OR (e->>'ts')::timestamptz <> c.ts
             OR (e->>'isLast')::boolean <> c."isLast"}),
 	'0', 'each event is its row');
+
+# A bad row (a ts not finite) applied by the subscription goes to the
+# stream's dead_letter table, labelled with the table and the batch: the
+# replicated transaction's rows are one batch at commit, so its two bad
+# rows share a batch_offset, whose transaction part is the subscriber's
+# transaction that applied them (the xmin of the rows it wrote).
+$sub->safe_psql('postgres', q{
+SET ROLE clicks_owner;
+CREATE TABLE bad_clicks (element_index int, element jsonb, sqlstate text, message text,
+                         source text, batch_offset bigint);
+SELECT sessionize.alter_stream('clicks', 'dead_letter', 'bad_clicks');
+});
+$pub->safe_psql('postgres', q{
+BEGIN;
+INSERT INTO clicks VALUES (6001, 'u1', 'infinity', false), (6002, 'u1', '2026-03-01 10:00Z', false);
+INSERT INTO clicks VALUES (6003, 'u2', 'infinity', false);
+COMMIT;
+});
+$pub->wait_for_catchup('clicks_sub');
+is( $sub->safe_psql('postgres', q{
+        SELECT string_agg(format('%s %s %s %s', element->>'seq', element_index, source,
+                                 batch_offset / 1000000 % 4294967296 = c.xmin::text::bigint),
+                          ', ' ORDER BY element->>'seq')
+          || ' ' || count(DISTINCT batch_offset)
+          FROM bad_clicks b JOIN clicks c ON c.seq = (b.element->>'seq')::bigint}),
+	'6001 0 public.clicks t, 6003 2 public.clicks t 1',
+	'a bad replicated row is a dead letter of its table and its transaction');
+is($sub->safe_psql('postgres', q{SELECT events_in FROM sessionize.stats}),
+	$EVENTS + 1, 'the good row of that transaction is fed');
 
 $sub->stop;
 $pub->stop;
