@@ -16,7 +16,8 @@
 #
 # A fence without a language anywhere else is an error, so output cannot
 # be shown for nothing, and so is SQL in an indented code block (it would
-# be skipped silently).  A block that shows no output must not raise an
+# be skipped silently) and a sql block that leaves a statement open (it
+# would run with the next block).  A block that shows no output must not raise an
 # ERROR or a WARNING.
 #
 # psql runs as a user would run it, with fixed settings: TimeZone UTC,
@@ -41,7 +42,8 @@ use Test::More;
 
 my @pages = ('README.md', sort glob('doc/*.md'));
 
-# Parse one page into its blocks: [{lang, text, line, run, output, output_line}].
+# Parse one page: its lines, its sql blocks ({text, line, run, and the
+# output shown: output, output_from, output_end}), and what is wrong in it.
 sub parse_page
 {
 	my ($file) = @_;
@@ -82,6 +84,12 @@ sub parse_page
 				};
 				push @blocks, $block;
 				$last_sql = $block;
+
+				# A statement left open would run with the next block's.
+				(my $sql = $text) =~ s/--[^\n]*//g;
+				push @errors,
+				  "$file:" . ($start + 1) . ": a sql block that does not end with ; or \\g"
+				  if $block->{run} && $sql !~ /(;|\\g\w*)\s*\z/;
 			}
 			elsif ($lang eq '')
 			{
