@@ -104,20 +104,29 @@ report_server_error(const char *what, const ApplyResult *r)
 
 /*
  * batch_lines_text: "lines 7 to 1006 of source \"f\"" (with "(offsets
- * 12 to 2040)" for kcat lines), for messages.
+ * 12 to 2040)" for kcat lines; "line 7", "(offset 12)" for a batch of one
+ * line), for messages.
  */
 static const char *
 batch_lines_text(Source *source, char *buf, size_t size)
 {
 	Batch	   *b = &source->batch;
+	char		numbers[64];
+	char		offsets[80];
 
-	if (source->kafka_partition < 0)
-		snprintf(buf, size, "lines %lld to %lld of source \"%s\"",
-				 (long long) b->first_number, (long long) b->last_number, source->name);
+	if (b->first_number == b->last_number)
+		snprintf(numbers, sizeof(numbers), "line %lld", (long long) b->first_number);
 	else
-		snprintf(buf, size, "lines %lld to %lld (offsets %lld to %lld) of source \"%s\"",
-				 (long long) b->first_number, (long long) b->last_number,
-				 (long long) b->first, (long long) b->last, source->name);
+		snprintf(numbers, sizeof(numbers), "lines %lld to %lld",
+				 (long long) b->first_number, (long long) b->last_number);
+	if (source->kafka_partition < 0)
+		offsets[0] = '\0';
+	else if (b->first == b->last)
+		snprintf(offsets, sizeof(offsets), " (offset %lld)", (long long) b->first);
+	else
+		snprintf(offsets, sizeof(offsets), " (offsets %lld to %lld)",
+				 (long long) b->first, (long long) b->last);
+	snprintf(buf, size, "%s%s of source \"%s\"", numbers, offsets, source->name);
 	return buf;
 }
 

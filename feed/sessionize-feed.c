@@ -132,6 +132,16 @@ feed_warning(const char *fmt,...)
 }
 
 /*
+ * feed_plural: the word for n things, one or many ("1 line", "2 lines"),
+ * for messages that count.
+ */
+const char *
+feed_plural(int64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+/*
  * feed_malloc, feed_realloc, feed_strdup: allocate, or exit.
  */
 void *
@@ -198,8 +208,10 @@ progress(Feed *feed, double started)
 		return;
 	progress_at = now;
 	n = snprintf(line, sizeof(line),
-				 "%lld lines read, %lld events applied in %lld batches, %lld bad, %.0f events/s",
-				 (long long) lines_read, (long long) feed->events, (long long) feed->batches,
+				 "%lld %s read, %lld %s applied in %lld %s, %lld bad, %.0f events/s",
+				 (long long) lines_read, feed_plural(lines_read, "line", "lines"),
+				 (long long) feed->events, feed_plural(feed->events, "event", "events"),
+				 (long long) feed->batches, feed_plural(feed->batches, "batch", "batches"),
 				 (long long) feed->bad,
 				 now > started ? feed->events / (now - started) : 0.0);
 	fprintf(stderr, "\r%s%*s", line,
@@ -699,22 +711,26 @@ summary(Feed *feed, const Options *opts, double started, const char *how)
 	double		secs = feed_now() - started;
 
 	feed_progress_clear();
-	fprintf(stderr, "%s: %s: %lld lines read, %lld events applied in %lld %s "
-			"(%lld %s finished), %lld lines skipped as committed before",
-			FEED_PROGNAME, how, (long long) lines_read, (long long) feed->events,
-			(long long) feed->batches, feed->batches == 1 ? "batch" : "batches",
-			(long long) feed->sessions, feed->sessions == 1 ? "session" : "sessions",
-			(long long) lines_skipped);
+	fprintf(stderr, "%s: %s: %lld %s read, %lld %s applied in %lld %s "
+			"(%lld %s finished), %lld %s skipped as committed before",
+			FEED_PROGNAME, how,
+			(long long) lines_read, feed_plural(lines_read, "line", "lines"),
+			(long long) feed->events, feed_plural(feed->events, "event", "events"),
+			(long long) feed->batches, feed_plural(feed->batches, "batch", "batches"),
+			(long long) feed->sessions, feed_plural(feed->sessions, "session", "sessions"),
+			(long long) lines_skipped, feed_plural(lines_skipped, "line", "lines"));
 	if (lines_empty > 0)
 		fprintf(stderr, ", %lld empty", (long long) lines_empty);
 	if (feed->bad > 0 || opts->bad_lines != NULL)
-		fprintf(stderr, ", %lld bad lines set aside", (long long) feed->bad);
+		fprintf(stderr, ", %lld bad %s set aside", (long long) feed->bad,
+				feed_plural(feed->bad, "line", "lines"));
 	if (feed->server_skipped > 0)
 		fprintf(stderr, ", %lld %s the server had committed already (skipped)",
 				(long long) feed->server_skipped,
-				feed->server_skipped == 1 ? "batch" : "batches");
+				feed_plural(feed->server_skipped, "batch", "batches"));
 	if (feed->reconnects > 0)
-		fprintf(stderr, ", %lld reconnections", (long long) feed->reconnects);
+		fprintf(stderr, ", %lld %s", (long long) feed->reconnects,
+				feed_plural(feed->reconnects, "reconnection", "reconnections"));
 	fprintf(stderr, "; %.2f s, %.0f events/s\n", secs, secs > 0 ? feed->events / secs : 0.0);
 	for (int i = 0; i < feed->nsources; i++)
 	{

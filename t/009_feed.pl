@@ -20,7 +20,9 @@
 #  7. long lines: a batch is sent before a line would take it past 32 MB
 #     of JSON (more might never be applied: the server takes a jsonb array
 #     of 256 MB at most, and JSON grows up to six times as jsonb); a longer
-#     line is a bad line.
+#     line is a bad line;
+#  8. messages: one line, event, batch is counted in the singular, a batch
+#     of one line is named as one.
 use strict;
 use warnings;
 
@@ -453,7 +455,7 @@ SELECT sessionize.create_stream('long_lines2', gap => '30 minutes');});
 	is($rc, 0, 'long lines: the run ends');
 	like($err, qr/line 5 of \S+ is 34603008 bytes long, more than a batch may hold \(32 MB\)/,
 		'a line longer than a batch may hold is set aside, with its reason');
-	like($err, qr/6 lines read, 5 events applied in 3 batches .* 1 bad lines set aside/,
+	like($err, qr/6 lines read, 5 events applied in 3 batches .* 1 bad line set aside/,
 		'the others are applied, in three batches: 1-3, 4 (ended by the bad line 5), 6');
 	is(committed('long_lines', 'f'), '6', 'the offset is the last line');
 	is(-s $long_out, 33 * $mb + 1, 'the bad lines file holds the long line');
@@ -468,6 +470,32 @@ SELECT string_agg(key || ':' || event_count, ',' ORDER BY key)
 	is(committed('long_lines2', 'f'), '4', 'the lines before it are committed');
 	unlink $long, $long_out;
 }
+
+# ------------------------------------------------------------- 8. messages
+
+# One of each thing is said in the singular: "1 line read", not "1 lines".
+($rc, $err) = feed([ '--stream', 'clean', '--source', 'one', '--bad-lines', "$tmp/one-bad.jsonl" ],
+	"$events[0]\n{\"id\": \"u1\"}\n");
+is($rc, 0, 'a run of one good line and one bad line');
+like($err,
+	qr/done: 2 lines read, 1 event applied in 1 batch \(0 sessions finished\), 0 lines skipped as committed before, 1 bad line set aside;/,
+	'its summary counts one event, one batch and one bad line in the singular');
+($rc, $err) = feed([ '--stream', 'clean', '--source', 'one_more' ], "$events[0]\n");
+($rc, $err) = feed([ '--stream', 'clean', '--source', 'one_more' ], "$events[0]\n$events[1]\n");
+is($rc, 0, 'a line fed, then run again with one more line');
+like($err, qr/done: 2 lines read, 1 event applied in 1 batch \(0 sessions finished\), 1 line skipped as committed before;/,
+	'it skipped one line, in the singular');
+
+# A batch of one line that the server refuses is named as one line.
+$node->safe_psql('postgres',
+	"SELECT sessionize.create_stream('two_parts', gap => '30 minutes', partitions => 2)");
+($rc, $err) = feed([ '--stream', 'two_parts', '--source', 'p' ], "$events[0]\n");
+is($rc, 0, 'source "p" feeds partition 0');
+($rc, $err) = feed([ '--stream', 'two_parts', '--source', 'p', '--partition', '1' ],
+	"$events[0]\n$events[1]\n");
+is($rc, 1, 'fed to partition 1, its batch of line 2 is refused');
+like($err, qr/error: could not apply line 2 of source "p": source "p" of stream "two_parts" belongs to partition 0, not 1\n/,
+	'the error names "line 2", not "lines 2 to 2"');
 
 $node->stop;
 done_testing();
