@@ -22,7 +22,7 @@
 #     of 256 MB at most, and JSON grows up to six times as jsonb); a longer
 #     line is a bad line;
 #  8. messages: one line, event, batch is counted in the singular, a batch
-#     of one line is named as one.
+#     of one line is named as one; libpq's error keeps its line breaks.
 use strict;
 use warnings;
 
@@ -496,6 +496,14 @@ is($rc, 0, 'source "p" feeds partition 0');
 is($rc, 1, 'fed to partition 1, its batch of line 2 is refused');
 like($err, qr/error: could not apply line 2 of source "p": source "p" of stream "two_parts" belongs to partition 0, not 1\n/,
 	'the error names "line 2", not "lines 2 to 2"');
+
+# libpq's message of a failed connection keeps its line break, as psql
+# shows it (it was joined into one line: "... directory Is the server ...").
+($rc, $err) = feed([ '--stream', 'clean', '--source', 'f', '-h', $tmp ]);
+is($rc, 1, 'no server where -h points: an error');
+like($err,
+	qr/^sessionize-feed: error: could not connect: connection to server on socket "\Q$tmp\E\/\.s\.PGSQL\.\d+" failed: No such file or directory\n\tIs the server running locally and accepting connections on that socket\?\n\z/,
+	'libpq\'s two sentences on two lines, the second indented');
 
 $node->stop;
 done_testing();
