@@ -243,14 +243,15 @@ apply_bad_line(Feed *feed, Source *source, const char *why)
 }
 
 /*
- * apply_stop: the feeder stops at a bad line of source that is not in its
- * batch (without --bad-lines).  The batch, the lines before it, is
- * committed first, so that the committed offset is right before the bad
- * line and a run after it is fixed (or with --bad-lines) goes on from
- * there.  Returns false.
+ * apply_stop: the feeder stops at a line of source that is not in its
+ * batch: a bad line (without --bad-lines), or one it refuses whatever
+ * --bad-lines says.  The batch, the lines before it, is committed first,
+ * so that the committed offset is right before that line and a run after
+ * it is fixed goes on from there.  hint says what to do (NULL: fix the bad
+ * line, or use --bad-lines).  Returns false.
  */
 bool
-apply_stop(Feed *feed, Source *source)
+apply_stop(Feed *feed, Source *source, const char *hint)
 {
 	if (source != NULL)
 	{
@@ -260,8 +261,8 @@ apply_stop(Feed *feed, Source *source)
 			fprintf(stderr, "%s: detail: The lines before it are committed: source \"%s\" is at offset %lld.\n",
 					FEED_PROGNAME, source->name, (long long) source->committed);
 	}
-	fprintf(stderr, "%s: hint: Fix the line, or run with --bad-lines FILE to set bad lines aside.\n",
-			FEED_PROGNAME);
+	fprintf(stderr, "%s: hint: %s\n", FEED_PROGNAME,
+			hint ? hint : "Fix the line, or run with --bad-lines FILE to set bad lines aside.");
 	return false;
 }
 
@@ -285,7 +286,7 @@ set_aside_element(Feed *feed, Source *source, int index, const char *message)
 	if (feed->bad_lines < 0)
 	{
 		batch_truncate(b, index);
-		return apply_stop(feed, source);
+		return apply_stop(feed, source, NULL);
 	}
 	batch_aside_element(b, index);
 	return true;

@@ -47,6 +47,7 @@ typedef struct InputLine
 	const char *data;
 	size_t		len;
 	int64_t		number;
+	bool		first;			/* the first line of its file */
 } InputLine;
 
 typedef enum ReadResult
@@ -236,7 +237,7 @@ typedef struct Feed
 extern Source *source_open(Feed *feed, const char *name, int32_t kafka_partition,
 						   int partition);
 extern bool apply_batch(Feed *feed, Source *source);
-extern bool apply_stop(Feed *feed, Source *source);
+extern bool apply_stop(Feed *feed, Source *source, const char *hint);
 extern const char *source_where(Feed *feed, Source *source, int64_t number,
 								int64_t offset, char *buf, size_t size);
 extern void apply_bad_line(Feed *feed, Source *source, const char *why);

@@ -526,7 +526,7 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 		/* a bad line: the feeder stops, or it is set aside */
 		apply_bad_line(feed, source, reason);
 		if (feed->bad_lines < 0)
-			return apply_stop(feed, source);
+			return apply_stop(feed, source, NULL);
 		batch_aside(b, offset, number, prefix, prefix_len, msg, msg_len);
 	}
 	if (b->nlines >= opts->batch_size)
@@ -575,6 +575,59 @@ parse_kcat(const char *s, size_t len, int32_t *partition, int64_t *offset,
 }
 
 /*
+ * is_json_object: whether s[0..len) is one JSON object.
+ */
+static bool
+is_json_object(const char *s, size_t len)
+{
+	bool		is_object;
+	const char *why;
+	size_t		at;
+
+	return json_check(s, len, &is_object, &why, &at) && is_object;
+}
+
+/*
+ * wrong_format: whether line, the first of its file, is of the format
+ * --format did not say: a JSON object under --format kcat (a file of JSON
+ * lines, or kcat run without -f), a kcat line under --format json.  If so
+ * the feeder stops there, after committing the lines of the files before
+ * it, whatever --bad-lines says: every line of the file would be a bad
+ * line, and nothing of it applied.
+ */
+static bool
+wrong_format(Feed *feed, const Options *opts, const InputLine *line)
+{
+	char		where[256];
+	int32_t		p;
+	int64_t		offset;
+	size_t		msg_start;
+
+	reader_where(feed->reader, line->number, where, sizeof(where));
+	if (opts->format == FORMAT_KCAT)
+	{
+		if (parse_kcat(line->data, line->len, &p, &offset, &msg_start) ||
+			!is_json_object(line->data, line->len))
+			return false;
+		feed_error("%s is a JSON object, not a kcat line (\"PARTITION OFFSET MESSAGE\")",
+				   where);
+		apply_stop(feed, NULL,
+				   "The input looks like JSON lines: feed them with --format json (the default), "
+				   "or run kcat with -f '%p %o %s\\n'.");
+		return true;
+	}
+	if (is_json_object(line->data, line->len) ||
+		!parse_kcat(line->data, line->len, &p, &offset, &msg_start) ||
+		!(is_blank(line->data + msg_start, line->len - msg_start) ||
+		  is_json_object(line->data + msg_start, line->len - msg_start)))
+		return false;
+	feed_error("%s is not JSON: it looks like a kcat line (\"PARTITION OFFSET MESSAGE\")",
+			   where);
+	apply_stop(feed, feed->sources[0], "The input looks like kcat output: run with --format kcat.");
+	return true;
+}
+
+/*
  * kcat_source: the source of Kafka partition p, opened on first sight.
  */
 static Source *
@@ -611,6 +664,8 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 	size_t		msg_start = 0;
 
 	lines_read++;
+	if (line->first && wrong_format(feed, opts, line))
+		return false;
 	if (opts->format == FORMAT_JSON)
 	{
 		source = feed->sources[0];
@@ -630,7 +685,7 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 					 reader_where(feed->reader, line->number, where, sizeof(where)));
 			apply_bad_line(feed, NULL, reason);
 			if (feed->bad_lines < 0)
-				return apply_stop(feed, NULL);
+				return apply_stop(feed, NULL, NULL);
 			apply_write_line(feed, line->data, line->len);
 			return true;
 		}

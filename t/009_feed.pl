@@ -22,7 +22,10 @@
 #     of 256 MB at most, and JSON grows up to six times as jsonb); a longer
 #     line is a bad line;
 #  8. messages: one line, event, batch is counted in the singular, a batch
-#     of one line is named as one; libpq's error keeps its line breaks.
+#     of one line is named as one; libpq's error keeps its line breaks;
+#  9. the other format: JSON lines under --format kcat, kcat lines under
+#     --format json, stop the feeder at the first line of their file with a
+#     hint to the right --format, whatever --bad-lines says.
 use strict;
 use warnings;
 
@@ -504,6 +507,48 @@ is($rc, 1, 'no server where -h points: an error');
 like($err,
 	qr/^sessionize-feed: error: could not connect: connection to server on socket "\Q$tmp\E\/\.s\.PGSQL\.\d+" failed: No such file or directory\n\tIs the server running locally and accepting connections on that socket\?\n\z/,
 	'libpq\'s two sentences on two lines, the second indented');
+
+# -------------------------------------------------------- 9. the other format
+
+# A file of JSON lines fed with --format kcat (or kcat run without -f) and
+# kcat output fed as JSON lines: every line would be a bad line, and with
+# --bad-lines the whole input set aside and the run "done".  The first line
+# of the file tells, and the feeder stops there.
+{
+	my $json = write_file('format.jsonl', @events[ 0 .. 4 ]);
+	my $kcat = write_file('format.kcat', map { "0 $_ $events[$_]" } 0 .. 4);
+	my $format_out = "$tmp/format-bad-lines.jsonl";
+	$node->safe_psql('postgres', "SELECT sessionize.create_stream('format', gap => '30 minutes')");
+
+	($rc, $err) = feed([ '--stream', 'format', '--source', 'fk', '--format', 'kcat',
+		'--bad-lines', $format_out, $json ]);
+	is($rc, 1, 'JSON lines fed with --format kcat: an error, even with --bad-lines');
+	like($err, qr/error: line 1 of \S+format\.jsonl is a JSON object, not a kcat line \("PARTITION OFFSET MESSAGE"\)\n/,
+		'it names the line');
+	like($err, qr/hint: The input looks like JSON lines: feed them with --format json \(the default\), or run kcat with -f '%p %o %s\\n'\./,
+		'and suggests --format json');
+
+	($rc, $err) = feed([ '--stream', 'format', '--source', 'fj', '--bad-lines', $format_out, $kcat ]);
+	is($rc, 1, 'kcat lines fed as JSON lines: an error, even with --bad-lines');
+	like($err, qr/error: line 1 of \S+format\.kcat is not JSON: it looks like a kcat line \("PARTITION OFFSET MESSAGE"\)\n/,
+		'it names the line');
+	like($err, qr/hint: The input looks like kcat output: run with --format kcat\./,
+		'and suggests --format kcat');
+	is(-s $format_out, 0, 'neither run set a line aside');
+	is( $node->safe_psql('postgres', q{
+SELECT count(*) FROM sessionize.open_sessions('format')}),
+		'0', 'and neither applied an event');
+	is(committed('format', 'fj'), '', 'nor committed an offset');
+
+	# a kcat file after a file of JSON lines: the lines before it are committed
+	($rc, $err) = feed([ '--stream', 'format', '--source', 'fj', $json, $kcat ]);
+	is($rc, 1, 'JSON lines, then a kcat file: an error at the kcat file');
+	like($err, qr/error: line 6 \(line 1 of \S+format\.kcat\) is not JSON: it looks like a kcat line/,
+		'at its first line');
+	like($err, qr/detail: The lines before it are committed: source "fj" is at offset 5\./,
+		'after the lines of the first file, committed');
+	is(committed('format', 'fj'), '5', 'whose last line is the offset');
+}
 
 $node->stop;
 done_testing();
