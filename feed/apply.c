@@ -97,9 +97,9 @@ report_server_error(const char *what, const ApplyResult *r)
 {
 	feed_error("%s: %s", what, r->message ? r->message : "unknown error");
 	if (r->detail)
-		fprintf(stderr, "%s: detail: %s\n", FEED_PROGNAME, r->detail);
+		feed_detail("%s", r->detail);
 	if (r->hint)
-		fprintf(stderr, "%s: hint: %s\n", FEED_PROGNAME, r->hint);
+		feed_hint("%s", r->hint);
 }
 
 /*
@@ -258,11 +258,10 @@ apply_stop(Feed *feed, Source *source, const char *hint)
 		if (source->batch.taken && !apply_batch(feed, source))
 			return false;
 		if (source->has_committed)
-			fprintf(stderr, "%s: detail: The lines before it are committed: source \"%s\" is at offset %lld.\n",
-					FEED_PROGNAME, source->name, (long long) source->committed);
+			feed_detail("The lines before it are committed: source \"%s\" is at offset %lld.",
+						source->name, (long long) source->committed);
 	}
-	fprintf(stderr, "%s: hint: %s\n", FEED_PROGNAME,
-			hint ? hint : "Fix the line, or run with --bad-lines FILE to set bad lines aside.");
+	feed_hint("%s", hint ? hint : "Fix the line, or run with --bad-lines FILE to set bad lines aside.");
 	return false;
 }
 

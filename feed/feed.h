@@ -247,6 +247,8 @@ extern void apply_write_line(Feed *feed, const char *line, size_t len);
 
 extern void feed_error(const char *fmt,...) FEED_PRINTF(1, 2);
 extern void feed_warning(const char *fmt,...) FEED_PRINTF(1, 2);
+extern void feed_detail(const char *fmt,...) FEED_PRINTF(1, 2);
+extern void feed_hint(const char *fmt,...) FEED_PRINTF(1, 2);
 extern void feed_progress_clear(void);
 extern const char *feed_plural(int64_t n, const char *one, const char *many);
 extern void *feed_malloc(size_t size);

@@ -113,8 +113,7 @@ prepare(Server *server)
 			feed_error("could not prepare the feeder's statements: %s",
 					   msg ? msg : PQerrorMessage(server->conn));
 			if (state && (strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0))
-				fprintf(stderr, "%s: hint: Install the extension in this database: CREATE EXTENSION sessionize (0.3 or later).\n",
-						FEED_PROGNAME);
+				feed_hint("Install the extension in this database: CREATE EXTENSION sessionize (0.3 or later).");
 			PQclear(res);
 			return false;
 		}

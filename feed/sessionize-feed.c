@@ -99,36 +99,64 @@ feed_progress_clear(void)
 	}
 }
 
+static void message(const char *level, const char *fmt, va_list ap) FEED_PRINTF(2, 0);
+
 /*
- * feed_error: "sessionize-feed: error: ..." on stderr.
+ * message: "sessionize-feed: <level>: ..." on stderr, a line of its own.
+ */
+static void
+message(const char *level, const char *fmt, va_list ap)
+{
+	feed_progress_clear();
+	fprintf(stderr, "%s: %s: ", FEED_PROGNAME, level);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * feed_error, feed_warning: "sessionize-feed: error: ..." and "...
+ * warning: ..." (a lower-case message, no final period); feed_detail and
+ * feed_hint: the facts and the advice that follow one ("... detail: ...",
+ * "... hint: ...", sentences), as PostgreSQL's tools print them.
  */
 void
 feed_error(const char *fmt,...)
 {
 	va_list		ap;
 
-	feed_progress_clear();
-	fprintf(stderr, "%s: error: ", FEED_PROGNAME);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	message("error", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
-/*
- * feed_warning: "sessionize-feed: warning: ..." on stderr.
- */
 void
 feed_warning(const char *fmt,...)
 {
 	va_list		ap;
 
-	feed_progress_clear();
-	fprintf(stderr, "%s: warning: ", FEED_PROGNAME);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	message("warning", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+void
+feed_detail(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	message("detail", fmt, ap);
+	va_end(ap);
+}
+
+void
+feed_hint(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	message("hint", fmt, ap);
+	va_end(ap);
 }
 
 /*
@@ -842,8 +870,7 @@ main(int argc, char **argv)
 	if (npartitions == 0)
 	{
 		feed_error("stream \"%s\" does not exist", opts.stream);
-		fprintf(stderr, "%s: hint: Create it with sessionize.create_stream(), or connect as a role that may use it.\n",
-				FEED_PROGNAME);
+		feed_hint("Create it with sessionize.create_stream(), or connect as a role that may use it.");
 		exit(1);
 	}
 	if (opts.partition >= npartitions)
