@@ -477,14 +477,15 @@ SELECT string_agg(key || ':' || event_count, ',' ORDER BY key)
 # ------------------------------------------------------------- 8. messages
 
 # One of each thing is said in the singular: "1 line read", not "1 lines".
-($rc, $err) = feed([ '--stream', 'clean', '--source', 'one', '--bad-lines', "$tmp/one-bad.jsonl" ],
+$node->safe_psql('postgres', "SELECT sessionize.create_stream('singular', gap => '30 minutes')");
+($rc, $err) = feed([ '--stream', 'singular', '--source', 'one', '--bad-lines', "$tmp/one-bad.jsonl" ],
 	"$events[0]\n{\"id\": \"u1\"}\n");
 is($rc, 0, 'a run of one good line and one bad line');
 like($err,
 	qr/done: 2 lines read, 1 event applied in 1 batch \(0 sessions finished\), 0 lines skipped as committed before, 1 bad line set aside;/,
 	'its summary counts one event, one batch and one bad line in the singular');
-($rc, $err) = feed([ '--stream', 'clean', '--source', 'one_more' ], "$events[0]\n");
-($rc, $err) = feed([ '--stream', 'clean', '--source', 'one_more' ], "$events[0]\n$events[1]\n");
+($rc, $err) = feed([ '--stream', 'singular', '--source', 'one_more' ], "$events[0]\n");
+($rc, $err) = feed([ '--stream', 'singular', '--source', 'one_more' ], "$events[0]\n$events[1]\n");
 is($rc, 0, 'a line fed, then run again with one more line');
 like($err, qr/done: 2 lines read, 1 event applied in 1 batch \(0 sessions finished\), 1 line skipped as committed before;/,
 	'it skipped one line, in the singular');
