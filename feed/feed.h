@@ -213,6 +213,10 @@ typedef struct Source
 	int64_t		events;			/* this run's counts */
 	int64_t		bad;
 	int64_t		skipped;
+	bool		started;		/* a line of this run was taken */
+	int64_t		head_skipped;	/* lines skipped before the first taken, */
+	int64_t		head_first;		/* and the offsets of the first and last */
+	int64_t		head_last;		/* of them */
 } Source;
 
 /* The state of a run, shared by the main loop and apply.c. */

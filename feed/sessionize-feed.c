@@ -5,7 +5,7 @@
  *
  *	  sessionize-feed [connection options] --stream S --source NAME
  *					  [--format json|kcat] [--batch-size N] [--linger-ms MS]
- *					  [--partition P] [--bad-lines FILE] [FILE...]
+ *					  [--partition P] [--bad-lines FILE] [--new-input] [FILE...]
  *
  * The contract is SPEC §9.  Every batch carries a source and the offsets
  * of its first and last lines: for JSON lines the source is NAME and the
@@ -15,7 +15,9 @@
  * feeder reads each source's committed offset before its first line (and
  * after a lost connection) and skips what is at or below it, so a run
  * killed at any moment and run again on the same input applies every
- * line once.
+ * line once.  That a source's first lines are skipped is said in a warning
+ * (or, with --new-input, is an error): new input fed under a source
+ * already used would be skipped without a word.
  *
  * This file: the options, the main loop (reading, batching, --linger-ms,
  * signals), the progress line and the summary.  apply.c sends batches.
@@ -66,6 +68,7 @@ typedef struct Options
 	int			linger_ms;		/* -1: none */
 	int			partition;		/* -1: none */
 	const char *bad_lines;
+	bool		new_input;
 	char	  **files;
 	int			nfiles;
 } Options;
@@ -82,6 +85,9 @@ static double progress_at = 0;
 static int64_t lines_read = 0;
 static int64_t lines_skipped = 0;
 static int64_t lines_empty = 0;
+
+/* Whether the hint after the lines skipped at the start was given. */
+static bool skipped_hint_given = false;
 
 /* ------------------------------------------------------------ messages */
 
@@ -272,6 +278,10 @@ usage(void)
 		   "                         for kcat lines)\n");
 	printf("  --bad-lines=FILE       append bad lines to FILE and go on (default: stop\n"
 		   "                         at the first, with its line number)\n");
+	printf("  --new-input            the input was never fed: if its first line (for kcat,\n"
+		   "                         a Kafka partition's first) is at or below the offset\n"
+		   "                         committed before, stop with an error and apply none\n"
+		   "                         of it (default: skip what is committed, and warn)\n");
 	printf("  -V, --version          output version information, then exit\n");
 	printf("  -?, --help             show this help, then exit\n");
 	printf("\nConnection options:\n");
@@ -318,7 +328,8 @@ parse_options(int argc, char **argv, Options *opts)
 		OPT_BATCH_SIZE,
 		OPT_LINGER_MS,
 		OPT_PARTITION,
-		OPT_BAD_LINES
+		OPT_BAD_LINES,
+		OPT_NEW_INPUT
 	};
 	static const struct option long_options[] = {
 		{"dbname", required_argument, NULL, 'd'},
@@ -332,6 +343,7 @@ parse_options(int argc, char **argv, Options *opts)
 		{"linger-ms", required_argument, NULL, OPT_LINGER_MS},
 		{"partition", required_argument, NULL, OPT_PARTITION},
 		{"bad-lines", required_argument, NULL, OPT_BAD_LINES},
+		{"new-input", no_argument, NULL, OPT_NEW_INPUT},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0}
@@ -401,6 +413,9 @@ parse_options(int argc, char **argv, Options *opts)
 				break;
 			case OPT_BAD_LINES:
 				opts->bad_lines = optarg;
+				break;
+			case OPT_NEW_INPUT:
+				opts->new_input = true;
 				break;
 			case 'V':
 				printf("%s (sessionize) %s\n", FEED_PROGNAME, FEED_VERSION);
@@ -682,6 +697,91 @@ kcat_source(Feed *feed, const Options *opts, int npartitions, int32_t p)
 }
 
 /*
+ * skipped_lines_text: the lines of source skipped before its first taken,
+ * for messages: "lines 1 to 100" (JSON lines: their offsets are their
+ * numbers), or "the 40 messages at offsets 12 to 60" (kcat).
+ */
+static const char *
+skipped_lines_text(Source *source, char *buf, size_t size)
+{
+	if (source->kafka_partition < 0 && source->head_skipped == 1)
+		snprintf(buf, size, "line %lld", (long long) source->head_first);
+	else if (source->kafka_partition < 0)
+		snprintf(buf, size, "lines %lld to %lld",
+				 (long long) source->head_first, (long long) source->head_last);
+	else if (source->head_skipped == 1)
+		snprintf(buf, size, "the message at offset %lld", (long long) source->head_first);
+	else
+		snprintf(buf, size, "the %lld messages at offsets %lld to %lld",
+				 (long long) source->head_skipped, (long long) source->head_first,
+				 (long long) source->head_last);
+	return buf;
+}
+
+/*
+ * warn_skipped: source skipped its first lines of this run, at or below
+ * the offset committed before it: right when the run resumes one that
+ * stopped (or kcat starts before the committed offset), but the sign of
+ * new input fed under a source already used, which would be skipped
+ * without a word.  Called at the first line taken after them, or at the
+ * end (all true) when none was taken.
+ */
+static void
+warn_skipped(Source *source, bool all)
+{
+	char		lines[128];
+	char		what[192];
+	const char *were = feed_plural(source->head_skipped, "was", "were");
+	int			p = (int) source->kafka_partition;
+
+	if (source->head_skipped == 0)
+		return;
+	skipped_lines_text(source, lines, sizeof(lines));
+	if (p < 0 && all)
+		snprintf(what, sizeof(what), "every line of the input (%s) was", lines);
+	else if (p < 0)
+		snprintf(what, sizeof(what), "%s of the input %s", lines, were);
+	else if (all)
+		snprintf(what, sizeof(what), "every message read from Kafka partition %d (%s) was", p, lines);
+	else
+		snprintf(what, sizeof(what), "%s of Kafka partition %d %s", lines, p, were);
+	feed_warning("%s skipped%s: source \"%s\" had committed up to offset %lld before this run",
+				 what, all ? ", and nothing of it applied" : "",
+				 source->name, (long long) source->committed);
+	if (!skipped_hint_given)
+		feed_hint("That is right when this run resumes one that stopped, or feeds again what was fed. "
+				  "New input needs a --source name not used before (or the source's offset moved with sessionize.set_offset()); "
+				  "--new-input makes input that starts at or below the committed offset an error.");
+	skipped_hint_given = true;
+}
+
+/*
+ * refuse_committed: --new-input, and the first line of source in this run
+ * (line number, at offset) is at or below the offset committed before:
+ * an error.  Nothing of the source was taken; false.
+ */
+static bool
+refuse_committed(Feed *feed, Source *source, int64_t number, int64_t offset)
+{
+	char		where[512];
+
+	source_where(feed, source, number, offset, where, sizeof(where));
+	feed_error("input committed before: %s is at or below offset %lld, which source \"%s\" committed before this run",
+			   where, (long long) source->committed, source->name);
+	feed_detail("With --new-input, %s is refused; nothing of it was applied.",
+				source->kafka_partition < 0 ? "input whose first line is committed" :
+				"a Kafka partition whose first message read is committed");
+	if (source->kafka_partition < 0)
+		feed_hint("Feed new input under a --source name not used before. "
+				  "To resume a run that stopped, run again without --new-input.");
+	else
+		feed_hint("Start kcat after the committed offset (kcat -p %d -o %lld), or feed new input under a --source name not used before. "
+				  "To resume from before that offset, run without --new-input.",
+				  (int) source->kafka_partition, (long long) source->committed + 1);
+	return false;
+}
+
+/*
  * take_line: one input line.  false when the feeder must stop.
  */
 static bool
@@ -725,9 +825,22 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 	/* at or below what is committed (or, for kcat, already taken): done */
 	if (source->has_seen && offset <= source->seen)
 	{
+		if (!source->started)
+		{
+			if (opts->new_input)
+				return refuse_committed(feed, source, line->number, offset);
+			if (source->head_skipped++ == 0)
+				source->head_first = offset;
+			source->head_last = offset;
+		}
 		lines_skipped++;
 		source->skipped++;
 		return true;
+	}
+	if (!source->started)
+	{
+		warn_skipped(source, false);
+		source->started = true;
 	}
 	source->seen = offset;
 	source->has_seen = true;
@@ -786,13 +899,17 @@ send_due(Feed *feed, bool all)
 }
 
 /*
- * summary: what the run did, on stderr.
+ * summary: what the run did, on stderr, after a warning for each source
+ * of which every line read was skipped as committed before.
  */
 static void
 summary(Feed *feed, const Options *opts, double started, const char *how)
 {
 	double		secs = feed_now() - started;
 
+	for (int i = 0; i < feed->nsources; i++)
+		if (!feed->sources[i]->started)
+			warn_skipped(feed->sources[i], true);
 	feed_progress_clear();
 	fprintf(stderr, "%s: %s: %lld %s read, %lld %s applied in %lld %s "
 			"(%lld %s finished), %lld %s skipped as committed before",

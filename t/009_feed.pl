@@ -25,7 +25,11 @@
 #     of one line is named as one; libpq's error keeps its line breaks;
 #  9. the other format: JSON lines under --format kcat, kcat lines under
 #     --format json, stop the feeder at the first line of their file with a
-#     hint to the right --format, whatever --bad-lines says.
+#     hint to the right --format, whatever --bad-lines says;
+# 10. input committed before: new input fed under a source already used is
+#     skipped with a warning (every line, or its first lines) and a hint,
+#     and --new-input makes it an error that applies nothing; for kcat, per
+#     Kafka partition.
 use strict;
 use warnings;
 
@@ -169,6 +173,16 @@ my ($again) = $err =~ /(\d+) batch(?:es)? the server had committed already/;
 $again //= 0;
 cmp_ok($skipped, '>=', $before,
 	"it skipped the lines committed before it ($skipped, at least $before)");
+if ($skipped > 0)
+{
+	like($err,
+		qr/warning: lines 1 to $skipped of the input were skipped: source "f" had committed up to offset $skipped before this run\n/,
+		'it warns that it skipped them, as a resumed run does');
+}
+else
+{
+	unlike($err, qr/skipped: source/, 'it skipped nothing, and does not warn');
+}
 is($skipped + $applied + 100 * $again, $N,
 	"it applied the others ($applied), but for $again batches of 100 the server skipped");
 is(committed('kill', 'f'), $N, 'the offset is the last line');
@@ -549,6 +563,96 @@ SELECT count(*) FROM sessionize.open_sessions('format')}),
 	like($err, qr/detail: The lines before it are committed: source "fj" is at offset 5\./,
 		'after the lines of the first file, committed');
 	is(committed('format', 'fj'), '5', 'whose last line is the offset');
+}
+
+# ------------------------------------------------- 10. input committed before
+
+# JSON lines' offsets are line numbers from 1, so a new file fed under a
+# source already used is skipped, whole or in part: the feeder warns.
+{
+	$node->safe_psql('postgres', "SELECT sessionize.create_stream('again', gap => '30 minutes')");
+	my $events_in = sub {
+		return $node->safe_psql('postgres',
+			"SELECT sum(events_in) FROM sessionize.partition_stats WHERE stream = 'again'");
+	};
+	my $day1 = write_file('day1.jsonl', @events[ 0 .. 9 ]);
+	my $day3 = write_file('day3.jsonl', @events[ 10 .. 19 ]);
+	my $day1_more = write_file('day1-more.jsonl', @events[ 0 .. 14 ]);
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import', $day1 ]);
+	is($rc, 0, 'day 1 fed under source "import"');
+	unlike($err, qr/warning/, 'without a warning');
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import', $day3 ]);
+	is($rc, 0, 'day 3 fed under the same source: the run ends');
+	like($err,
+		qr/warning: every line of the input \(lines 1 to 10\) was skipped, and nothing of it applied: source "import" had committed up to offset 10 before this run\n/,
+		'with a warning that nothing of it was applied');
+	like($err,
+		qr/hint: That is right when this run resumes one that stopped, or feeds again what was fed\. New input needs a --source name not used before \(or the source's offset moved with sessionize\.set_offset\(\)\); --new-input makes input that starts at or below the committed offset an error\.\n/,
+		'and a hint: a new --source, set_offset, --new-input');
+	is($events_in->(), '10', 'indeed nothing of day 3 was applied');
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import', '--new-input', $day3 ]);
+	is($rc, 1, '--new-input: day 3 under the same source is an error');
+	like($err,
+		qr/error: input committed before: line 1 of \S+day3\.jsonl is at or below offset 10, which source "import" committed before this run\n/,
+		'naming the line, the source and its offset');
+	like($err, qr/detail: With --new-input, input whose first line is committed is refused; nothing of it was applied\.\n/,
+		'saying that nothing was applied');
+	like($err, qr/hint: Feed new input under a --source name not used before\. To resume a run that stopped, run again without --new-input\.\n/,
+		'and what to do');
+	is($events_in->() . ' ' . committed('again', 'import'), '10 10',
+		'nothing was applied, the offset is unchanged');
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import-day3', '--new-input', $day3 ]);
+	is($rc, 0, '--new-input: day 3 under a new source is fed');
+	unlike($err, qr/warning/, 'without a warning');
+	is($events_in->(), '20', 'all of it');
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import', $day1_more ]);
+	is($rc, 0, 'day 1 and 5 more lines under source "import"');
+	like($err,
+		qr/warning: lines 1 to 10 of the input were skipped: source "import" had committed up to offset 10 before this run\n/,
+		'warns that its first 10 lines were skipped');
+	is($events_in->() . ' ' . committed('again', 'import'), '25 15', 'and applies the 5 after them');
+}
+
+# kcat: each Kafka partition is a source, its offsets Kafka's.
+{
+	$node->safe_psql('postgres', "SELECT sessionize.create_stream('again_kc', gap => '30 minutes')");
+	my $kc = sub { my ($p, $o, $n) = @_; return "$p $o $events[$n]\n"; };
+	($rc, $err) = feed([ '--stream', 'again_kc', '--source', 'kq', '--format', 'kcat' ],
+		join('', map { $kc->(0, $_, $_) } 5 .. 7));
+	is($rc, 0, 'kcat: offsets 5 to 7 of Kafka partition 0 fed');
+
+	my $more = join('', map { $kc->(0, $_, $_) } 5 .. 8) . $kc->(1, 1, 9) . $kc->(1, 2, 10);
+	($rc, $err) = feed([ '--stream', 'again_kc', '--source', 'kq', '--format', 'kcat', '--new-input' ],
+		$more);
+	is($rc, 1, 'kcat --new-input: partition 0 from offset 5 again is an error');
+	like($err,
+		qr/error: input committed before: line 1 of standard input \(partition 0, offset 5\) is at or below offset 7, which source "kq-0" committed before this run\n/,
+		'naming the line, its partition and offset');
+	like($err, qr/detail: With --new-input, a Kafka partition whose first message read is committed is refused; nothing of it was applied\.\n/,
+		'saying that nothing of the partition was applied');
+	like($err, qr/hint: Start kcat after the committed offset \(kcat -p 0 -o 8\), or feed new input under a --source name not used before\. To resume from before that offset, run without --new-input\.\n/,
+		'and where kcat should start');
+	is(committed('again_kc', 'kq-0') . ' ' . committed('again_kc', 'kq-1'), '7 ',
+		'nothing was committed');
+
+	($rc, $err) = feed([ '--stream', 'again_kc', '--source', 'kq', '--format', 'kcat' ], $more);
+	is($rc, 0, 'kcat without --new-input: the run ends');
+	like($err,
+		qr/warning: the 3 messages at offsets 5 to 7 of Kafka partition 0 were skipped: source "kq-0" had committed up to offset 7 before this run\n/,
+		'with a warning for partition 0, whose first messages were committed');
+	unlike($err, qr/Kafka partition 1/, 'none for partition 1, which is new');
+	like($err, qr/6 lines read, 3 events applied/, 'offset 8 and partition 1 are applied');
+
+	($rc, $err) = feed([ '--stream', 'again_kc', '--source', 'kq', '--format', 'kcat' ],
+		$kc->(1, 2, 10));
+	like($err,
+		qr/warning: every message read from Kafka partition 1 \(the message at offset 2\) was skipped, and nothing of it applied: source "kq-1" had committed up to offset 2 before this run\n/,
+		'every message of a partition skipped: said so, in the singular for one');
 }
 
 $node->stop;
