@@ -5,7 +5,8 @@
  *
  *	  sessionize-feed [connection options] --stream S --source NAME
  *					  [--format json|kcat] [--batch-size N] [--linger-ms MS]
- *					  [--partition P] [--bad-lines FILE] [--new-input] [FILE...]
+ *					  [--partition P] [--bad-lines FILE] [--new-input]
+ *					  [--progress-interval SECONDS] [FILE...]
  *
  * The contract is SPEC §9.  Every batch carries a source and the offsets
  * of its first and last lines: for JSON lines the source is NAME and the
@@ -20,7 +21,7 @@
  * already used would be skipped without a word.
  *
  * This file: the options, the main loop (reading, batching, --linger-ms,
- * signals), the progress line and the summary.  apply.c sends batches.
+ * signals), the progress lines and the summary.  apply.c sends batches.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,7 +50,9 @@
  * takes 32 bytes: 32 MB keeps a batch under all three.
  */
 #define MAX_BATCH_BYTES (32 * 1024 * 1024)
-#define PROGRESS_INTERVAL 0.25	/* seconds between progress lines */
+#define TERMINAL_PROGRESS_INTERVAL 0.25	/* seconds between redraws */
+#define DEFAULT_PROGRESS_INTERVAL 10	/* seconds between lines in a log */
+#define MAX_PROGRESS_INTERVAL 86400
 
 typedef enum InputFormat
 {
@@ -69,6 +72,7 @@ typedef struct Options
 	int			partition;		/* -1: none */
 	const char *bad_lines;
 	bool		new_input;
+	int			progress_interval;	/* seconds; 0: no progress */
 	char	  **files;
 	int			nfiles;
 } Options;
@@ -76,10 +80,24 @@ typedef struct Options
 static volatile sig_atomic_t stop_requested = 0;
 static volatile sig_atomic_t stop_signal = 0;
 
-/* The progress line, when stderr is a terminal. */
-static bool progress_on = false;
-static size_t progress_len = 0;
-static double progress_at = 0;
+/*
+ * Progress: on a terminal, a line redrawn in place; elsewhere (a log, a
+ * pipe) a line of its own every --progress-interval seconds, while lines
+ * come.
+ */
+typedef enum ProgressMode
+{
+	PROGRESS_OFF,
+	PROGRESS_TERMINAL,
+	PROGRESS_LINES
+} ProgressMode;
+
+static ProgressMode progress_mode = PROGRESS_OFF;
+static double progress_every = 0;	/* seconds between two */
+static size_t progress_len = 0;	/* of the line on the terminal */
+static double progress_at = 0;	/* when the last was shown (or the start) */
+static int64_t progress_lines = 0;	/* lines read then */
+static int64_t progress_events = 0;	/* and events applied */
 
 /* Counts of the main loop (apply.c keeps the others in Feed). */
 static int64_t lines_read = 0;
@@ -225,32 +243,92 @@ feed_now(void)
 }
 
 /*
- * progress: the progress line, when stderr is a terminal, at most every
- * PROGRESS_INTERVAL seconds.
+ * progress_start: show progress as --progress-interval says, and as stderr
+ * is a terminal or not, from started on.
+ */
+static void
+progress_start(int interval, double started)
+{
+	if (interval == 0)
+		progress_mode = PROGRESS_OFF;
+	else if (isatty(STDERR_FILENO))
+	{
+		progress_mode = PROGRESS_TERMINAL;
+		progress_every = TERMINAL_PROGRESS_INTERVAL;
+	}
+	else
+	{
+		progress_mode = PROGRESS_LINES;
+		progress_every = interval;
+	}
+	progress_at = started;
+}
+
+/*
+ * progress_pending: whether lines were read or events applied since the
+ * last progress line was shown (a log gets no line while nothing comes).
+ */
+static bool
+progress_pending(Feed *feed)
+{
+	return lines_read != progress_lines || feed->events != progress_events;
+}
+
+/*
+ * progress_timeout: how long the reader may wait for input before the
+ * progress line is due (ms), or -1 (none is: no progress, or nothing new
+ * to show), so that what came before the input paused is shown.
+ */
+static int
+progress_timeout(Feed *feed)
+{
+	double		left;
+
+	if (progress_mode == PROGRESS_OFF || !progress_pending(feed))
+		return -1;
+	left = progress_at + progress_every - feed_now();
+	return left <= 0 ? 0 : (int) (left * 1000.0 + 0.999);
+}
+
+/*
+ * progress: show the run's counts, if due.  On a terminal, a line redrawn
+ * in place every TERMINAL_PROGRESS_INTERVAL seconds, with the events/s
+ * since the start; in a log, a line of its own every --progress-interval
+ * seconds, when something happened since the last, with the events/s
+ * since the last.
  */
 static void
 progress(Feed *feed, double started)
 {
-	double		now;
-	char		line[256];
+	double		now = feed_now();
+	char		line[320];
 	int			n;
 
-	if (!progress_on)
+	if (progress_mode == PROGRESS_OFF || now - progress_at < progress_every ||
+		(progress_mode == PROGRESS_LINES && !progress_pending(feed)))
 		return;
-	now = feed_now();
-	if (now - progress_at < PROGRESS_INTERVAL)
-		return;
-	progress_at = now;
 	n = snprintf(line, sizeof(line),
-				 "%lld %s read, %lld %s applied in %lld %s, %lld bad, %.0f events/s",
+				 "%lld %s read, %lld skipped, %lld %s applied in %lld %s, %lld bad",
 				 (long long) lines_read, feed_plural(lines_read, "line", "lines"),
+				 (long long) lines_skipped,
 				 (long long) feed->events, feed_plural(feed->events, "event", "events"),
 				 (long long) feed->batches, feed_plural(feed->batches, "batch", "batches"),
-				 (long long) feed->bad,
-				 now > started ? feed->events / (now - started) : 0.0);
-	fprintf(stderr, "\r%s%*s", line,
-			progress_len > (size_t) n ? (int) (progress_len - n) : 0, "");
-	progress_len = n;
+				 (long long) feed->bad);
+	if (progress_mode == PROGRESS_TERMINAL)
+	{
+		n += snprintf(line + n, sizeof(line) - n, ", %.0f events/s",
+					  now > started ? feed->events / (now - started) : 0.0);
+		fprintf(stderr, "\r%s%*s", line,
+				progress_len > (size_t) n ? (int) (progress_len - n) : 0, "");
+		progress_len = n;
+	}
+	else
+		fprintf(stderr, "%s: progress: %s; %.0f events/s over the last %.0f s\n",
+				FEED_PROGNAME, line, (feed->events - progress_events) / (now - progress_at),
+				now - progress_at);
+	progress_at = now;
+	progress_lines = lines_read;
+	progress_events = feed->events;
 }
 
 /* ------------------------------------------------------------- options */
@@ -282,6 +360,11 @@ usage(void)
 		   "                         a Kafka partition's first) is at or below the offset\n"
 		   "                         committed before, stop with an error and apply none\n"
 		   "                         of it (default: skip what is committed, and warn)\n");
+	printf("  --progress-interval=SECONDS\n"
+		   "                         when stderr is not a terminal (a log, a pipe), a\n"
+		   "                         progress line every SECONDS while lines come\n"
+		   "                         (default %d; 0: no progress, on a terminal either)\n",
+		   DEFAULT_PROGRESS_INTERVAL);
 	printf("  -V, --version          output version information, then exit\n");
 	printf("  -?, --help             show this help, then exit\n");
 	printf("\nConnection options:\n");
@@ -329,7 +412,8 @@ parse_options(int argc, char **argv, Options *opts)
 		OPT_LINGER_MS,
 		OPT_PARTITION,
 		OPT_BAD_LINES,
-		OPT_NEW_INPUT
+		OPT_NEW_INPUT,
+		OPT_PROGRESS_INTERVAL
 	};
 	static const struct option long_options[] = {
 		{"dbname", required_argument, NULL, 'd'},
@@ -344,6 +428,7 @@ parse_options(int argc, char **argv, Options *opts)
 		{"partition", required_argument, NULL, OPT_PARTITION},
 		{"bad-lines", required_argument, NULL, OPT_BAD_LINES},
 		{"new-input", no_argument, NULL, OPT_NEW_INPUT},
+		{"progress-interval", required_argument, NULL, OPT_PROGRESS_INTERVAL},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0}
@@ -355,6 +440,7 @@ parse_options(int argc, char **argv, Options *opts)
 	opts->batch_size = DEFAULT_BATCH_SIZE;
 	opts->linger_ms = -1;
 	opts->partition = -1;
+	opts->progress_interval = DEFAULT_PROGRESS_INTERVAL;
 
 	/* --help and --version first, as PostgreSQL's programs take them */
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
@@ -416,6 +502,10 @@ parse_options(int argc, char **argv, Options *opts)
 				break;
 			case OPT_NEW_INPUT:
 				opts->new_input = true;
+				break;
+			case OPT_PROGRESS_INTERVAL:
+				opts->progress_interval = parse_int("--progress-interval", optarg, 0,
+													MAX_PROGRESS_INTERVAL);
 				break;
 			case 'V':
 				printf("%s (sessionize) %s\n", FEED_PROGNAME, FEED_VERSION);
@@ -880,6 +970,22 @@ linger_timeout(Feed *feed, const Options *opts)
 }
 
 /*
+ * wait_timeout: how long the reader may wait for input (ms), until a
+ * batch's --linger-ms is up or a progress line is due, whichever comes
+ * first; -1 when neither waits.
+ */
+static int
+wait_timeout(Feed *feed, const Options *opts)
+{
+	int			linger = linger_timeout(feed, opts);
+	int			shown = progress_timeout(feed);
+
+	if (linger < 0 || (shown >= 0 && shown < linger))
+		return shown;
+	return linger;
+}
+
+/*
  * send_due: send the batches whose --linger-ms is up (all when all is
  * true).  false when the feeder must stop.
  */
@@ -960,7 +1066,6 @@ main(int argc, char **argv)
 	memset(&feed, 0, sizeof(Feed));
 	feed.stop = &stop_requested;
 	feed.bad_lines = -1;
-	progress_on = isatty(STDERR_FILENO);
 
 	feed.reader = reader_open(opts.files, opts.nfiles);
 	if (opts.bad_lines != NULL)
@@ -1005,10 +1110,11 @@ main(int argc, char **argv)
 		exit(1);
 
 	started = feed_now();
+	progress_start(opts.progress_interval, started);
 	while (ok && !stop_requested)
 	{
 		InputLine	line;
-		ReadResult	rr = reader_next(feed.reader, linger_timeout(&feed, &opts), &line);
+		ReadResult	rr = reader_next(feed.reader, wait_timeout(&feed, &opts), &line);
 
 		if (stop_requested)
 			break;
@@ -1020,8 +1126,10 @@ main(int argc, char **argv)
 		/*
 		 * The input paused (nothing more to read) when a batch's linger
 		 * was up: send what waits.  While lines keep coming, batches fill.
+		 * (A pause may also be for a progress line; without --linger-ms a
+		 * batch then waits to be full.)
 		 */
-		if (rr == READ_TIMEOUT)
+		if (rr == READ_TIMEOUT && opts.linger_ms >= 0)
 			ok = send_due(&feed, false);
 		progress(&feed, started);
 	}

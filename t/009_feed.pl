@@ -29,7 +29,10 @@
 # 10. input committed before: new input fed under a source already used is
 #     skipped with a warning (every line, or its first lines) and a hint,
 #     and --new-input makes it an error that applies nothing; for kcat, per
-#     Kafka partition.
+#     Kafka partition;
+# 11. progress lines for logs: when stderr is not a terminal, a line every
+#     --progress-interval seconds while lines come, also when the input
+#     pauses, none while nothing comes; 0 turns them off.
 use strict;
 use warnings;
 
@@ -167,7 +170,7 @@ for my $k (1 .. 3)
 # sees the offset before it, sends the batch again, and the server skips it.
 ($rc, $err) = feed([ '--stream', 'kill', '--source', 'f', '--batch-size', '100', $events ]);
 is($rc, 0, 'the run after three kills exits 0');
-my ($applied) = $err =~ /(\d+) events applied/;
+my ($applied) = $err =~ /done: \d+ lines read, (\d+) events? applied/;    # not a progress line's
 my ($skipped) = $err =~ /(\d+) lines skipped as committed before/;
 my ($again) = $err =~ /(\d+) batch(?:es)? the server had committed already/;
 $again //= 0;
@@ -653,6 +656,75 @@ SELECT count(*) FROM sessionize.open_sessions('format')}),
 	like($err,
 		qr/warning: every message read from Kafka partition 1 \(the message at offset 2\) was skipped, and nothing of it applied: source "kq-1" had committed up to offset 2 before this run\n/,
 		'every message of a partition skipped: said so, in the singular for one');
+}
+
+# ------------------------------------------------------- 11. progress lines
+
+# wait_for_stderr(h, err, re): until $$err matches re (10 s at most).
+sub wait_for_stderr
+{
+	my ($h, $err, $re) = @_;
+	for (1 .. 200)
+	{
+		$h->pump_nb;
+		return 1 if $$err =~ $re;
+		usleep(50_000);
+	}
+	return 0;
+}
+
+# progress_lines(err): the progress lines in err.
+sub progress_lines
+{
+	my ($err) = @_;
+	return grep { /^sessionize-feed: progress: / } split /\n/, $err;
+}
+
+{
+	$node->safe_psql('postgres', "SELECT sessionize.create_stream('progress', gap => '30 minutes')");
+	my ($in, $out, $perr) = ('', '', '');
+	my $h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'progress', '--source', 'p', '--linger-ms', '0',
+			'--progress-interval', '1' ],
+		'<', \$in, '>', \$out, '2>', \$perr);
+	$in .= join('', map { "$_\n" } @events[ 0 .. 4 ]);
+	wait_for_input($h, \$in);
+	ok(wait_for_stderr($h, \$perr, qr/progress: 5 lines/),
+		'--progress-interval 1, stderr a pipe: a progress line comes while the input pauses');
+	like($perr,
+		qr/^sessionize-feed: progress: 5 lines read, 0 skipped, 5 events applied in 1 batch, 0 bad; \d+ events\/s over the last \d+ s\n\z/,
+		'a line of its own, with the counts of the run');
+	usleep(2_500_000);
+	$h->pump_nb;
+	is(scalar(progress_lines($perr)), 1, 'no other while nothing comes (2.5 s)');
+	$in .= join('', map { "$_\n" } @events[ 5 .. 7 ]);
+	wait_for_input($h, \$in);
+	ok(wait_for_stderr($h, \$perr, qr/progress: 8 lines/), 'lines come again: progress lines again');
+	like((progress_lines($perr))[-1],
+		qr/^sessionize-feed: progress: 8 lines read, 0 skipped, 8 events applied in 2 batches, 0 bad; /,
+		'the last counts all 8 lines');
+	$h->finish;
+	is($h->result(0), 0, 'the feeder exits 0 at the end of its input');
+	like($perr, qr/progress: [^\n]*\nsessionize-feed: done: 8 lines read/, 'the summary follows');
+
+	($in, $out, $perr) = ('', '', '');
+	$h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'progress', '--source', 'p0', '--linger-ms', '0',
+			'--progress-interval', '0' ],
+		'<', \$in, '>', \$out, '2>', \$perr);
+	$in .= join('', map { "$_\n" } @events[ 0 .. 4 ]);
+	wait_for_input($h, \$in);
+	usleep(1_500_000);
+	$h->finish;
+	is($h->result(0), 0, '--progress-interval 0: the run ends');
+	is(scalar(progress_lines($perr)), 0, 'with no progress line');
+	like($perr, qr/^sessionize-feed: done: 5 lines read/, 'only the summary');
+
+	($rc, $err) = feed([ '--stream', 'progress', '--source', 'p', '--progress-interval', '-1' ]);
+	is($rc, 1, 'a negative --progress-interval is an error');
+	like($err,
+		qr/error: invalid value "-1" for option --progress-interval: an integer from 0 to 86400 is needed/,
+		'that says what is needed');
 }
 
 $node->stop;
