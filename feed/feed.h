@@ -30,7 +30,7 @@
 #include "libpq-fe.h"
 
 #define FEED_PROGNAME "sessionize-feed"
-#define FEED_VERSION "0.3"
+#define FEED_VERSION "0.4"
 
 /* printf-style checking of our message functions */
 #define FEED_PRINTF(f, a) __attribute__((format(printf, f, a)))
