@@ -32,7 +32,9 @@
 #     Kafka partition;
 # 11. progress lines for logs: when stderr is not a terminal, a line every
 #     --progress-interval seconds while lines come, also when the input
-#     pauses, none while nothing comes; 0 turns them off.
+#     pauses, none while nothing comes; 0 turns them off;
+# 12. the manual page, feed/sessionize-feed.1, documents every option that
+#     --help lists.
 use strict;
 use warnings;
 
@@ -725,6 +727,20 @@ sub progress_lines
 	like($err,
 		qr/error: invalid value "-1" for option --progress-interval: an integer from 0 to 86400 is needed/,
 		'that says what is needed');
+}
+
+# -------------------------------------------------------- 12. the manual page
+
+{
+	my $help = '';
+	IPC::Run::run([ $feed, '--help' ], '>', \$help);
+	my %seen;
+	my @options = grep { !$seen{$_}++ } $help =~ /(--[a-z][a-z-]*)/g;
+	cmp_ok(scalar(@options), '>=', 15, 'sessionize-feed --help lists its options: ' . "@options");
+	my $man = slurp_file('feed/sessionize-feed.1');
+	# roff writes each hyphen of an option as \-
+	my @missing = grep { index($man, s/-/\\-/gr) < 0 } @options;
+	is("@missing", '', 'the manual page, feed/sessionize-feed.1, documents every one');
 }
 
 $node->stop;
