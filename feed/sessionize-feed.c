@@ -363,7 +363,7 @@ usage(void)
 	printf("  --progress-interval=SECONDS\n"
 		   "                         when stderr is not a terminal (a log, a pipe), a\n"
 		   "                         progress line every SECONDS while lines come\n"
-		   "                         (default %d; 0: no progress, on a terminal either)\n",
+		   "                         (default %d; 0: no progress, on a terminal too)\n",
 		   DEFAULT_PROGRESS_INTERVAL);
 	printf("  -V, --version          output version information, then exit\n");
 	printf("  -?, --help             show this help, then exit\n");
