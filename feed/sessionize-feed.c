@@ -724,9 +724,10 @@ is_json_object(const char *s, size_t len)
  * wrong_format: whether line, the first of its file, is of the format
  * --format did not say: a JSON object under --format kcat (a file of JSON
  * lines, or kcat run without -f), a kcat line under --format json.  If so
- * the feeder stops there, after committing the lines of the files before
- * it, whatever --bad-lines says: every line of the file would be a bad
- * line, and nothing of it applied.
+ * the feeder stops there, whatever --bad-lines says: every line of the
+ * file would be a bad line, and nothing of it applied.  The lines of JSON
+ * files before it are committed first (as before a bad line); a line that
+ * is no kcat line belongs to no source, and commits none.
  */
 static bool
 wrong_format(Feed *feed, const Options *opts, const InputLine *line)
