@@ -97,27 +97,36 @@ report_server_error(const char *what, const ApplyResult *r)
 {
 	feed_error("%s: %s", what, r->message ? r->message : "unknown error");
 	if (r->detail)
-		fprintf(stderr, "%s: detail: %s\n", FEED_PROGNAME, r->detail);
+		feed_detail("%s", r->detail);
 	if (r->hint)
-		fprintf(stderr, "%s: hint: %s\n", FEED_PROGNAME, r->hint);
+		feed_hint("%s", r->hint);
 }
 
 /*
  * batch_lines_text: "lines 7 to 1006 of source \"f\"" (with "(offsets
- * 12 to 2040)" for kcat lines), for messages.
+ * 12 to 2040)" for kcat lines; "line 7", "(offset 12)" for a batch of one
+ * line), for messages.
  */
 static const char *
 batch_lines_text(Source *source, char *buf, size_t size)
 {
 	Batch	   *b = &source->batch;
+	char		numbers[64];
+	char		offsets[80];
 
-	if (source->kafka_partition < 0)
-		snprintf(buf, size, "lines %lld to %lld of source \"%s\"",
-				 (long long) b->first_number, (long long) b->last_number, source->name);
+	if (b->first_number == b->last_number)
+		snprintf(numbers, sizeof(numbers), "line %lld", (long long) b->first_number);
 	else
-		snprintf(buf, size, "lines %lld to %lld (offsets %lld to %lld) of source \"%s\"",
-				 (long long) b->first_number, (long long) b->last_number,
-				 (long long) b->first, (long long) b->last, source->name);
+		snprintf(numbers, sizeof(numbers), "lines %lld to %lld",
+				 (long long) b->first_number, (long long) b->last_number);
+	if (source->kafka_partition < 0)
+		offsets[0] = '\0';
+	else if (b->first == b->last)
+		snprintf(offsets, sizeof(offsets), " (offset %lld)", (long long) b->first);
+	else
+		snprintf(offsets, sizeof(offsets), " (offsets %lld to %lld)",
+				 (long long) b->first, (long long) b->last);
+	snprintf(buf, size, "%s%s of source \"%s\"", numbers, offsets, source->name);
 	return buf;
 }
 
@@ -234,25 +243,25 @@ apply_bad_line(Feed *feed, Source *source, const char *why)
 }
 
 /*
- * apply_stop: the feeder stops at a bad line of source that is not in its
- * batch (without --bad-lines).  The batch, the lines before it, is
- * committed first, so that the committed offset is right before the bad
- * line and a run after it is fixed (or with --bad-lines) goes on from
- * there.  Returns false.
+ * apply_stop: the feeder stops at a line of source that is not in its
+ * batch: a bad line (without --bad-lines), or one it refuses whatever
+ * --bad-lines says.  The batch, the lines before it, is committed first,
+ * so that the committed offset is right before that line and a run after
+ * it is fixed goes on from there.  hint says what to do (NULL: fix the bad
+ * line, or use --bad-lines).  Returns false.
  */
 bool
-apply_stop(Feed *feed, Source *source)
+apply_stop(Feed *feed, Source *source, const char *hint)
 {
 	if (source != NULL)
 	{
 		if (source->batch.taken && !apply_batch(feed, source))
 			return false;
 		if (source->has_committed)
-			fprintf(stderr, "%s: detail: The lines before it are committed: source \"%s\" is at offset %lld.\n",
-					FEED_PROGNAME, source->name, (long long) source->committed);
+			feed_detail("The lines before it are committed: source \"%s\" is at offset %lld.",
+						source->name, (long long) source->committed);
 	}
-	fprintf(stderr, "%s: hint: Fix the line, or run with --bad-lines FILE to set bad lines aside.\n",
-			FEED_PROGNAME);
+	feed_hint("%s", hint ? hint : "Fix the line, or run with --bad-lines FILE to set bad lines aside.");
 	return false;
 }
 
@@ -276,7 +285,7 @@ set_aside_element(Feed *feed, Source *source, int index, const char *message)
 	if (feed->bad_lines < 0)
 	{
 		batch_truncate(b, index);
-		return apply_stop(feed, source);
+		return apply_stop(feed, source, NULL);
 	}
 	batch_aside_element(b, index);
 	return true;

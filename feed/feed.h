@@ -30,7 +30,7 @@
 #include "libpq-fe.h"
 
 #define FEED_PROGNAME "sessionize-feed"
-#define FEED_VERSION "0.3"
+#define FEED_VERSION "0.4"
 
 /* printf-style checking of our message functions */
 #define FEED_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -47,6 +47,7 @@ typedef struct InputLine
 	const char *data;
 	size_t		len;
 	int64_t		number;
+	bool		first;			/* the first line of its file */
 } InputLine;
 
 typedef enum ReadResult
@@ -212,6 +213,10 @@ typedef struct Source
 	int64_t		events;			/* this run's counts */
 	int64_t		bad;
 	int64_t		skipped;
+	bool		started;		/* a line of this run was taken */
+	int64_t		head_skipped;	/* lines skipped before the first taken, */
+	int64_t		head_first;		/* and the offsets of the first and last */
+	int64_t		head_last;		/* of them */
 } Source;
 
 /* The state of a run, shared by the main loop and apply.c. */
@@ -236,7 +241,7 @@ typedef struct Feed
 extern Source *source_open(Feed *feed, const char *name, int32_t kafka_partition,
 						   int partition);
 extern bool apply_batch(Feed *feed, Source *source);
-extern bool apply_stop(Feed *feed, Source *source);
+extern bool apply_stop(Feed *feed, Source *source, const char *hint);
 extern const char *source_where(Feed *feed, Source *source, int64_t number,
 								int64_t offset, char *buf, size_t size);
 extern void apply_bad_line(Feed *feed, Source *source, const char *why);
@@ -246,7 +251,10 @@ extern void apply_write_line(Feed *feed, const char *line, size_t len);
 
 extern void feed_error(const char *fmt,...) FEED_PRINTF(1, 2);
 extern void feed_warning(const char *fmt,...) FEED_PRINTF(1, 2);
+extern void feed_detail(const char *fmt,...) FEED_PRINTF(1, 2);
+extern void feed_hint(const char *fmt,...) FEED_PRINTF(1, 2);
 extern void feed_progress_clear(void);
+extern const char *feed_plural(int64_t n, const char *one, const char *many);
 extern void *feed_malloc(size_t size);
 extern void *feed_realloc(void *ptr, size_t size);
 extern char *feed_strdup(const char *s);

@@ -132,6 +132,7 @@ take_line(Reader *reader, size_t at, InputLine *line)
 	line->data = reader->buf + reader->start;
 	line->len = at - reader->start;
 	line->number = ++reader->number;
+	line->first = line->number == reader->marks[reader->nmarks - 1].first;
 	reader->start = at < reader->end ? at + 1 : at;
 	reader->scanned = reader->start;
 	return READ_LINE;

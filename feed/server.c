@@ -113,8 +113,7 @@ prepare(Server *server)
 			feed_error("could not prepare the feeder's statements: %s",
 					   msg ? msg : PQerrorMessage(server->conn));
 			if (state && (strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0))
-				fprintf(stderr, "%s: hint: Install the extension in this database: CREATE EXTENSION sessionize (0.3 or later).\n",
-						FEED_PROGNAME);
+				feed_hint("Install the extension in this database: CREATE EXTENSION sessionize (0.3 or later).");
 			PQclear(res);
 			return false;
 		}
@@ -124,30 +123,24 @@ prepare(Server *server)
 }
 
 /*
- * one_line: libpq's message (lines, tab-indented, with "FATAL:  " and the
- * like before the server's), malloc'd as one line for ours.
+ * libpq_message: libpq's message, malloc'd, without its final newline.
+ * Its other line breaks stay, as psql shows them: a message of several
+ * lines puts each sentence on a line of its own, the lines after the
+ * first indented by a tab ("...failed: No such file or directory\n\tIs
+ * the server running locally...?").
  */
 static char *
-one_line(const char *message)
+libpq_message(const char *message)
 {
-	char	   *out = feed_malloc(strlen(message) + 1);
-	char	   *o = out;
+	size_t		len = strlen(message);
+	char	   *out;
 
-	for (const char *p = message; *p; p++)
-	{
-		if (*p == '\n' || *p == '\t' || *p == '\r')
-		{
-			if (o > out && o[-1] != ' ')
-				*o++ = ' ';
-		}
-		else if (*p == ' ' && o > out && o[-1] == ' ')
-			continue;
-		else
-			*o++ = *p;
-	}
-	while (o > out && o[-1] == ' ')
-		o--;
-	*o = '\0';
+	while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == '\r' ||
+					   message[len - 1] == ' ' || message[len - 1] == '\t'))
+		len--;
+	out = feed_malloc(len + 1);
+	memcpy(out, message, len);
+	out[len] = '\0';
 	return out;
 }
 
@@ -167,7 +160,7 @@ connect_once(Server *server, char **why)
 	}
 	if (PQstatus(server->conn) != CONNECTION_OK)
 	{
-		*why = one_line(PQerrorMessage(server->conn));
+		*why = libpq_message(PQerrorMessage(server->conn));
 		return false;
 	}
 	PQsetNoticeReceiver(server->conn, notice_receiver, server);
@@ -338,7 +331,7 @@ classify(Server *server, PGresult *res, ApplyResult *result)
 	if (result->message == NULL)
 	{
 		/* no error from the server: libpq's own (the connection) */
-		result->message = one_line(PQerrorMessage(server->conn));
+		result->message = libpq_message(PQerrorMessage(server->conn));
 	}
 
 	/*

@@ -5,7 +5,8 @@
  *
  *	  sessionize-feed [connection options] --stream S --source NAME
  *					  [--format json|kcat] [--batch-size N] [--linger-ms MS]
- *					  [--partition P] [--bad-lines FILE] [FILE...]
+ *					  [--partition P] [--bad-lines FILE] [--new-input]
+ *					  [--progress-interval SECONDS] [FILE...]
  *
  * The contract is SPEC §9.  Every batch carries a source and the offsets
  * of its first and last lines: for JSON lines the source is NAME and the
@@ -15,10 +16,12 @@
  * feeder reads each source's committed offset before its first line (and
  * after a lost connection) and skips what is at or below it, so a run
  * killed at any moment and run again on the same input applies every
- * line once.
+ * line once.  That a source's first lines are skipped is said in a warning
+ * (or, with --new-input, is an error): new input fed under a source
+ * already used would be skipped without a word.
  *
  * This file: the options, the main loop (reading, batching, --linger-ms,
- * signals), the progress line and the summary.  apply.c sends batches.
+ * signals), the progress lines and the summary.  apply.c sends batches.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,7 +50,9 @@
  * takes 32 bytes: 32 MB keeps a batch under all three.
  */
 #define MAX_BATCH_BYTES (32 * 1024 * 1024)
-#define PROGRESS_INTERVAL 0.25	/* seconds between progress lines */
+#define TERMINAL_PROGRESS_INTERVAL 0.25	/* seconds between redraws */
+#define DEFAULT_PROGRESS_INTERVAL 10	/* seconds between lines in a log */
+#define MAX_PROGRESS_INTERVAL 86400
 
 typedef enum InputFormat
 {
@@ -66,6 +71,8 @@ typedef struct Options
 	int			linger_ms;		/* -1: none */
 	int			partition;		/* -1: none */
 	const char *bad_lines;
+	bool		new_input;
+	int			progress_interval;	/* seconds; 0: no progress */
 	char	  **files;
 	int			nfiles;
 } Options;
@@ -73,15 +80,32 @@ typedef struct Options
 static volatile sig_atomic_t stop_requested = 0;
 static volatile sig_atomic_t stop_signal = 0;
 
-/* The progress line, when stderr is a terminal. */
-static bool progress_on = false;
-static size_t progress_len = 0;
-static double progress_at = 0;
+/*
+ * Progress: on a terminal, a line redrawn in place; elsewhere (a log, a
+ * pipe) a line of its own every --progress-interval seconds, while lines
+ * come.
+ */
+typedef enum ProgressMode
+{
+	PROGRESS_OFF,
+	PROGRESS_TERMINAL,
+	PROGRESS_LINES
+} ProgressMode;
+
+static ProgressMode progress_mode = PROGRESS_OFF;
+static double progress_every = 0;	/* seconds between two */
+static size_t progress_len = 0;	/* of the line on the terminal */
+static double progress_at = 0;	/* when the last was shown (or the start) */
+static int64_t progress_lines = 0;	/* lines read then */
+static int64_t progress_events = 0;	/* and events applied */
 
 /* Counts of the main loop (apply.c keeps the others in Feed). */
 static int64_t lines_read = 0;
 static int64_t lines_skipped = 0;
 static int64_t lines_empty = 0;
+
+/* Whether the hint after the lines skipped at the start was given. */
+static bool skipped_hint_given = false;
 
 /* ------------------------------------------------------------ messages */
 
@@ -99,36 +123,74 @@ feed_progress_clear(void)
 	}
 }
 
+static void message(const char *level, const char *fmt, va_list ap) FEED_PRINTF(2, 0);
+
 /*
- * feed_error: "sessionize-feed: error: ..." on stderr.
+ * message: "sessionize-feed: <level>: ..." on stderr, a line of its own.
+ */
+static void
+message(const char *level, const char *fmt, va_list ap)
+{
+	feed_progress_clear();
+	fprintf(stderr, "%s: %s: ", FEED_PROGNAME, level);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * feed_error, feed_warning: "sessionize-feed: error: ..." and "...
+ * warning: ..." (a lower-case message, no final period); feed_detail and
+ * feed_hint: the facts and the advice that follow one ("... detail: ...",
+ * "... hint: ...", sentences), as PostgreSQL's tools print them.
  */
 void
 feed_error(const char *fmt,...)
 {
 	va_list		ap;
 
-	feed_progress_clear();
-	fprintf(stderr, "%s: error: ", FEED_PROGNAME);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	message("error", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
-/*
- * feed_warning: "sessionize-feed: warning: ..." on stderr.
- */
 void
 feed_warning(const char *fmt,...)
 {
 	va_list		ap;
 
-	feed_progress_clear();
-	fprintf(stderr, "%s: warning: ", FEED_PROGNAME);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	message("warning", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+void
+feed_detail(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	message("detail", fmt, ap);
+	va_end(ap);
+}
+
+void
+feed_hint(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	message("hint", fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * feed_plural: the word for n things, one or many ("1 line", "2 lines"),
+ * for messages that count.
+ */
+const char *
+feed_plural(int64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
 }
 
 /*
@@ -181,30 +243,92 @@ feed_now(void)
 }
 
 /*
- * progress: the progress line, when stderr is a terminal, at most every
- * PROGRESS_INTERVAL seconds.
+ * progress_start: show progress as --progress-interval says, and as stderr
+ * is a terminal or not, from started on.
+ */
+static void
+progress_start(int interval, double started)
+{
+	if (interval == 0)
+		progress_mode = PROGRESS_OFF;
+	else if (isatty(STDERR_FILENO))
+	{
+		progress_mode = PROGRESS_TERMINAL;
+		progress_every = TERMINAL_PROGRESS_INTERVAL;
+	}
+	else
+	{
+		progress_mode = PROGRESS_LINES;
+		progress_every = interval;
+	}
+	progress_at = started;
+}
+
+/*
+ * progress_pending: whether lines were read or events applied since the
+ * last progress line was shown (a log gets no line while nothing comes).
+ */
+static bool
+progress_pending(Feed *feed)
+{
+	return lines_read != progress_lines || feed->events != progress_events;
+}
+
+/*
+ * progress_timeout: how long the reader may wait for input before the
+ * progress line is due (ms), or -1 (none is: no progress, or nothing new
+ * to show), so that what came before the input paused is shown.
+ */
+static int
+progress_timeout(Feed *feed)
+{
+	double		left;
+
+	if (progress_mode == PROGRESS_OFF || !progress_pending(feed))
+		return -1;
+	left = progress_at + progress_every - feed_now();
+	return left <= 0 ? 0 : (int) (left * 1000.0 + 0.999);
+}
+
+/*
+ * progress: show the run's counts, if due.  On a terminal, a line redrawn
+ * in place every TERMINAL_PROGRESS_INTERVAL seconds, with the events/s
+ * since the start; in a log, a line of its own every --progress-interval
+ * seconds, when something happened since the last, with the events/s
+ * since the last.
  */
 static void
 progress(Feed *feed, double started)
 {
-	double		now;
-	char		line[256];
+	double		now = feed_now();
+	char		line[320];
 	int			n;
 
-	if (!progress_on)
+	if (progress_mode == PROGRESS_OFF || now - progress_at < progress_every ||
+		(progress_mode == PROGRESS_LINES && !progress_pending(feed)))
 		return;
-	now = feed_now();
-	if (now - progress_at < PROGRESS_INTERVAL)
-		return;
-	progress_at = now;
 	n = snprintf(line, sizeof(line),
-				 "%lld lines read, %lld events applied in %lld batches, %lld bad, %.0f events/s",
-				 (long long) lines_read, (long long) feed->events, (long long) feed->batches,
-				 (long long) feed->bad,
-				 now > started ? feed->events / (now - started) : 0.0);
-	fprintf(stderr, "\r%s%*s", line,
-			progress_len > (size_t) n ? (int) (progress_len - n) : 0, "");
-	progress_len = n;
+				 "%lld %s read, %lld skipped, %lld %s applied in %lld %s, %lld bad",
+				 (long long) lines_read, feed_plural(lines_read, "line", "lines"),
+				 (long long) lines_skipped,
+				 (long long) feed->events, feed_plural(feed->events, "event", "events"),
+				 (long long) feed->batches, feed_plural(feed->batches, "batch", "batches"),
+				 (long long) feed->bad);
+	if (progress_mode == PROGRESS_TERMINAL)
+	{
+		n += snprintf(line + n, sizeof(line) - n, ", %.0f events/s",
+					  now > started ? feed->events / (now - started) : 0.0);
+		fprintf(stderr, "\r%s%*s", line,
+				progress_len > (size_t) n ? (int) (progress_len - n) : 0, "");
+		progress_len = n;
+	}
+	else
+		fprintf(stderr, "%s: progress: %s; %.0f events/s over the last %.0f s\n",
+				FEED_PROGNAME, line, (feed->events - progress_events) / (now - progress_at),
+				now - progress_at);
+	progress_at = now;
+	progress_lines = lines_read;
+	progress_events = feed->events;
 }
 
 /* ------------------------------------------------------------- options */
@@ -232,6 +356,15 @@ usage(void)
 		   "                         for kcat lines)\n");
 	printf("  --bad-lines=FILE       append bad lines to FILE and go on (default: stop\n"
 		   "                         at the first, with its line number)\n");
+	printf("  --new-input            the input was never fed: if its first line (for kcat,\n"
+		   "                         a Kafka partition's first) is at or below the offset\n"
+		   "                         committed before, stop with an error and apply none\n"
+		   "                         of it (default: skip what is committed, and warn)\n");
+	printf("  --progress-interval=SECONDS\n"
+		   "                         when stderr is not a terminal (a log, a pipe), a\n"
+		   "                         progress line every SECONDS while lines come\n"
+		   "                         (default %d; 0: no progress, on a terminal too)\n",
+		   DEFAULT_PROGRESS_INTERVAL);
 	printf("  -V, --version          output version information, then exit\n");
 	printf("  -?, --help             show this help, then exit\n");
 	printf("\nConnection options:\n");
@@ -278,7 +411,9 @@ parse_options(int argc, char **argv, Options *opts)
 		OPT_BATCH_SIZE,
 		OPT_LINGER_MS,
 		OPT_PARTITION,
-		OPT_BAD_LINES
+		OPT_BAD_LINES,
+		OPT_NEW_INPUT,
+		OPT_PROGRESS_INTERVAL
 	};
 	static const struct option long_options[] = {
 		{"dbname", required_argument, NULL, 'd'},
@@ -292,6 +427,8 @@ parse_options(int argc, char **argv, Options *opts)
 		{"linger-ms", required_argument, NULL, OPT_LINGER_MS},
 		{"partition", required_argument, NULL, OPT_PARTITION},
 		{"bad-lines", required_argument, NULL, OPT_BAD_LINES},
+		{"new-input", no_argument, NULL, OPT_NEW_INPUT},
+		{"progress-interval", required_argument, NULL, OPT_PROGRESS_INTERVAL},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0}
@@ -303,6 +440,7 @@ parse_options(int argc, char **argv, Options *opts)
 	opts->batch_size = DEFAULT_BATCH_SIZE;
 	opts->linger_ms = -1;
 	opts->partition = -1;
+	opts->progress_interval = DEFAULT_PROGRESS_INTERVAL;
 
 	/* --help and --version first, as PostgreSQL's programs take them */
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
@@ -361,6 +499,13 @@ parse_options(int argc, char **argv, Options *opts)
 				break;
 			case OPT_BAD_LINES:
 				opts->bad_lines = optarg;
+				break;
+			case OPT_NEW_INPUT:
+				opts->new_input = true;
+				break;
+			case OPT_PROGRESS_INTERVAL:
+				opts->progress_interval = parse_int("--progress-interval", optarg, 0,
+													MAX_PROGRESS_INTERVAL);
 				break;
 			case 'V':
 				printf("%s (sessionize) %s\n", FEED_PROGNAME, FEED_VERSION);
@@ -514,7 +659,7 @@ take_message(Feed *feed, Source *source, const Options *opts, int64_t number,
 		/* a bad line: the feeder stops, or it is set aside */
 		apply_bad_line(feed, source, reason);
 		if (feed->bad_lines < 0)
-			return apply_stop(feed, source);
+			return apply_stop(feed, source, NULL);
 		batch_aside(b, offset, number, prefix, prefix_len, msg, msg_len);
 	}
 	if (b->nlines >= opts->batch_size)
@@ -563,6 +708,60 @@ parse_kcat(const char *s, size_t len, int32_t *partition, int64_t *offset,
 }
 
 /*
+ * is_json_object: whether s[0..len) is one JSON object.
+ */
+static bool
+is_json_object(const char *s, size_t len)
+{
+	bool		is_object;
+	const char *why;
+	size_t		at;
+
+	return json_check(s, len, &is_object, &why, &at) && is_object;
+}
+
+/*
+ * wrong_format: whether line, the first of its file, is of the format
+ * --format did not say: a JSON object under --format kcat (a file of JSON
+ * lines, or kcat run without -f), a kcat line under --format json.  If so
+ * the feeder stops there, whatever --bad-lines says: every line of the
+ * file would be a bad line, and nothing of it applied.  The lines of JSON
+ * files before it are committed first (as before a bad line); a line that
+ * is no kcat line belongs to no source, and commits none.
+ */
+static bool
+wrong_format(Feed *feed, const Options *opts, const InputLine *line)
+{
+	char		where[256];
+	int32_t		p;
+	int64_t		offset;
+	size_t		msg_start;
+
+	reader_where(feed->reader, line->number, where, sizeof(where));
+	if (opts->format == FORMAT_KCAT)
+	{
+		if (parse_kcat(line->data, line->len, &p, &offset, &msg_start) ||
+			!is_json_object(line->data, line->len))
+			return false;
+		feed_error("%s is a JSON object, not a kcat line (\"PARTITION OFFSET MESSAGE\")",
+				   where);
+		apply_stop(feed, NULL,
+				   "The input looks like JSON lines: feed them with --format json (the default), "
+				   "or run kcat with -f '%p %o %s\\n'.");
+		return true;
+	}
+	if (is_json_object(line->data, line->len) ||
+		!parse_kcat(line->data, line->len, &p, &offset, &msg_start) ||
+		!(is_blank(line->data + msg_start, line->len - msg_start) ||
+		  is_json_object(line->data + msg_start, line->len - msg_start)))
+		return false;
+	feed_error("%s is not JSON: it looks like a kcat line (\"PARTITION OFFSET MESSAGE\")",
+			   where);
+	apply_stop(feed, feed->sources[0], "The input looks like kcat output: run with --format kcat.");
+	return true;
+}
+
+/*
  * kcat_source: the source of Kafka partition p, opened on first sight.
  */
 static Source *
@@ -589,6 +788,91 @@ kcat_source(Feed *feed, const Options *opts, int npartitions, int32_t p)
 }
 
 /*
+ * skipped_lines_text: the lines of source skipped before its first taken,
+ * for messages: "lines 1 to 100" (JSON lines: their offsets are their
+ * numbers), or "the 40 messages at offsets 12 to 60" (kcat).
+ */
+static const char *
+skipped_lines_text(Source *source, char *buf, size_t size)
+{
+	if (source->kafka_partition < 0 && source->head_skipped == 1)
+		snprintf(buf, size, "line %lld", (long long) source->head_first);
+	else if (source->kafka_partition < 0)
+		snprintf(buf, size, "lines %lld to %lld",
+				 (long long) source->head_first, (long long) source->head_last);
+	else if (source->head_skipped == 1)
+		snprintf(buf, size, "the message at offset %lld", (long long) source->head_first);
+	else
+		snprintf(buf, size, "the %lld messages at offsets %lld to %lld",
+				 (long long) source->head_skipped, (long long) source->head_first,
+				 (long long) source->head_last);
+	return buf;
+}
+
+/*
+ * warn_skipped: source skipped its first lines of this run, at or below
+ * the offset committed before it: right when the run resumes one that
+ * stopped (or kcat starts before the committed offset), but the sign of
+ * new input fed under a source already used, which would be skipped
+ * without a word.  Called at the first line taken after them, or at the
+ * end (all true) when none was taken.
+ */
+static void
+warn_skipped(Source *source, bool all)
+{
+	char		lines[128];
+	char		what[192];
+	const char *were = feed_plural(source->head_skipped, "was", "were");
+	int			p = (int) source->kafka_partition;
+
+	if (source->head_skipped == 0)
+		return;
+	skipped_lines_text(source, lines, sizeof(lines));
+	if (p < 0 && all)
+		snprintf(what, sizeof(what), "every line of the input (%s) was", lines);
+	else if (p < 0)
+		snprintf(what, sizeof(what), "%s of the input %s", lines, were);
+	else if (all)
+		snprintf(what, sizeof(what), "every message read from Kafka partition %d (%s) was", p, lines);
+	else
+		snprintf(what, sizeof(what), "%s of Kafka partition %d %s", lines, p, were);
+	feed_warning("%s skipped%s: source \"%s\" had committed up to offset %lld before this run",
+				 what, all ? ", and nothing of it applied" : "",
+				 source->name, (long long) source->committed);
+	if (!skipped_hint_given)
+		feed_hint("That is right when this run resumes one that stopped, or feeds again what was fed. "
+				  "New input needs a --source name not used before (or the source's offset moved with sessionize.set_offset()); "
+				  "--new-input makes input that starts at or below the committed offset an error.");
+	skipped_hint_given = true;
+}
+
+/*
+ * refuse_committed: --new-input, and the first line of source in this run
+ * (line number, at offset) is at or below the offset committed before:
+ * an error.  Nothing of the source was taken; false.
+ */
+static bool
+refuse_committed(Feed *feed, Source *source, int64_t number, int64_t offset)
+{
+	char		where[512];
+
+	source_where(feed, source, number, offset, where, sizeof(where));
+	feed_error("input committed before: %s is at or below offset %lld, which source \"%s\" committed before this run",
+			   where, (long long) source->committed, source->name);
+	feed_detail("With --new-input, %s is refused; nothing of it was applied.",
+				source->kafka_partition < 0 ? "input whose first line is committed" :
+				"a Kafka partition whose first message read is committed");
+	if (source->kafka_partition < 0)
+		feed_hint("Feed new input under a --source name not used before. "
+				  "To resume a run that stopped, run again without --new-input.");
+	else
+		feed_hint("Start kcat after the committed offset (kcat -p %d -o %lld), or feed new input under a --source name not used before. "
+				  "To resume from before that offset, run without --new-input.",
+				  (int) source->kafka_partition, (long long) source->committed + 1);
+	return false;
+}
+
+/*
  * take_line: one input line.  false when the feeder must stop.
  */
 static bool
@@ -599,6 +883,8 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 	size_t		msg_start = 0;
 
 	lines_read++;
+	if (line->first && wrong_format(feed, opts, line))
+		return false;
 	if (opts->format == FORMAT_JSON)
 	{
 		source = feed->sources[0];
@@ -618,7 +904,7 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 					 reader_where(feed->reader, line->number, where, sizeof(where)));
 			apply_bad_line(feed, NULL, reason);
 			if (feed->bad_lines < 0)
-				return apply_stop(feed, NULL);
+				return apply_stop(feed, NULL, NULL);
 			apply_write_line(feed, line->data, line->len);
 			return true;
 		}
@@ -630,9 +916,22 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 	/* at or below what is committed (or, for kcat, already taken): done */
 	if (source->has_seen && offset <= source->seen)
 	{
+		if (!source->started)
+		{
+			if (opts->new_input)
+				return refuse_committed(feed, source, line->number, offset);
+			if (source->head_skipped++ == 0)
+				source->head_first = offset;
+			source->head_last = offset;
+		}
 		lines_skipped++;
 		source->skipped++;
 		return true;
+	}
+	if (!source->started)
+	{
+		warn_skipped(source, false);
+		source->started = true;
 	}
 	source->seen = offset;
 	source->has_seen = true;
@@ -672,6 +971,22 @@ linger_timeout(Feed *feed, const Options *opts)
 }
 
 /*
+ * wait_timeout: how long the reader may wait for input (ms), until a
+ * batch's --linger-ms is up or a progress line is due, whichever comes
+ * first; -1 when neither waits.
+ */
+static int
+wait_timeout(Feed *feed, const Options *opts)
+{
+	int			linger = linger_timeout(feed, opts);
+	int			shown = progress_timeout(feed);
+
+	if (linger < 0 || (shown >= 0 && shown < linger))
+		return shown;
+	return linger;
+}
+
+/*
  * send_due: send the batches whose --linger-ms is up (all when all is
  * true).  false when the feeder must stop.
  */
@@ -691,30 +1006,38 @@ send_due(Feed *feed, bool all)
 }
 
 /*
- * summary: what the run did, on stderr.
+ * summary: what the run did, on stderr, after a warning for each source
+ * of which every line read was skipped as committed before.
  */
 static void
 summary(Feed *feed, const Options *opts, double started, const char *how)
 {
 	double		secs = feed_now() - started;
 
+	for (int i = 0; i < feed->nsources; i++)
+		if (!feed->sources[i]->started)
+			warn_skipped(feed->sources[i], true);
 	feed_progress_clear();
-	fprintf(stderr, "%s: %s: %lld lines read, %lld events applied in %lld %s "
-			"(%lld %s finished), %lld lines skipped as committed before",
-			FEED_PROGNAME, how, (long long) lines_read, (long long) feed->events,
-			(long long) feed->batches, feed->batches == 1 ? "batch" : "batches",
-			(long long) feed->sessions, feed->sessions == 1 ? "session" : "sessions",
-			(long long) lines_skipped);
+	fprintf(stderr, "%s: %s: %lld %s read, %lld %s applied in %lld %s "
+			"(%lld %s finished), %lld %s skipped as committed before",
+			FEED_PROGNAME, how,
+			(long long) lines_read, feed_plural(lines_read, "line", "lines"),
+			(long long) feed->events, feed_plural(feed->events, "event", "events"),
+			(long long) feed->batches, feed_plural(feed->batches, "batch", "batches"),
+			(long long) feed->sessions, feed_plural(feed->sessions, "session", "sessions"),
+			(long long) lines_skipped, feed_plural(lines_skipped, "line", "lines"));
 	if (lines_empty > 0)
 		fprintf(stderr, ", %lld empty", (long long) lines_empty);
 	if (feed->bad > 0 || opts->bad_lines != NULL)
-		fprintf(stderr, ", %lld bad lines set aside", (long long) feed->bad);
+		fprintf(stderr, ", %lld bad %s set aside", (long long) feed->bad,
+				feed_plural(feed->bad, "line", "lines"));
 	if (feed->server_skipped > 0)
 		fprintf(stderr, ", %lld %s the server had committed already (skipped)",
 				(long long) feed->server_skipped,
-				feed->server_skipped == 1 ? "batch" : "batches");
+				feed_plural(feed->server_skipped, "batch", "batches"));
 	if (feed->reconnects > 0)
-		fprintf(stderr, ", %lld reconnections", (long long) feed->reconnects);
+		fprintf(stderr, ", %lld %s", (long long) feed->reconnects,
+				feed_plural(feed->reconnects, "reconnection", "reconnections"));
 	fprintf(stderr, "; %.2f s, %.0f events/s\n", secs, secs > 0 ? feed->events / secs : 0.0);
 	for (int i = 0; i < feed->nsources; i++)
 	{
@@ -744,7 +1067,6 @@ main(int argc, char **argv)
 	memset(&feed, 0, sizeof(Feed));
 	feed.stop = &stop_requested;
 	feed.bad_lines = -1;
-	progress_on = isatty(STDERR_FILENO);
 
 	feed.reader = reader_open(opts.files, opts.nfiles);
 	if (opts.bad_lines != NULL)
@@ -771,8 +1093,7 @@ main(int argc, char **argv)
 	if (npartitions == 0)
 	{
 		feed_error("stream \"%s\" does not exist", opts.stream);
-		fprintf(stderr, "%s: hint: Create it with sessionize.create_stream(), or connect as a role that may use it.\n",
-				FEED_PROGNAME);
+		feed_hint("Create it with sessionize.create_stream(), or connect as a role that may use it.");
 		exit(1);
 	}
 	if (opts.partition >= npartitions)
@@ -790,10 +1111,11 @@ main(int argc, char **argv)
 		exit(1);
 
 	started = feed_now();
+	progress_start(opts.progress_interval, started);
 	while (ok && !stop_requested)
 	{
 		InputLine	line;
-		ReadResult	rr = reader_next(feed.reader, linger_timeout(&feed, &opts), &line);
+		ReadResult	rr = reader_next(feed.reader, wait_timeout(&feed, &opts), &line);
 
 		if (stop_requested)
 			break;
@@ -805,8 +1127,10 @@ main(int argc, char **argv)
 		/*
 		 * The input paused (nothing more to read) when a batch's linger
 		 * was up: send what waits.  While lines keep coming, batches fill.
+		 * (A pause may also be for a progress line; without --linger-ms a
+		 * batch then waits to be full.)
 		 */
-		if (rr == READ_TIMEOUT)
+		if (rr == READ_TIMEOUT && opts.linger_ms >= 0)
 			ok = send_due(&feed, false);
 		progress(&feed, started);
 	}

@@ -20,7 +20,21 @@
 #  7. long lines: a batch is sent before a line would take it past 32 MB
 #     of JSON (more might never be applied: the server takes a jsonb array
 #     of 256 MB at most, and JSON grows up to six times as jsonb); a longer
-#     line is a bad line.
+#     line is a bad line;
+#  8. messages: one line, event, batch is counted in the singular, a batch
+#     of one line is named as one; libpq's error keeps its line breaks;
+#  9. the other format: JSON lines under --format kcat, kcat lines under
+#     --format json, stop the feeder at the first line of their file with a
+#     hint to the right --format, whatever --bad-lines says;
+# 10. input committed before: new input fed under a source already used is
+#     skipped with a warning (every line, or its first lines) and a hint,
+#     and --new-input makes it an error that applies nothing; for kcat, per
+#     Kafka partition;
+# 11. progress lines for logs: when stderr is not a terminal, a line every
+#     --progress-interval seconds while lines come, also when the input
+#     pauses, none while nothing comes; 0 turns them off;
+# 12. the manual page, feed/sessionize-feed.1, documents every option that
+#     --help lists.
 use strict;
 use warnings;
 
@@ -158,12 +172,22 @@ for my $k (1 .. 3)
 # sees the offset before it, sends the batch again, and the server skips it.
 ($rc, $err) = feed([ '--stream', 'kill', '--source', 'f', '--batch-size', '100', $events ]);
 is($rc, 0, 'the run after three kills exits 0');
-my ($applied) = $err =~ /(\d+) events applied/;
+my ($applied) = $err =~ /done: \d+ lines read, (\d+) events? applied/;    # not a progress line's
 my ($skipped) = $err =~ /(\d+) lines skipped as committed before/;
 my ($again) = $err =~ /(\d+) batch(?:es)? the server had committed already/;
 $again //= 0;
 cmp_ok($skipped, '>=', $before,
 	"it skipped the lines committed before it ($skipped, at least $before)");
+if ($skipped > 0)
+{
+	like($err,
+		qr/warning: lines 1 to $skipped of the input were skipped: source "f" had committed up to offset $skipped before this run\n/,
+		'it warns that it skipped them, as a resumed run does');
+}
+else
+{
+	unlike($err, qr/skipped: source/, 'it skipped nothing, and does not warn');
+}
 is($skipped + $applied + 100 * $again, $N,
 	"it applied the others ($applied), but for $again batches of 100 the server skipped");
 is(committed('kill', 'f'), $N, 'the offset is the last line');
@@ -453,7 +477,7 @@ SELECT sessionize.create_stream('long_lines2', gap => '30 minutes');});
 	is($rc, 0, 'long lines: the run ends');
 	like($err, qr/line 5 of \S+ is 34603008 bytes long, more than a batch may hold \(32 MB\)/,
 		'a line longer than a batch may hold is set aside, with its reason');
-	like($err, qr/6 lines read, 5 events applied in 3 batches .* 1 bad lines set aside/,
+	like($err, qr/6 lines read, 5 events applied in 3 batches .* 1 bad line set aside/,
 		'the others are applied, in three batches: 1-3, 4 (ended by the bad line 5), 6');
 	is(committed('long_lines', 'f'), '6', 'the offset is the last line');
 	is(-s $long_out, 33 * $mb + 1, 'the bad lines file holds the long line');
@@ -467,6 +491,256 @@ SELECT string_agg(key || ':' || event_count, ',' ORDER BY key)
 	like($err, qr/error: line 5 of \S+ is 34603008 bytes long/, 'naming it');
 	is(committed('long_lines2', 'f'), '4', 'the lines before it are committed');
 	unlink $long, $long_out;
+}
+
+# ------------------------------------------------------------- 8. messages
+
+# One of each thing is said in the singular: "1 line read", not "1 lines".
+$node->safe_psql('postgres', "SELECT sessionize.create_stream('singular', gap => '30 minutes')");
+($rc, $err) = feed([ '--stream', 'singular', '--source', 'one', '--bad-lines', "$tmp/one-bad.jsonl" ],
+	"$events[0]\n{\"id\": \"u1\"}\n");
+is($rc, 0, 'a run of one good line and one bad line');
+like($err,
+	qr/done: 2 lines read, 1 event applied in 1 batch \(0 sessions finished\), 0 lines skipped as committed before, 1 bad line set aside;/,
+	'its summary counts one event, one batch and one bad line in the singular');
+($rc, $err) = feed([ '--stream', 'singular', '--source', 'one_more' ], "$events[0]\n");
+($rc, $err) = feed([ '--stream', 'singular', '--source', 'one_more' ], "$events[0]\n$events[1]\n");
+is($rc, 0, 'a line fed, then run again with one more line');
+like($err, qr/done: 2 lines read, 1 event applied in 1 batch \(0 sessions finished\), 1 line skipped as committed before;/,
+	'it skipped one line, in the singular');
+
+# A batch of one line that the server refuses is named as one line.
+$node->safe_psql('postgres',
+	"SELECT sessionize.create_stream('two_parts', gap => '30 minutes', partitions => 2)");
+($rc, $err) = feed([ '--stream', 'two_parts', '--source', 'p' ], "$events[0]\n");
+is($rc, 0, 'source "p" feeds partition 0');
+($rc, $err) = feed([ '--stream', 'two_parts', '--source', 'p', '--partition', '1' ],
+	"$events[0]\n$events[1]\n");
+is($rc, 1, 'fed to partition 1, its batch of line 2 is refused');
+like($err, qr/error: could not apply line 2 of source "p": source "p" of stream "two_parts" belongs to partition 0, not 1\n/,
+	'the error names "line 2", not "lines 2 to 2"');
+
+# libpq's message of a failed connection keeps its line break, as psql
+# shows it (it was joined into one line: "... directory Is the server ...").
+($rc, $err) = feed([ '--stream', 'clean', '--source', 'f', '-h', $tmp ]);
+is($rc, 1, 'no server where -h points: an error');
+like($err,
+	qr/^sessionize-feed: error: could not connect: connection to server on socket "\Q$tmp\E\/\.s\.PGSQL\.\d+" failed: No such file or directory\n\tIs the server running locally and accepting connections on that socket\?\n\z/,
+	'libpq\'s two sentences on two lines, the second indented');
+
+# -------------------------------------------------------- 9. the other format
+
+# A file of JSON lines fed with --format kcat (or kcat run without -f) and
+# kcat output fed as JSON lines: every line would be a bad line, and with
+# --bad-lines the whole input set aside and the run "done".  The first line
+# of the file tells, and the feeder stops there.
+{
+	my $json = write_file('format.jsonl', @events[ 0 .. 4 ]);
+	my $kcat = write_file('format.kcat', map { "0 $_ $events[$_]" } 0 .. 4);
+	my $format_out = "$tmp/format-bad-lines.jsonl";
+	$node->safe_psql('postgres', "SELECT sessionize.create_stream('format', gap => '30 minutes')");
+
+	($rc, $err) = feed([ '--stream', 'format', '--source', 'fk', '--format', 'kcat',
+		'--bad-lines', $format_out, $json ]);
+	is($rc, 1, 'JSON lines fed with --format kcat: an error, even with --bad-lines');
+	like($err, qr/error: line 1 of \S+format\.jsonl is a JSON object, not a kcat line \("PARTITION OFFSET MESSAGE"\)\n/,
+		'it names the line');
+	like($err, qr/hint: The input looks like JSON lines: feed them with --format json \(the default\), or run kcat with -f '%p %o %s\\n'\./,
+		'and suggests --format json');
+
+	($rc, $err) = feed([ '--stream', 'format', '--source', 'fj', '--bad-lines', $format_out, $kcat ]);
+	is($rc, 1, 'kcat lines fed as JSON lines: an error, even with --bad-lines');
+	like($err, qr/error: line 1 of \S+format\.kcat is not JSON: it looks like a kcat line \("PARTITION OFFSET MESSAGE"\)\n/,
+		'it names the line');
+	like($err, qr/hint: The input looks like kcat output: run with --format kcat\./,
+		'and suggests --format kcat');
+	is(-s $format_out, 0, 'neither run set a line aside');
+	is( $node->safe_psql('postgres', q{
+SELECT count(*) FROM sessionize.open_sessions('format')}),
+		'0', 'and neither applied an event');
+	is(committed('format', 'fj'), '', 'nor committed an offset');
+
+	# a kcat file after a file of JSON lines: the lines before it are committed
+	($rc, $err) = feed([ '--stream', 'format', '--source', 'fj', $json, $kcat ]);
+	is($rc, 1, 'JSON lines, then a kcat file: an error at the kcat file');
+	like($err, qr/error: line 6 \(line 1 of \S+format\.kcat\) is not JSON: it looks like a kcat line/,
+		'at its first line');
+	like($err, qr/detail: The lines before it are committed: source "fj" is at offset 5\./,
+		'after the lines of the first file, committed');
+	is(committed('format', 'fj'), '5', 'whose last line is the offset');
+}
+
+# ------------------------------------------------- 10. input committed before
+
+# JSON lines' offsets are line numbers from 1, so a new file fed under a
+# source already used is skipped, whole or in part: the feeder warns.
+{
+	$node->safe_psql('postgres', "SELECT sessionize.create_stream('again', gap => '30 minutes')");
+	my $events_in = sub {
+		return $node->safe_psql('postgres',
+			"SELECT sum(events_in) FROM sessionize.partition_stats WHERE stream = 'again'");
+	};
+	my $day1 = write_file('day1.jsonl', @events[ 0 .. 9 ]);
+	my $day3 = write_file('day3.jsonl', @events[ 10 .. 19 ]);
+	my $day1_more = write_file('day1-more.jsonl', @events[ 0 .. 14 ]);
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import', $day1 ]);
+	is($rc, 0, 'day 1 fed under source "import"');
+	unlike($err, qr/warning/, 'without a warning');
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import', $day3 ]);
+	is($rc, 0, 'day 3 fed under the same source: the run ends');
+	like($err,
+		qr/warning: every line of the input \(lines 1 to 10\) was skipped, and nothing of it applied: source "import" had committed up to offset 10 before this run\n/,
+		'with a warning that nothing of it was applied');
+	like($err,
+		qr/hint: That is right when this run resumes one that stopped, or feeds again what was fed\. New input needs a --source name not used before \(or the source's offset moved with sessionize\.set_offset\(\)\); --new-input makes input that starts at or below the committed offset an error\.\n/,
+		'and a hint: a new --source, set_offset, --new-input');
+	is($events_in->(), '10', 'indeed nothing of day 3 was applied');
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import', '--new-input', $day3 ]);
+	is($rc, 1, '--new-input: day 3 under the same source is an error');
+	like($err,
+		qr/error: input committed before: line 1 of \S+day3\.jsonl is at or below offset 10, which source "import" committed before this run\n/,
+		'naming the line, the source and its offset');
+	like($err, qr/detail: With --new-input, input whose first line is committed is refused; nothing of it was applied\.\n/,
+		'saying that nothing was applied');
+	like($err, qr/hint: Feed new input under a --source name not used before\. To resume a run that stopped, run again without --new-input\.\n/,
+		'and what to do');
+	is($events_in->() . ' ' . committed('again', 'import'), '10 10',
+		'nothing was applied, the offset is unchanged');
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import-day3', '--new-input', $day3 ]);
+	is($rc, 0, '--new-input: day 3 under a new source is fed');
+	unlike($err, qr/warning/, 'without a warning');
+	is($events_in->(), '20', 'all of it');
+
+	($rc, $err) = feed([ '--stream', 'again', '--source', 'import', $day1_more ]);
+	is($rc, 0, 'day 1 and 5 more lines under source "import"');
+	like($err,
+		qr/warning: lines 1 to 10 of the input were skipped: source "import" had committed up to offset 10 before this run\n/,
+		'warns that its first 10 lines were skipped');
+	is($events_in->() . ' ' . committed('again', 'import'), '25 15', 'and applies the 5 after them');
+}
+
+# kcat: each Kafka partition is a source, its offsets Kafka's.
+{
+	$node->safe_psql('postgres', "SELECT sessionize.create_stream('again_kc', gap => '30 minutes')");
+	my $kc = sub { my ($p, $o, $n) = @_; return "$p $o $events[$n]\n"; };
+	($rc, $err) = feed([ '--stream', 'again_kc', '--source', 'kq', '--format', 'kcat' ],
+		join('', map { $kc->(0, $_, $_) } 5 .. 7));
+	is($rc, 0, 'kcat: offsets 5 to 7 of Kafka partition 0 fed');
+
+	my $more = join('', map { $kc->(0, $_, $_) } 5 .. 8) . $kc->(1, 1, 9) . $kc->(1, 2, 10);
+	($rc, $err) = feed([ '--stream', 'again_kc', '--source', 'kq', '--format', 'kcat', '--new-input' ],
+		$more);
+	is($rc, 1, 'kcat --new-input: partition 0 from offset 5 again is an error');
+	like($err,
+		qr/error: input committed before: line 1 of standard input \(partition 0, offset 5\) is at or below offset 7, which source "kq-0" committed before this run\n/,
+		'naming the line, its partition and offset');
+	like($err, qr/detail: With --new-input, a Kafka partition whose first message read is committed is refused; nothing of it was applied\.\n/,
+		'saying that nothing of the partition was applied');
+	like($err, qr/hint: Start kcat after the committed offset \(kcat -p 0 -o 8\), or feed new input under a --source name not used before\. To resume from before that offset, run without --new-input\.\n/,
+		'and where kcat should start');
+	is(committed('again_kc', 'kq-0') . ' ' . committed('again_kc', 'kq-1'), '7 ',
+		'nothing was committed');
+
+	($rc, $err) = feed([ '--stream', 'again_kc', '--source', 'kq', '--format', 'kcat' ], $more);
+	is($rc, 0, 'kcat without --new-input: the run ends');
+	like($err,
+		qr/warning: the 3 messages at offsets 5 to 7 of Kafka partition 0 were skipped: source "kq-0" had committed up to offset 7 before this run\n/,
+		'with a warning for partition 0, whose first messages were committed');
+	unlike($err, qr/Kafka partition 1/, 'none for partition 1, which is new');
+	like($err, qr/6 lines read, 3 events applied/, 'offset 8 and partition 1 are applied');
+
+	($rc, $err) = feed([ '--stream', 'again_kc', '--source', 'kq', '--format', 'kcat' ],
+		$kc->(1, 2, 10));
+	like($err,
+		qr/warning: every message read from Kafka partition 1 \(the message at offset 2\) was skipped, and nothing of it applied: source "kq-1" had committed up to offset 2 before this run\n/,
+		'every message of a partition skipped: said so, in the singular for one');
+}
+
+# ------------------------------------------------------- 11. progress lines
+
+# wait_for_stderr(h, err, re): until $$err matches re (10 s at most).
+sub wait_for_stderr
+{
+	my ($h, $err, $re) = @_;
+	for (1 .. 200)
+	{
+		$h->pump_nb;
+		return 1 if $$err =~ $re;
+		usleep(50_000);
+	}
+	return 0;
+}
+
+# progress_lines(err): the progress lines in err.
+sub progress_lines
+{
+	my ($err) = @_;
+	return grep { /^sessionize-feed: progress: / } split /\n/, $err;
+}
+
+{
+	$node->safe_psql('postgres', "SELECT sessionize.create_stream('progress', gap => '30 minutes')");
+	my ($in, $out, $perr) = ('', '', '');
+	my $h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'progress', '--source', 'p', '--linger-ms', '0',
+			'--progress-interval', '1' ],
+		'<', \$in, '>', \$out, '2>', \$perr);
+	$in .= join('', map { "$_\n" } @events[ 0 .. 4 ]);
+	wait_for_input($h, \$in);
+	ok(wait_for_stderr($h, \$perr, qr/progress: 5 lines/),
+		'--progress-interval 1, stderr a pipe: a progress line comes while the input pauses');
+	like($perr,
+		qr/^sessionize-feed: progress: 5 lines read, 0 skipped, 5 events applied in 1 batch, 0 bad; \d+ events\/s over the last \d+ s\n\z/,
+		'a line of its own, with the counts of the run');
+	usleep(2_500_000);
+	$h->pump_nb;
+	is(scalar(progress_lines($perr)), 1, 'no other while nothing comes (2.5 s)');
+	$in .= join('', map { "$_\n" } @events[ 5 .. 7 ]);
+	wait_for_input($h, \$in);
+	ok(wait_for_stderr($h, \$perr, qr/progress: 8 lines/), 'lines come again: progress lines again');
+	like((progress_lines($perr))[-1],
+		qr/^sessionize-feed: progress: 8 lines read, 0 skipped, 8 events applied in 2 batches, 0 bad; /,
+		'the last counts all 8 lines');
+	$h->finish;
+	is($h->result(0), 0, 'the feeder exits 0 at the end of its input');
+	like($perr, qr/progress: [^\n]*\nsessionize-feed: done: 8 lines read/, 'the summary follows');
+
+	($in, $out, $perr) = ('', '', '');
+	$h = IPC::Run::start(
+		[ $feed, @conn, '--stream', 'progress', '--source', 'p0', '--linger-ms', '0',
+			'--progress-interval', '0' ],
+		'<', \$in, '>', \$out, '2>', \$perr);
+	$in .= join('', map { "$_\n" } @events[ 0 .. 4 ]);
+	wait_for_input($h, \$in);
+	usleep(1_500_000);
+	$h->finish;
+	is($h->result(0), 0, '--progress-interval 0: the run ends');
+	is(scalar(progress_lines($perr)), 0, 'with no progress line');
+	like($perr, qr/^sessionize-feed: done: 5 lines read/, 'only the summary');
+
+	($rc, $err) = feed([ '--stream', 'progress', '--source', 'p', '--progress-interval', '-1' ]);
+	is($rc, 1, 'a negative --progress-interval is an error');
+	like($err,
+		qr/error: invalid value "-1" for option --progress-interval: an integer from 0 to 86400 is needed/,
+		'that says what is needed');
+}
+
+# -------------------------------------------------------- 12. the manual page
+
+{
+	my $help = '';
+	IPC::Run::run([ $feed, '--help' ], '>', \$help);
+	my %seen;
+	my @options = grep { !$seen{$_}++ } $help =~ /(--[a-z][a-z-]*)/g;
+	cmp_ok(scalar(@options), '>=', 15, 'sessionize-feed --help lists its options: ' . "@options");
+	my $man = slurp_file('feed/sessionize-feed.1');
+	# roff writes each hyphen of an option as \-
+	my @missing = grep { index($man, s/-/\\-/gr) < 0 } @options;
+	is("@missing", '', 'the manual page, feed/sessionize-feed.1, documents every one');
 }
 
 $node->stop;
