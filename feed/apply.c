@@ -562,10 +562,16 @@ apply_batch(Feed *feed, Source *source)
 /*
  * source_open: a new source of the feed, named name, feeding the stream's
  * partition, whose committed offset is read now (so that its lines at or
- * below it are skipped).  NULL (with the error shown) on failure.
+ * below it are skipped).  With register_new, a source the stream has not
+ * seen is registered at once, committed just before first_offset, the
+ * offset of its first line: a Kafka partition then holds the stream
+ * partition's clock from the moment the feeder sees it, not from its first
+ * batch, which may come after other partitions' batches moved the clock
+ * past its events.  NULL (with the error shown) on failure.
  */
 Source *
-source_open(Feed *feed, const char *name, int32_t kafka_partition, int partition)
+source_open(Feed *feed, const char *name, int32_t kafka_partition, int partition,
+			bool register_new, int64_t first_offset)
 {
 	Source	   *source = feed_malloc(sizeof(Source));
 
@@ -581,15 +587,17 @@ source_open(Feed *feed, const char *name, int32_t kafka_partition, int partition
 	for (;;)
 	{
 		ApplyResult r;
-		bool		found;
-		int64_t		committed;
+		bool		found = false;
+		int64_t		committed = 0;
 
-		if (server_committed(feed->server, name, &found, &committed, &r))
+		if (server_committed(feed->server, name, &found, &committed, &r) &&
+			(found || !register_new ||
+			 server_register(feed->server, name, first_offset - 1, partition, &r)))
 		{
-			if (found)
+			if (found || register_new)
 			{
 				source->has_committed = source->has_seen = true;
-				source->committed = source->seen = committed;
+				source->committed = source->seen = found ? committed : first_offset - 1;
 			}
 			return source;
 		}
@@ -597,7 +605,8 @@ source_open(Feed *feed, const char *name, int32_t kafka_partition, int partition
 		{
 			char		what[256];
 
-			snprintf(what, sizeof(what), "could not read the committed offset of source \"%s\"", name);
+			snprintf(what, sizeof(what), "could not %s source \"%s\"",
+					 found ? "read the committed offset of" : "register", name);
 			report_server_error(what, &r);
 			apply_result_clear(&r);
 			return NULL;

@@ -187,6 +187,8 @@ typedef struct Server Server;
 extern Server *server_connect(const ConnOptions *opts, const char *stream);
 extern bool server_reconnect(Server *server, volatile sig_atomic_t *stop);
 extern int	server_partitions(Server *server, ApplyResult *result);
+extern bool server_register(Server *server, const char *source, int64_t offset,
+							int partition, ApplyResult *result);
 extern bool server_committed(Server *server, const char *source,
 							 bool *found, int64_t *offset, ApplyResult *result);
 extern void server_apply(Server *server, const char *source, int partition,
@@ -239,7 +241,7 @@ typedef struct Feed
 } Feed;
 
 extern Source *source_open(Feed *feed, const char *name, int32_t kafka_partition,
-						   int partition);
+						   int partition, bool register_new, int64_t first_offset);
 extern bool apply_batch(Feed *feed, Source *source);
 extern bool apply_stop(Feed *feed, Source *source, const char *hint);
 extern const char *source_where(Feed *feed, Source *source, int64_t number,

@@ -9,6 +9,7 @@
  *	  batch:	 SELECT count(*) FROM sessionize.sessionize_batch(stream,
  *				 events, source, batch_offset, partition, first_offset)
  *	  committed: SELECT sessionize.committed_offset(stream, source)
+ *	  register:	 SELECT sessionize.set_offset(stream, source, offset, partition)
  *	  json:		 SELECT $1::jsonb (to find a line the server cannot read)
  *
  * Each runs in its own transaction (libpq's autocommit).  A batch counts
@@ -33,6 +34,7 @@
 
 #define STMT_BATCH "sessionize_feed_batch"
 #define STMT_COMMITTED "sessionize_feed_committed"
+#define STMT_REGISTER "sessionize_feed_register"
 #define STMT_JSON "sessionize_feed_json"
 
 #define RECONNECT_FIRST_MS 100
@@ -65,6 +67,11 @@ static const struct
 	{
 		STMT_COMMITTED,
 		"SELECT sessionize.committed_offset($1::pg_catalog.text, $2::pg_catalog.text)", 2
+	},
+	{
+		STMT_REGISTER,
+		"SELECT sessionize.set_offset($1::pg_catalog.text, $2::pg_catalog.text, "
+		"$3::pg_catalog.int8, $4::pg_catalog.int4)", 4
 	},
 	{
 		STMT_JSON,
@@ -396,6 +403,29 @@ server_committed(Server *server, const char *source, bool *found, int64_t *offse
 		*found = !PQgetisnull(res, 0, 0);
 		*offset = *found ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
 	}
+	PQclear(res);
+	return result->status == APPLY_OK;
+}
+
+/*
+ * server_register: make offset the one committed for source, a source new
+ * to the stream, of the stream's partition: from here on it holds that
+ * partition's clock until it sends (see the server's src/offsets.c).
+ * false with *result set when the statement failed.
+ */
+bool
+server_register(Server *server, const char *source, int64_t offset, int partition,
+				ApplyResult *result)
+{
+	char		offset_text[32];
+	char		partition_text[16];
+	const char *params[4] = {server->stream, source, offset_text, partition_text};
+	PGresult   *res;
+
+	snprintf(offset_text, sizeof(offset_text), "%lld", (long long) offset);
+	snprintf(partition_text, sizeof(partition_text), "%d", partition);
+	res = PQexecPrepared(server->conn, STMT_REGISTER, 4, params, NULL, NULL, 0);
+	classify(server, res, result);
 	PQclear(res);
 	return result->status == APPLY_OK;
 }

@@ -762,10 +762,11 @@ wrong_format(Feed *feed, const Options *opts, const InputLine *line)
 }
 
 /*
- * kcat_source: the source of Kafka partition p, opened on first sight.
+ * kcat_source: the source of Kafka partition p, opened (and, new to the
+ * stream, registered just before offset, see source_open) on first sight.
  */
 static Source *
-kcat_source(Feed *feed, const Options *opts, int npartitions, int32_t p)
+kcat_source(Feed *feed, const Options *opts, int npartitions, int32_t p, int64_t offset)
 {
 	static Source *last = NULL;
 	char	   *name;
@@ -782,7 +783,8 @@ kcat_source(Feed *feed, const Options *opts, int npartitions, int32_t p)
 	name = feed_malloc(n);
 	snprintf(name, n, "%s-%d", opts->source, (int) p);
 	source = source_open(feed, name, p,
-						 opts->partition >= 0 ? opts->partition : p % npartitions);
+						 opts->partition >= 0 ? opts->partition : p % npartitions,
+						 true, offset);
 	free(name);
 	return last = source;
 }
@@ -908,7 +910,7 @@ take_line(Feed *feed, const Options *opts, int npartitions, const InputLine *lin
 			apply_write_line(feed, line->data, line->len);
 			return true;
 		}
-		source = kcat_source(feed, opts, npartitions, p);
+		source = kcat_source(feed, opts, npartitions, p, offset);
 		if (source == NULL)
 			return false;
 	}
@@ -1107,7 +1109,8 @@ main(int argc, char **argv)
 		exit(1);
 	}
 	if (opts.format == FORMAT_JSON &&
-		source_open(&feed, opts.source, -1, opts.partition >= 0 ? opts.partition : 0) == NULL)
+		source_open(&feed, opts.source, -1, opts.partition >= 0 ? opts.partition : 0,
+					false, 0) == NULL)
 		exit(1);
 
 	started = feed_now();
