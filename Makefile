@@ -17,7 +17,7 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(OBJS): src/sessionize.h
+$(OBJS): src/sessionize.h src/compat.h
 
 # sessionize-feed (feed/), a client program: built, installed into
 # PostgreSQL's bindir and cleaned with the extension, by a sub-make.

@@ -167,6 +167,63 @@ SELECT key, event_count, end_reason FROM att2_sessions WHERE key = 'w1';
 SELECT "partition", batches, events_in FROM sessionize.partition_stats WHERE stream = 'att2'
  ORDER BY 1;
 
+-- Rows applied as replica (as a subscription's apply worker applies them,
+-- row by row, with session_replication_role = replica): the statement
+-- trigger does not fire; the row trigger gathers the transaction's rows,
+-- fed as one batch just before it commits.  A savepoint rolled back takes
+-- its rows with it.  (TAP 010 runs a real subscription.)
+CREATE TABLE att_replica_sessions (LIKE att_sessions);
+CREATE TABLE att_replica (id text, ts timestamptz, "isLast" boolean);
+SELECT sessionize.create_stream('att_rep', gap => '1 hour', sink => 'att_replica_sessions');
+SELECT sessionize.attach('att_rep', 'att_replica');
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO att_replica VALUES ('r1', '2026-01-01 10:00Z', false);
+INSERT INTO att_replica VALUES ('r1', '2026-01-01 10:01Z', false);
+SAVEPOINT s;
+INSERT INTO att_replica VALUES ('r1', '2026-01-01 10:02Z', false);
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO att_replica VALUES ('r1', '2026-01-01 10:03Z', true);
+-- nothing fed yet: the rows wait for the commit
+SELECT batches FROM sessionize.stats WHERE stream = 'att_rep';
+COMMIT;
+SELECT key, event_count, end_reason, jsonb_path_query_array(events, '$[*].ts') AS ts
+  FROM att_replica_sessions;
+SELECT batches, events_in FROM sessionize.stats WHERE stream = 'att_rep';
+-- A rolled-back transaction feeds nothing.
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO att_replica VALUES ('r2', '2026-01-01 10:05Z', true);
+ROLLBACK;
+SELECT batches, events_in FROM sessionize.stats WHERE stream = 'att_rep';
+-- A sink with a deferred trigger that fires in replica mode too (ENABLE
+-- ALWAYS; the others do not fire there): its event would fire at commit as
+-- the subscription's owner, not as the table's, so PostgreSQL refuses it
+-- in the batch, which runs as the table's owner in a security-restricted
+-- operation, and the transaction fails.
+CREATE FUNCTION att_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER att_later AFTER INSERT ON att_replica_sessions
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION att_note();
+ALTER TABLE att_replica_sessions ENABLE ALWAYS TRIGGER att_later;
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO att_replica VALUES ('r3', '2026-01-01 10:06Z', true);
+COMMIT;
+SELECT count(*) FROM att_replica_sessions WHERE key = 'r3';
+-- Not deferred, it is fine.
+DROP TRIGGER att_later ON att_replica_sessions;
+CREATE CONSTRAINT TRIGGER att_later AFTER INSERT ON att_replica_sessions
+    DEFERRABLE INITIALLY IMMEDIATE FOR EACH ROW EXECUTE FUNCTION att_note();
+ALTER TABLE att_replica_sessions ENABLE ALWAYS TRIGGER att_later;
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO att_replica VALUES ('r3', '2026-01-01 10:06Z', true);
+COMMIT;
+SELECT count(*) FROM att_replica_sessions WHERE key = 'r3';
+SELECT sessionize.drop_stream('att_rep');
+DROP TABLE att_replica, att_replica_sessions;
+DROP FUNCTION att_note();
+
 -- drop_stream detaches; DROP TABLE takes the attachment with it.
 SELECT sessionize.drop_stream('att2');
 SELECT stream, source_table FROM sessionize.attachments;

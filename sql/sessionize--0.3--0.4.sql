@@ -173,3 +173,43 @@ COMMENT ON FUNCTION sessionize.alter_stream(text, text, regclass) IS
     'change one setting of a stream in use to a table (sink, dead_letter)';
 COMMENT ON FUNCTION sessionize.open_sessions(text, anyelement) IS
     'the open sessions of one key of a stream, the key given as a value of any type that casts to the key type';
+
+/* ------------------------------------------- attached tables' replica triggers */
+
+/*
+ * The trigger that feeds the rows a subscription applies to an attached
+ * table was a deferred constraint trigger; from PostgreSQL 16 on, the
+ * apply worker applies rows as the table's owner in a security-restricted
+ * operation, where no deferred trigger may be queued, so no replicated row
+ * could be applied.  It is now an ordinary AFTER INSERT row trigger (see
+ * src/attach.c).  Each one is made again, with the same name, stream and
+ * partition.  Only triggers are dropped and made: nothing of the table's
+ * owner runs.
+ */
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN
+        SELECT tg.tgrelid::pg_catalog.regclass AS tbl, tg.tgname,
+               pg_catalog.convert_from(pg_catalog.substring(tg.tgargs, 1, a.stop - 1),
+                                       pg_catalog.getdatabaseencoding()) AS stream,
+               pg_catalog.convert_from(pg_catalog.substring(tg.tgargs, a.stop + 1,
+                                       pg_catalog.length(tg.tgargs) - a.stop - 1),
+                                       pg_catalog.getdatabaseencoding()) AS part
+          FROM pg_catalog.pg_trigger tg,
+               LATERAL (SELECT pg_catalog.position(tg.tgargs, pg_catalog.decode('00', 'hex')) AS stop) a
+         WHERE tg.tgfoid OPERATOR(pg_catalog.=) 'sessionize._feed_replica()'::pg_catalog.regprocedure
+           AND tg.tgnargs OPERATOR(pg_catalog.=) 2
+           AND tg.tgconstraint OPERATOR(pg_catalog.<>) 0
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.tbl);
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER INSERT ON %s FOR EACH ROW'
+            ' WHEN (sessionize._replica_row())'
+            ' EXECUTE FUNCTION sessionize._feed_replica(%L, %L)',
+            t.tgname, t.tbl, t.stream, t.part);
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', t.tbl, t.tgname);
+    END LOOP;
+END
+$$;

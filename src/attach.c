@@ -13,14 +13,24 @@
  *	 query (one COPY of 100,000 rows is one batch, not 100,000);
  *
  * - for rows applied by logical replication, whose apply worker fires row
- *	 triggers only (and only those enabled ALWAYS or REPLICA), a deferred
- *	 constraint trigger, enabled ALWAYS, whose WHEN clause queues an event
+ *	 triggers only (and only those enabled ALWAYS or REPLICA), an AFTER
+ *	 INSERT row trigger, enabled ALWAYS, whose WHEN clause queues an event
  *	 only when session_replication_role is replica (so it costs an inserting
- *	 statement one function call a row, and queues nothing).  Its events fire
- *	 at commit, one a row, in the order the rows came; they gather the rows
- *	 of the transaction, and the last one (or every REPLICA_BATCH_ROWS) feeds
- *	 them as a batch.  These batches run as the table's owner, as the apply
- *	 worker of PostgreSQL 16 does, not as the subscription's (a superuser).
+ *	 statement one function call a row, and queues nothing).  It gathers the
+ *	 rows of the transaction, in the order they came; they are fed as one
+ *	 batch just before the transaction commits (a pre-commit callback), or
+ *	 every REPLICA_BATCH_ROWS rows (a table's initial copy).  These batches
+ *	 run as the table's owner in a security-restricted operation, as the
+ *	 apply worker of PostgreSQL 16 on runs a table's triggers, not as the
+ *	 subscription's owner (a superuser); so a batch that would queue a
+ *	 deferred trigger's event (on the sink, enabled ALWAYS) fails, as that
+ *	 event would fire at commit as the subscription's owner.
+ *
+ *	 Not a deferred trigger (0.3 made a deferred constraint trigger, whose
+ *	 events fired at commit): from PostgreSQL 16 on the apply worker applies
+ *	 each row as the table's owner in a security-restricted operation, where
+ *	 a deferred trigger cannot be queued, so no row of a subscription could
+ *	 be applied.
  *
  * The dead letters of a batch (with a dead_letter table) tell its rows
  * from those of other batches: their source is the table's name, schema-
@@ -51,6 +61,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(sessionize_attach);
@@ -205,8 +216,7 @@ sessionize_attach(PG_FUNCTION_ARGS)
 					 " FOR EACH STATEMENT EXECUTE FUNCTION "
 					 SESSIONIZE_SCHEMA "." FEED_STATEMENT_FN "(%s, '%d')",
 					 quote_identifier(trigger), table, quote_literal_cstr(name), part));
-	run_ddl(psprintf("CREATE CONSTRAINT TRIGGER %s AFTER INSERT ON %s"
-					 " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+	run_ddl(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW"
 					 " WHEN (" SESSIONIZE_SCHEMA "._replica_row())"
 					 " EXECUTE FUNCTION " SESSIONIZE_SCHEMA "." FEED_REPLICA_FN "(%s, '%d')",
 					 quote_identifier(psprintf("%s_replica", trigger)), table,
@@ -443,9 +453,9 @@ sessionize_feed_statement(PG_FUNCTION_ARGS)
 
 /*
  * The replicated rows of the transaction not yet fed: one buffer per
- * feeding trigger, in TopTransactionContext.  replica_pending counts the
- * events queued (by transaction nesting level) and not yet fired; when it
- * falls to zero at commit, every row has come.
+ * feeding trigger, in TopTransactionContext, each row with the
+ * subtransaction that applied it (a streamed transaction applies its
+ * subtransactions as such, and may roll one back).
  */
 typedef struct ReplicaBuffer
 {
@@ -457,19 +467,49 @@ typedef struct ReplicaBuffer
 	TupleDesc	desc;
 	MemoryContext cxt;			/* of the rows */
 	HeapTuple  *rows;
+	SubTransactionId *subxacts;
 	int			n;
 	int			capacity;
 } ReplicaBuffer;
 
 static List *replica_buffers = NIL;
-static int64 *replica_pending = NULL;	/* [nesting level] */
-static int	replica_levels = 0;
 static bool replica_callbacks = false;
 
 /*
- * replica_xact: a transaction ends: nothing is pending.  Before a commit,
- * every row queued must have been fed (a safety net: a row left means a
- * miscount, and the commit fails rather than lose it).
+ * replica_flush: feed buffer b's rows as one batch, as the table's owner
+ * in a security-restricted operation, where PostgreSQL refuses to queue a
+ * deferred trigger's event: on the sink, it would fire at commit as the
+ * subscription's owner.
+ */
+static void
+replica_flush(ReplicaBuffer *b)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			n = b->n;
+	bool		snapshot = false;
+
+	if (n == 0)
+		return;
+	b->n = 0;
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		snapshot = true;
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(b->owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	feed_rows(b->stream, b->part, b->relid, b->desc, b->rows, n, true);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (snapshot)
+		PopActiveSnapshot();
+	MemoryContextReset(b->cxt);
+}
+
+/*
+ * replica_xact: before a commit (or a PREPARE TRANSACTION, which a
+ * two-phase subscription makes), feed every row gathered; at the end of a
+ * transaction, nothing is gathered.
  */
 static void
 replica_xact(XactEvent event, void *arg)
@@ -479,93 +519,45 @@ replica_xact(XactEvent event, void *arg)
 	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
 	{
 		foreach(lc, replica_buffers)
-			if (((ReplicaBuffer *) lfirst(lc))->n > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INTERNAL_ERROR),
-						 errmsg("replicated rows of table %s were not fed to stream \"%s\"",
-								get_rel_name(((ReplicaBuffer *) lfirst(lc))->relid),
-								((ReplicaBuffer *) lfirst(lc))->stream)));
+			replica_flush(lfirst(lc));
 		return;
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT)
-	{
 		replica_buffers = NIL;
-		if (replica_pending != NULL)
-			memset(replica_pending, 0, sizeof(int64) * replica_levels);
-	}
 }
 
 /*
- * replica_subxact: a subtransaction's queued events are its parent's when
- * it commits, and discarded when it aborts (as the trigger queue does).
+ * replica_subxact: a subtransaction rolled back takes its rows with it:
+ * they are the last of each buffer, applied by it or by a subtransaction
+ * it began (whose ids are later).
  */
 static void
 replica_subxact(SubXactEvent event, SubTransactionId mySubid,
 				SubTransactionId parentSubid, void *arg)
 {
-	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
 
-	if (level >= replica_levels || level < 2)
+	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
-	if (event == SUBXACT_EVENT_COMMIT_SUB)
-		replica_pending[level - 1] += replica_pending[level];
-	if (event == SUBXACT_EVENT_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB)
-		replica_pending[level] = 0;
+	foreach(lc, replica_buffers)
+	{
+		ReplicaBuffer *b = lfirst(lc);
+
+		while (b->n > 0 && b->subxacts[b->n - 1] >= mySubid)
+			b->n--;
+	}
 }
 
 /*
  * sessionize_replica_row: the WHEN clause of the replica trigger: queue an
- * event only for a row applied as replica (by a subscription), and count
- * it.
+ * event only for a row applied as replica (by a subscription).
  */
 Datum
 sessionize_replica_row(PG_FUNCTION_ARGS)
 {
-	int			level = GetCurrentTransactionNestLevel();
-
-	if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
-		PG_RETURN_BOOL(false);
-	if (!replica_callbacks)
-	{
-		RegisterXactCallback(replica_xact, NULL);
-		RegisterSubXactCallback(replica_subxact, NULL);
-		replica_callbacks = true;
-	}
-	if (level >= replica_levels)
-	{
-		int			levels = Max(level + 1, 2 * replica_levels);
-
-		replica_pending = replica_pending == NULL ?
-			MemoryContextAllocZero(TopMemoryContext, sizeof(int64) * levels) :
-			repalloc(replica_pending, sizeof(int64) * levels);
-		memset(replica_pending + replica_levels, 0,
-			   sizeof(int64) * (levels - replica_levels));
-		replica_levels = levels;
-	}
-	replica_pending[level]++;
-	PG_RETURN_BOOL(true);
-}
-
-/*
- * replica_flush: feed buffer b's rows as one batch, as the table's owner.
- */
-static void
-replica_flush(ReplicaBuffer *b)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			n = b->n;
-
-	if (n == 0)
-		return;
-	b->n = 0;
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(b->owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	feed_rows(b->stream, b->part, b->relid, b->desc, b->rows, n, true);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	MemoryContextReset(b->cxt);
+	PG_RETURN_BOOL(SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA);
 }
 
 /*
@@ -584,6 +576,12 @@ replica_buffer(TriggerData *td, const char *name, int32 part)
 		if (b->trigger == td->tg_trigger->tgoid)
 			return b;
 	}
+	if (!replica_callbacks)
+	{
+		RegisterXactCallback(replica_xact, NULL);
+		RegisterSubXactCallback(replica_subxact, NULL);
+		replica_callbacks = true;
+	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	b = palloc0(sizeof(ReplicaBuffer));
 	b->trigger = td->tg_trigger->tgoid;
@@ -594,6 +592,7 @@ replica_buffer(TriggerData *td, const char *name, int32 part)
 	b->desc = CreateTupleDescCopy(RelationGetDescr(td->tg_relation));
 	b->capacity = 64;
 	b->rows = palloc(sizeof(HeapTuple) * b->capacity);
+	b->subxacts = palloc(sizeof(SubTransactionId) * b->capacity);
 	b->cxt = AllocSetContextCreate(TopTransactionContext, "sessionize replicated rows",
 								   ALLOCSET_DEFAULT_SIZES);
 	replica_buffers = lappend(replica_buffers, b);
@@ -602,9 +601,12 @@ replica_buffer(TriggerData *td, const char *name, int32 part)
 }
 
 /*
- * sessionize_feed_replica: the replica trigger attach makes, fired at
- * commit for each row a subscription applied: gather the row, and feed
- * the transaction's rows when the last has come (or a buffer is full).
+ * sessionize_feed_replica: the replica trigger attach makes, fired for
+ * each row a subscription applied: gather the row; the transaction's rows
+ * are fed before it commits (see replica_xact), or when the buffer is full
+ * outside a subtransaction (the rows of one that may still roll back are
+ * kept until its parent's end).  A deferred constraint trigger of 0.3
+ * (attached before 0.4) calls it at commit, the same way.
  */
 Datum
 sessionize_feed_replica(PG_FUNCTION_ARGS)
@@ -614,33 +616,21 @@ sessionize_feed_replica(PG_FUNCTION_ARGS)
 	int32		part;
 	ReplicaBuffer *b;
 	MemoryContext old;
-	ListCell   *lc;
 
 	feed_trigger_args(fcinfo, true, &name, &part);
-	if (GetCurrentTransactionNestLevel() != 1 || replica_levels < 2 || replica_pending[1] <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("replicated rows of table %s are fed to stream \"%s\" at commit only",
-						RelationGetRelationName(td->tg_relation), name),
-				 errhint("Do not SET CONSTRAINTS ... IMMEDIATE inside a savepoint on an attached table.")));
-
 	b = replica_buffer(td, name, part);
 	if (b->n == b->capacity)
 	{
 		b->capacity *= 2;
 		b->rows = repalloc_huge(b->rows, sizeof(HeapTuple) * b->capacity);
+		b->subxacts = repalloc_huge(b->subxacts, sizeof(SubTransactionId) * b->capacity);
 	}
 	old = MemoryContextSwitchTo(b->cxt);
-	b->rows[b->n++] = heap_copytuple(td->tg_trigtuple);
+	b->rows[b->n] = heap_copytuple(td->tg_trigtuple);
 	MemoryContextSwitchTo(old);
-	replica_pending[1]--;
+	b->subxacts[b->n++] = GetCurrentSubTransactionId();
 
-	if (replica_pending[1] == 0)
-	{
-		foreach(lc, replica_buffers)
-			replica_flush(lfirst(lc));
-	}
-	else if (b->n >= REPLICA_BATCH_ROWS)
+	if (b->n >= REPLICA_BATCH_ROWS && GetCurrentTransactionNestLevel() == 1)
 		replica_flush(b);
 	return PointerGetDatum(NULL);
 }

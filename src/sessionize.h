@@ -27,6 +27,8 @@
 #include "utils/timestamp.h"
 #include "utils/sortsupport.h"
 
+#include "compat.h"
+
 /*
  * PostgreSQL 15 loads libraries with RTLD_GLOBAL: every symbol a library
  * exports is global in the server, so a function of ours named like one of

@@ -486,7 +486,7 @@ chunks_read(Stream *stream, Chunks *c, Snapshot snapshot, Datum key, Session *s,
 	int32	   *payload_len = palloc(sizeof(int32) * size);
 	int			n = 0;
 	int			seq = 0;
-	IndexScanDesc scan = index_beginscan(c->t.rel, c->t.key_index, snapshot, c->nkeys, 0);
+	IndexScanDesc scan = compat_index_beginscan(c->t.rel, c->t.key_index, snapshot, c->nkeys, 0);
 
 	index_rescan(scan, c->skey, set_key_part(&c->t, c->skey, key, stream->part), NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, c->slot))
@@ -610,7 +610,7 @@ state_open(Stream *stream)
 	st->slot = table_slot_create(st->t.rel, NULL);
 	st->key_nkeys = key_nkeys(&st->t);
 	index_scankeys(st->t.key_index, st->key_skey, st->key_nkeys, 0);
-	st->key_scan = index_beginscan(st->t.rel, st->t.key_index, st->snapshot,
+	st->key_scan = compat_index_beginscan(st->t.rel, st->t.key_index, st->snapshot,
 								   st->key_nkeys, 0);
 	return st;
 }
@@ -886,7 +886,7 @@ row_write(StateTable *st, Datum key, ItemPointer tid, const StateRow *row)
 	tup = heap_form_tuple(RelationGetDescr(st->t.rel), values, nulls);
 	if (ItemPointerIsValid(tid))
 	{
-		simple_heap_update(st->t.rel, tid, tup);
+		compat_heap_update(st->t.rel, tid, tup);
 		if (!HeapTupleIsHeapOnly(tup))
 			stored_insert_index_entries(&st->t, tup, true);
 	}
@@ -1088,7 +1088,7 @@ set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull)
 	if (!isnull)
 		note_timer(st->stream, timer);
 	tup = heap_modify_tuple(old, RelationGetDescr(st->t.rel), values, nulls, replace);
-	simple_heap_update(st->t.rel, &slot->tts_tid, tup);
+	compat_heap_update(st->t.rel, &slot->tts_tid, tup);
 	if (!HeapTupleIsHeapOnly(tup))
 		stored_insert_index_entries(&st->t, tup, true);
 	heap_freetuple(tup);
@@ -1209,7 +1209,7 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 		nkeys++;
 	}
 	stream->timers_written_min = DT_NOEND;
-	scan = index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
+	scan = compat_index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
 	index_rescan(scan, skeys, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
 	{
@@ -1279,7 +1279,7 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 
 	index_scankeys(st->deadline_index, &skey, nkeys, 0);
 	skey.sk_argument = Int32GetDatum(st->stream->part);
-	scan = index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
+	scan = compat_index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
 	index_rescan(scan, &skey, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
 	{
@@ -1453,7 +1453,7 @@ reader_list_rows(StateReader *r, bool one_key, Datum key)
 	{
 		index_scankeys(r->t.key_index, &skey, 1, 0);
 		skey.sk_argument = key;
-		iscan = index_beginscan(r->t.rel, r->t.key_index, r->snapshot, 1, 0);
+		iscan = compat_index_beginscan(r->t.rel, r->t.key_index, r->snapshot, 1, 0);
 		index_rescan(iscan, &skey, 1, NULL, 0);
 	}
 	else
@@ -1543,7 +1543,7 @@ state_read_begin(Stream *stream, bool one_key, Datum key)
 	}
 	index_scankeys(r->t.key_index, &skey, nkeys, 0);
 	skey.sk_argument = key;
-	r->scan = index_beginscan(r->t.rel, r->t.key_index, r->snapshot, nkeys, 0);
+	r->scan = compat_index_beginscan(r->t.rel, r->t.key_index, r->snapshot, nkeys, 0);
 	index_rescan(r->scan, &skey, nkeys, NULL, 0);
 	return r;
 }

@@ -151,7 +151,7 @@ check_update_function(Oid fn)
 				 errmsg("update function %s does not have the signature of one",
 						format_procedure(fn)),
 				 errhint("It takes (key text, events jsonb, state jsonb, timed_out boolean) and returns sessionize.state_update or sessionize.state_outputs.")));
-	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+	if (compat_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", format_procedure(fn))));

@@ -128,6 +128,29 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 			"(under $from the state tables belong to the extension owner)");
 	}
 
+	# An attached table (since 0.3), in both: its replica trigger was a
+	# deferred constraint trigger until 0.4.
+	my $attach = q{
+	CREATE TABLE att_src (id bigint, ts timestamptz, "isLast" boolean);
+	SELECT sessionize.attach('clicks', 'att_src');
+	};
+	my $att_triggers = q{
+	SELECT string_agg(pg_get_triggerdef(oid) || ' ' || tgenabled::text, E'\n' ORDER BY tgname)
+	  FROM pg_trigger WHERE tgrelid = 'att_src'::regclass
+	};
+	if ($from ge '0.3')
+	{
+		$node->safe_psql($_, $attach) for ($up, $fresh);
+		# as 0.3's attach made it (this library makes the trigger of 0.4)
+		$node->safe_psql($up, q{
+		DROP TRIGGER sessionize_feed_1_replica ON att_src;
+		CREATE CONSTRAINT TRIGGER sessionize_feed_1_replica AFTER INSERT ON att_src
+		    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (sessionize._replica_row())
+		    EXECUTE FUNCTION sessionize._feed_replica('clicks', '0');
+		ALTER TABLE att_src ENABLE ALWAYS TRIGGER sessionize_feed_1_replica;
+		});
+	}
+
 	$node->safe_psql($up, 'ALTER EXTENSION sessionize UPDATE');
 	is($node->safe_psql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'sessionize'}),
 		$default_version, "ALTER EXTENSION sessionize UPDATE reaches $default_version");
@@ -183,6 +206,22 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	like($fresh_objects, qr/function sessionize\.alter_stream/, '(a fresh install has alter_stream)');
 	is($node->safe_psql($up, $objects), $fresh_objects,
 		'the upgraded extension has the objects of a fresh install');
+
+	if ($from ge '0.3')
+	{
+		is($node->safe_psql($up, $att_triggers), $node->safe_psql($fresh, $att_triggers),
+			"the update makes an attached table's triggers as a fresh attach makes them");
+		my $replicated = q{
+		BEGIN;
+		SET LOCAL session_replication_role = replica;
+		INSERT INTO att_src VALUES (4242, '2026-01-01 09:00Z', false), (4242, '2026-01-01 09:01Z', true);
+		COMMIT;
+		SELECT count(*) || ' ' || sum(event_count) FROM sink WHERE key = '4242';
+		};
+		is($node->safe_psql($_, $replicated), '1 2',
+			"after the update from $from, rows applied as replica feed the stream ($_)")
+		  for ($up, $fresh);
+	}
 
 	# Both go on: a setting changed with the new alter_stream, the second
 	# half (with a replay of batches 15 to 20, skipped), and a flush.  The
