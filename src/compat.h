@@ -16,6 +16,7 @@
 #include "access/heapam.h"
 #include "catalog/pg_proc.h"
 #include "utils/acl.h"
+#include "utils/float.h"
 
 #if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 190000
 #error "sessionize builds against PostgreSQL 15 to 18"
@@ -64,6 +65,20 @@ compat_proc_aclcheck(Oid fn, Oid roleid, AclMode mode)
 	return object_aclcheck(ProcedureRelationId, fn, roleid, mode);
 #else
 	return pg_proc_aclcheck(fn, roleid, mode);
+#endif
+}
+
+/*
+ * compat_float8in: float8in_internal, raising its errors (PostgreSQL 16
+ * added an argument for soft errors).
+ */
+static inline float8
+compat_float8in(char *num, const char *type_name, const char *orig_string)
+{
+#if PG_VERSION_NUM >= 160000
+	return float8in_internal(num, NULL, type_name, orig_string, NULL);
+#else
+	return float8in_internal(num, NULL, type_name, orig_string);
 #endif
 }
 

@@ -404,7 +404,7 @@ ts_from_string(Stream *stream, const char *s, int len, const TsPlace *place)
 		float8		value;
 
 		*place->converting = place->field;
-		value = float8in_internal(text, NULL, "double precision", text);
+		value = compat_float8in(text, "double precision", text);
 		*place->converting = NULL;
 		return ts_from_epoch(stream, value, text, place);
 	}

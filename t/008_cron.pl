@@ -10,6 +10,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
+# pg_cron is a package of its own for each PostgreSQL major (Debian's
+# postgresql-15-cron); where the server under test has none, say so.
+my $pkglibdir = `pg_config --pkglibdir`;
+chomp $pkglibdir;
+plan skip_all => "pg_cron is not installed for this PostgreSQL ($pkglibdir/pg_cron.so)"
+  unless -e "$pkglibdir/pg_cron.so";
+
 my $node = PostgreSQL::Test::Cluster->new('cron');
 $node->init;
 $node->append_conf('postgresql.conf',
