@@ -80,6 +80,7 @@ SELECT sessionize.alter_stream('arg', 'key_field', 5);
 SELECT label, try(sql) FROM (VALUES
   ('gap -5', $$SELECT sessionize.alter_stream('arg', 'gap', '-5')$$),
   ('max_future 60', $$SELECT sessionize.alter_stream('arg', 'max_future', '60')$$),
+  ('gap @ 30', $$SELECT sessionize.alter_stream('arg', 'gap', ' @ 30')$$),
   ('max_duration 2', $$SELECT sessionize.alter_stream('arg', 'max_duration', 2::bigint)$$),
   ('max_events too big', $$SELECT sessionize.alter_stream('arg', 'max_events', 10000000000)$$),
   ('max_events interval', $$SELECT sessionize.alter_stream('arg', 'max_events', interval '1 hour')$$),
