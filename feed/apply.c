@@ -564,7 +564,8 @@ apply_batch(Feed *feed, Source *source)
  * partition, whose committed offset is read now (so that its lines at or
  * below it are skipped).  With register_new, a source the stream has not
  * seen is registered at once, committed just before first_offset, the
- * offset of its first line: a Kafka partition then holds the stream
+ * offset of its first line (see server_register), and its committed
+ * offset read again: a Kafka partition then holds the stream
  * partition's clock from the moment the feeder sees it, not from its first
  * batch, which may come after other partitions' batches moved the clock
  * past its events.  NULL (with the error shown) on failure.
@@ -590,14 +591,16 @@ source_open(Feed *feed, const char *name, int32_t kafka_partition, int partition
 		bool		found = false;
 		int64_t		committed = 0;
 
+		/* registered, the offset is read again: another feeder may be ahead */
 		if (server_committed(feed->server, name, &found, &committed, &r) &&
 			(found || !register_new ||
-			 server_register(feed->server, name, first_offset - 1, partition, &r)))
+			 (server_register(feed->server, name, first_offset - 1, partition, &r) &&
+			  server_committed(feed->server, name, &found, &committed, &r))))
 		{
-			if (found || register_new)
+			if (found)
 			{
 				source->has_committed = source->has_seen = true;
-				source->committed = source->seen = found ? committed : first_offset - 1;
+				source->committed = source->seen = committed;
 			}
 			return source;
 		}

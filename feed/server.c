@@ -9,7 +9,8 @@
  *	  batch:	 SELECT count(*) FROM sessionize.sessionize_batch(stream,
  *				 events, source, batch_offset, partition, first_offset)
  *	  committed: SELECT sessionize.committed_offset(stream, source)
- *	  register:	 SELECT sessionize.set_offset(stream, source, offset, partition)
+ *	  register:	 SELECT count(*) FROM sessionize.sessionize_batch(stream, '[]',
+ *				 source, offset, partition)
  *	  json:		 SELECT $1::jsonb (to find a line the server cannot read)
  *
  * Each runs in its own transaction (libpq's autocommit).  A batch counts
@@ -69,8 +70,10 @@ static const struct
 		"SELECT sessionize.committed_offset($1::pg_catalog.text, $2::pg_catalog.text)", 2
 	},
 	{
+		/* an empty batch: skipped if the source has committed it or later */
 		STMT_REGISTER,
-		"SELECT sessionize.set_offset($1::pg_catalog.text, $2::pg_catalog.text, "
+		"SELECT pg_catalog.count(*) FROM sessionize.sessionize_batch("
+		"$1::pg_catalog.text, '[]'::pg_catalog.jsonb, $2::pg_catalog.text, "
 		"$3::pg_catalog.int8, $4::pg_catalog.int4)", 4
 	},
 	{
@@ -410,8 +413,13 @@ server_committed(Server *server, const char *source, bool *found, int64_t *offse
 /*
  * server_register: make offset the one committed for source, a source new
  * to the stream, of the stream's partition: from here on it holds that
- * partition's clock until it sends (see the server's src/offsets.c).
- * false with *result set when the statement failed.
+ * partition's clock until it sends (see the server's src/offsets.c).  It
+ * is an empty batch at offset, not set_offset: skipped when the source
+ * has committed offset or later meanwhile (another feeder of the same
+ * input), so that no committed offset moves back and nothing is applied
+ * twice; and it waits only for the calls on its partition (set_offset
+ * waits for every call on the stream).  The caller reads the committed
+ * offset again.  false with *result set when the statement failed.
  */
 bool
 server_register(Server *server, const char *source, int64_t offset, int partition,
@@ -425,6 +433,7 @@ server_register(Server *server, const char *source, int64_t offset, int partitio
 	snprintf(offset_text, sizeof(offset_text), "%lld", (long long) offset);
 	snprintf(partition_text, sizeof(partition_text), "%d", partition);
 	res = PQexecPrepared(server->conn, STMT_REGISTER, 4, params, NULL, NULL, 0);
+	server->skipped_notice = false;
 	classify(server, res, result);
 	PQclear(res);
 	return result->status == APPLY_OK;

@@ -80,6 +80,7 @@ SELECT sessionize.alter_stream('arg', 'key_field', 5);
 SELECT label, try(sql) FROM (VALUES
   ('gap -5', $$SELECT sessionize.alter_stream('arg', 'gap', '-5')$$),
   ('max_future 60', $$SELECT sessionize.alter_stream('arg', 'max_future', '60')$$),
+  ('gap @ 30', $$SELECT sessionize.alter_stream('arg', 'gap', ' @ 30')$$),
   ('max_duration 2', $$SELECT sessionize.alter_stream('arg', 'max_duration', 2::bigint)$$),
   ('max_events too big', $$SELECT sessionize.alter_stream('arg', 'max_events', 10000000000)$$),
   ('max_events interval', $$SELECT sessionize.alter_stream('arg', 'max_events', interval '1 hour')$$),
@@ -109,6 +110,15 @@ SELECT * FROM sessionize.open_sessions(7);
 CREATE FUNCTION my_create_stream(text) RETURNS void LANGUAGE sql AS '';
 SELECT my_create_stream(30);
 DROP FUNCTION my_create_stream(text);
+-- Nor is another schema's function of one of our names, called without a
+-- schema while the search_path does not have sessionize; with it, the
+-- call may be meant for ours, and has our hint.
+CREATE FUNCTION public.open_sessions(integer) RETURNS void LANGUAGE sql AS '';
+SELECT open_sessions(1, 2, 3);
+SET search_path = public, sessionize;
+SELECT open_sessions(1, 2, 3);
+RESET search_path;
+DROP FUNCTION public.open_sessions(integer);
 
 -- open_sessions takes a key of any type: cast to the key type where the
 -- cast is implicit (an integer to bigint), else read from its text (a

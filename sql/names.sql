@@ -17,6 +17,10 @@ SELECT attname FROM pg_attribute WHERE attrelid = 'lc'::regclass AND attnum = 3;
 SELECT sessionize.attach('names', 'lc');
 CREATE TABLE uc ("ID" text, "Ts" timestamptz);
 SELECT try($$SELECT sessionize.attach('names', 'uc')$$);
+-- Its hint: a column made "ID" with double quotes is renamed to id (the
+-- hint of "isLast" above, to write the name in double quotes, does not
+-- fit a name that needs none).
+SELECT sessionize.attach('names', 'uc');
 -- A table with both "isLast" and islast reads "isLast", the exact name.
 CREATE TABLE both_cases (id text, ts timestamptz, "isLast" boolean, islast boolean);
 SELECT sessionize.attach('names', 'both_cases');

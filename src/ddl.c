@@ -658,23 +658,33 @@ setting_value_context(void *arg)
 }
 
 /*
- * is_bare_number: whether str is a number alone (a sign, digits, a decimal
- * point, blanks around), which interval input reads as seconds.
+ * bare_number: where the number is in str, if str is a number alone (a
+ * sign, digits, a decimal point, blanks around, after the '@' of the
+ * postgres interval style), which interval input reads as seconds; else
+ * NULL.
  */
-static bool
-is_bare_number(const char *str)
+static const char *
+bare_number(const char *str)
 {
+	const char *start;
 	bool		digits = false;
 
 	while (scanner_isspace(*str))
 		str++;
+	if (*str == '@')
+	{
+		str++;
+		while (scanner_isspace(*str))
+			str++;
+	}
+	start = str;
 	if (*str == '+' || *str == '-')
 		str++;
 	for (; isdigit((unsigned char) *str) || *str == '.'; str++)
 		digits |= isdigit((unsigned char) *str) != 0;
 	while (scanner_isspace(*str))
 		str++;
-	return digits && *str == '\0';
+	return digits && *str == '\0' ? start : NULL;
 }
 
 /*
@@ -700,14 +710,12 @@ setting_from_text(const char *stream, const StreamSetting *setting, const char *
 	value = OidInputFunctionCall(typinput, (char *) str, typioparam, -1);
 	error_context_stack = errcb.previous;
 
-	if (setting->type == INTERVALOID && is_bare_number(str) &&
+	if (setting->type == INTERVALOID && bare_number(str) != NULL &&
 		interval_usecs(DatumGetIntervalP(value), setting->name) != 0)
 	{
-		char	   *number = pstrdup(str);
+		char	   *number = pstrdup(bare_number(str));
 
-		/* the number as written, without the blanks around it */
-		while (scanner_isspace(*number))
-			number++;
+		/* the number as written, without the blanks after it */
 		number[strcspn(number, " \t\n\r\f\v")] = '\0';
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -192,8 +192,12 @@ find_column(Stream *stream, TupleDesc desc, const char *name, const char *settin
 				 errhint("Name the column AS %s, or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
 						 quote_identifier(name), twin,
 						 quote_literal_cstr(stream->name), setting, quote_literal_cstr(twin)) :
+				 strcmp(quote_identifier(name), name) != 0 ?
 				 errhint("Write the name in double quotes when creating the table (%s), or rename the column, or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
 						 quote_identifier(name), twin,
+						 quote_literal_cstr(stream->name), setting, quote_literal_cstr(twin)) :
+				 errhint("Rename the column %s to %s (the double quotes it was created with kept its case), or make the stream read \"%s\": sessionize.alter_stream(%s, '%s', %s).",
+						 quote_identifier(twin), name, twin,
 						 quote_literal_cstr(stream->name), setting, quote_literal_cstr(twin))));
 	}
 	return 0;

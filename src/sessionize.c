@@ -11,6 +11,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "common/int.h"
 #include "miscadmin.h"
 #include "tcop/tcopprot.h"
@@ -19,6 +20,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 PG_MODULE_MAGIC;
 
@@ -75,8 +77,36 @@ static const struct
 };
 
 /*
+ * search_path_has_sessionize: whether the search_path names our schema,
+ * so that a call of create_stream without a schema may be a call of ours.
+ * Reads the setting's text only (no catalog access: an error is being
+ * reported).
+ */
+static bool
+search_path_has_sessionize(void)
+{
+	char	   *rawname;
+	List	   *names;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (namespace_search_path == NULL)
+		return false;
+	rawname = pstrdup(namespace_search_path);
+	if (!SplitIdentifierString(rawname, ',', &names))
+		return false;
+	foreach(lc, names)
+	{
+		if (strcmp((const char *) lfirst(lc), SESSIONIZE_SCHEMA) == 0)
+			found = true;
+	}
+	return found;
+}
+
+/*
  * names_call: whether message names the call call ("create_stream("),
- * alone or qualified by our schema.
+ * qualified by our schema, or alone when the search_path has our schema
+ * (else it is a call of another schema's function of that name).
  */
 static bool
 names_call(const char *message, const char *call)
@@ -87,7 +117,7 @@ names_call(const char *message, const char *call)
 	if (at == NULL)
 		return false;
 	if (at == message || at[-1] == ' ')
-		return true;
+		return search_path_has_sessionize();
 	return at - message >= strlen(qualified) &&
 		strncmp(at - strlen(qualified), qualified, strlen(qualified)) == 0;
 }
