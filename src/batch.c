@@ -546,7 +546,8 @@ arrays_element(ElementDecoder *d, int i)
  * array of the stream's key type or of a type that has an implicit or
  * assignment cast to it (as an INSERT would take it: int4[] or int2[]
  * for a bigint key, as drivers send a list of numbers by its largest);
- * is_last may be NULL (no event is last); payloads must be jsonb objects.  With dead, bad elements are set aside there.
+ * is_last may be NULL (no event is last); payloads must be jsonb
+ * objects.  With dead, bad elements are set aside there.
  */
 SessEvent *
 batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,

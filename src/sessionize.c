@@ -56,10 +56,11 @@ unknown_keys_hint(ErrorData *edata)
 /*
  * The hints of a call of one of our functions that the parser finds no
  * function for ("function sessionize.create_stream(unknown, gap =>
- * integer) does not exist"): the arguments whose type has no overload.  An overload cannot be added for them without
- * making the calls with an untyped literal ambiguous (json beside jsonb)
- * or resolve elsewhere (text beside jsonb), or, for create_stream, whose
- * arguments all have defaults, without making every call ambiguous.
+ * integer) does not exist"): the arguments whose type has no overload.
+ * An overload cannot be added for them without making the calls with an
+ * untyped literal ambiguous (json beside jsonb) or resolve elsewhere (text
+ * beside jsonb), or, for create_stream, whose arguments all have defaults,
+ * without making every call ambiguous.
  */
 static const struct
 {
@@ -423,8 +424,8 @@ apply_event_time(Call *call, StateTable *st, Datum key, const SessEvent *events,
 /*
  * apply_events: apply a decoded batch to the call's stream: advance the
  * clock, fold each key's events into its session, time out what the
- * clock closes.  Needs sources_begin.  The cost is in the keys the batch touches and the
- * sessions that finish.
+ * clock closes.  Needs sources_begin.  The cost is in the keys the batch
+ * touches and the sessions that finish.
  */
 static void
 apply_events(Call *call, SessEvent *events, int n)
