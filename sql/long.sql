@@ -17,13 +17,34 @@ BEGIN
 END
 $$;
 
--- row_events: what the state row itself holds, by key.
+-- row_events: what the state row itself holds, by key.  The row keeps
+-- its events newest first in a bytea (see src/state.c), each an 8-byte ts,
+-- a 4-byte length (little-endian on the machines this runs on) and the
+-- payload, padded to 4 bytes: in_row counts them.
+CREATE FUNCTION packed_count(b bytea) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    pos int := 0;
+    n int := 0;
+    len int;
+BEGIN
+    WHILE pos < length(b) LOOP
+        len := get_byte(b, pos + 8) + 256 * get_byte(b, pos + 9)
+               + 65536 * get_byte(b, pos + 10) + 16777216 * get_byte(b, pos + 11);
+        pos := pos + 12 + (len + 3) / 4 * 4;
+        n := n + 1;
+    END LOOP;
+    IF pos <> length(b) THEN
+        RAISE EXCEPTION 'events column of % bytes ends mid-event', length(b);
+    END IF;
+    RETURN n;
+END
+$$;
 CREATE FUNCTION row_events(stream text)
 RETURNS TABLE (key text, event_count int, in_row int, chunks int)
 LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY EXECUTE format(
-        'SELECT key::text, event_count, jsonb_array_length(events), chunks
+        'SELECT key::text, event_count, packed_count(events), chunks
            FROM sessionize.%I ORDER BY key',
         (SELECT state_table FROM sessionize.streams WHERE name = stream));
 END

@@ -289,9 +289,8 @@ DROP INDEX :peek_key;
 DROP INDEX :peek_index;
 VACUUM :peek_table;
 CREATE RULE "_RETURN" AS ON SELECT TO :peek_table DO INSTEAD
-  SELECT 'k'::text COLLATE "C" AS key, now() AS first_ts, now() AS last_ts, now() AS deadline,
-         1 AS event_count, '{}'::timestamptz[] AS event_ts, '{}'::jsonb AS events, 0 AS chunks,
-         0 AS part
+  SELECT 'k'::text COLLATE "C" AS key, 0 AS part, now() AS first_ts, 0 AS chunks,
+         now() AS deadline, now() AS last_ts, 1 AS event_count, '\x'::bytea AS events
    WHERE mal.probe('stats view');
 ALTER TABLE :rls_table ENABLE ROW LEVEL SECURITY;
 CREATE POLICY peek ON :rls_table USING (mal.probe('row security'));

@@ -104,9 +104,71 @@ typedef struct StoredTable
 	TupleTableSlot *hslot;		/* for index entries of written tuples */
 } StoredTable;
 
+/*
+ * Where a state table keeps each column.  Tables of 0.1 to 0.4, and those
+ * of event-time and custom-state streams, are in "rows" layout (see
+ * _state_tables); an arrival-order stream's table of 0.5 on is "packed":
+ *
+ *	key, part, first_ts, chunks, deadline, last_ts, event_count, events
+ *
+ * where events is a bytea of the session's events in the row, newest
+ * first, each its ts (8 bytes), its payload's length (4) and the payload
+ * (a jsonb container), padded to 4 bytes.  An event that extends a
+ * session changes last_ts, event_count, the length of events and adds one
+ * record at its start: the bytes before last_ts and the older records
+ * after it stay as they were.  PostgreSQL logs an update whose new tuple
+ * stays on its page by the middle it does not share with the old one
+ * (log_heap_update: a common prefix and suffix are left out), so a HOT
+ * update logs the new event and 20-odd bytes, not the whole session; a
+ * timer move, the 8 bytes of deadline.  In rows layout both logged the
+ * whole row, event_ts and the jsonb array changing from their headers on.
+ */
+typedef struct StateLayout
+{
+	bool		packed;
+	AttrNumber	key;
+	AttrNumber	part;
+	AttrNumber	first_ts;
+	AttrNumber	last_ts;
+	AttrNumber	deadline;
+	AttrNumber	count;
+	AttrNumber	event_ts;		/* rows only */
+	AttrNumber	events;
+	AttrNumber	chunks;
+	AttrNumber	event_last;		/* rows, event time only */
+	AttrNumber	chunk_last;
+	int			natts;
+} StateLayout;
+
+static const StateLayout layout_rows = {
+	false, ST_KEY, ST_PART, ST_FIRST_TS, ST_LAST_TS, ST_DEADLINE, ST_EVENT_COUNT,
+	ST_EVENT_TS, ST_EVENTS, ST_CHUNKS, ST_EVENT_LAST, ST_CHUNK_LAST, ST_NATTS
+};
+
+/* The columns of a packed state table. */
+enum
+{
+	PK_KEY = 1, PK_PART, PK_FIRST_TS, PK_CHUNKS, PK_DEADLINE, PK_LAST_TS, PK_EVENT_COUNT,
+	PK_EVENTS, PK_NATTS = PK_EVENTS
+};
+
+static const StateLayout layout_packed = {
+	true, PK_KEY, PK_PART, PK_FIRST_TS, PK_LAST_TS, PK_DEADLINE, PK_EVENT_COUNT,
+	InvalidAttrNumber, PK_EVENTS, PK_CHUNKS, InvalidAttrNumber, InvalidAttrNumber, PK_NATTS
+};
+
+/* Room for the values of a row of either layout. */
+#define STATE_NATTS_MAX 11
+StaticAssertDecl(STATE_NATTS_MAX >= (int) ST_NATTS && STATE_NATTS_MAX >= (int) PK_NATTS,
+				 "STATE_NATTS_MAX is too small");
+
+/* A packed event's header: its ts and its payload's length. */
+#define PACKED_HEADER (sizeof(TimestampTz) + sizeof(int32))
+
 struct StateTable
 {
 	Stream	   *stream;
+	const StateLayout *lay;
 	StoredTable t;
 	Relation	deadline_index;
 	bool		fetched_timer_null;	/* the timer of the row last fetched */
@@ -212,7 +274,7 @@ index_on(IndexInfo *ii, const AttrNumber *attnums, int n)
 }
 
 /*
- * stored_open: open table relid of stream with lockmode and check it: a
+ * stored_open: check table rel of stream, opened with lockmode: a
  * heap table whose first columns have types (natts_min to natts_max of
  * them: the layouts of earlier versions lack the last ones), with a unique
  * btree index on columns key_cols (leaving out those the table lacks: the
@@ -220,7 +282,7 @@ index_on(IndexInfo *ii, const AttrNumber *attnums, int n)
  * index on the first of them instead.
  */
 static void
-stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natts_max,
+stored_open(Stream *stream, Relation rel, const Oid *types, int natts_min, int natts_max,
 			const AttrNumber *key_cols, int nkey_cols, bool hash_key, LOCKMODE lockmode,
 			StoredTable *t)
 {
@@ -231,7 +293,7 @@ stored_open(Stream *stream, Oid relid, const Oid *types, int natts_min, int natt
 	int			nkeys;
 	int			i;
 
-	t->rel = table_open(relid, lockmode);
+	t->rel = rel;
 	desc = RelationGetDescr(t->rel);
 	if (t->rel->rd_rel->relkind != RELKIND_RELATION ||
 		t->rel->rd_rel->relam != HEAP_TABLE_AM_OID)
@@ -385,29 +447,53 @@ stored_insert_index_entries(StoredTable *t, HeapTuple tup, bool updated)
 
 /*
  * state_table_open: open the state table of stream with lockmode, checked
- * (see StoredTable); returns whether it has the chunks column (version
- * 0.2 on).  One of version 0.1 works as it did, without chunks, and one of
- * 0.1 or 0.2 without partitions, until ALTER EXTENSION sessionize UPDATE
- * adds them, so streams go on between installing this library and
- * updating the extension.
+ * (see StoredTable); returns its layout, and sets *chunked to whether it
+ * has the chunks column (version 0.2 on).  One of version 0.1 works as it
+ * did, without chunks, and one of 0.1 or 0.2 without partitions, until
+ * ALTER EXTENSION sessionize UPDATE adds them, so streams go on between
+ * installing this library and updating the extension.  A table is packed
+ * (see StateLayout) when its second column is an int4 (part; first_ts in
+ * rows layout); only an arrival-order stream with the built-in rules has
+ * one.
  */
-static bool
-state_table_open(Stream *stream, LOCKMODE lockmode, StoredTable *t)
+static const StateLayout *
+state_table_open(Stream *stream, LOCKMODE lockmode, StoredTable *t, bool *chunked)
 {
 	const Oid	types[ST_NATTS] = {
 		stream->key_type, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID,
 		TIMESTAMPTZARRAYOID, JSONBOID, INT4OID, INT4OID, BOOLARRAYOID, TIMESTAMPTZOID
 	};
+	const Oid	packed_types[PK_NATTS] = {
+		stream->key_type, INT4OID, TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+		INT4OID, BYTEAOID
+	};
 	static const AttrNumber key_cols[] = {ST_KEY, ST_PART};
+	static const AttrNumber packed_key_cols[] = {PK_KEY, PK_PART};
+	Relation	rel = table_open(stream->state_relid, lockmode);
+	TupleDesc	desc = RelationGetDescr(rel);
+	/* the second column: first_ts in rows layout, part in packed */
+	bool		packed = desc->natts >= PK_PART &&
+		TupleDescAttr(desc, PK_PART - 1)->atttypid == INT4OID;
 
+	if (packed && (stream->event_time || stream->update_function != NULL))
+		table_altered(stream, rel, "It is packed, which only an arrival-order stream "
+					  "with the built-in rules can have.");
+	if (packed)
+	{
+		stored_open(stream, rel, packed_types, PK_NATTS, PK_NATTS,
+					packed_key_cols, lengthof(packed_key_cols), true, lockmode, t);
+		*chunked = true;
+		return &layout_packed;
+	}
 	/* an event-time stream's table is of 0.3 on, with two more columns */
 	if (stream->event_time)
-		stored_open(stream, stream->state_relid, types, ST_NATTS, ST_NATTS,
+		stored_open(stream, rel, types, ST_NATTS, ST_NATTS,
 					key_cols, lengthof(key_cols), true, lockmode, t);
 	else
-		stored_open(stream, stream->state_relid, types, ST_CHUNKS - 1, ST_PART,
+		stored_open(stream, rel, types, ST_CHUNKS - 1, ST_PART,
 					key_cols, lengthof(key_cols), true, lockmode, t);
-	return RelationGetDescr(t->rel)->natts >= ST_CHUNKS;
+	*chunked = RelationGetDescr(t->rel)->natts >= ST_CHUNKS;
+	return &layout_rows;
 }
 
 /*
@@ -415,15 +501,15 @@ state_table_open(Stream *stream, LOCKMODE lockmode, StoredTable *t)
  * fetched), 0 in a state table of version 0.1.
  */
 static int32
-row_chunks(Stream *stream, TupleTableSlot *slot)
+row_chunks(Stream *stream, const StateLayout *lay, TupleTableSlot *slot)
 {
-	if (slot->tts_tupleDescriptor->natts < ST_CHUNKS)
+	if (slot->tts_tupleDescriptor->natts < lay->chunks)
 		return 0;
-	if (slot->tts_isnull[ST_CHUNKS - 1])
+	if (slot->tts_isnull[lay->chunks - 1])
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
-	return DatumGetInt32(slot->tts_values[ST_CHUNKS - 1]);
+	return DatumGetInt32(slot->tts_values[lay->chunks - 1]);
 }
 
 static void append_events(Stream *stream, ArrayType *ts_array, Jsonb *events,
@@ -452,8 +538,8 @@ chunks_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
 				 errmsg("the chunk table sessionize.\"%s\" of stream \"%s\" is missing",
 						name, stream->name),
 				 errhint("Drop the stream and create it again.")));
-	stored_open(stream, relid, types, CH_NATTS - 1, CH_NATTS, key_cols, lengthof(key_cols), false,
-				lockmode, &c->t);
+	stored_open(stream, table_open(relid, lockmode), types, CH_NATTS - 1, CH_NATTS, key_cols,
+				lengthof(key_cols), false, lockmode, &c->t);
 	c->nkeys = c->t.has_part ? 2 : 1;
 	index_scankeys(c->t.key_index, c->skey, c->nkeys, 0);
 	c->slot = table_slot_create(c->t.rel, NULL);
@@ -591,12 +677,14 @@ StateTable *
 state_open(Stream *stream)
 {
 	StateTable *st = palloc0(sizeof(StateTable));
-	static const AttrNumber deadline_cols[] = {ST_PART, ST_DEADLINE};
+	AttrNumber	deadline_cols[2];
 	int			ndeadline_cols;
 	int			i;
 
 	st->stream = stream;
-	st->chunked = state_table_open(stream, RowExclusiveLock, &st->t);
+	st->lay = state_table_open(stream, RowExclusiveLock, &st->t, &st->chunked);
+	deadline_cols[0] = st->lay->part;
+	deadline_cols[1] = st->lay->deadline;
 	ndeadline_cols = st->t.has_part ? 2 : 1;
 	for (i = 0; i < st->t.nindexes && st->deadline_index == NULL; i++)
 		if (st->t.indexes[i]->rd_rel->relam == BTREE_AM_OID &&
@@ -704,30 +792,149 @@ decode_event_time(Stream *stream, TupleTableSlot *slot, Session *s, int in_row)
 }
 
 /*
- * decode_row: the session in the state row in slot, copied into
- * CurrentMemoryContext with room for more events.  Events in chunks are
- * not read (see state_take_chunks).
+ * packed_size: the bytes of a packed state row's events column (its
+ * varlena header left out) that the n events of s from the first take.
+ */
+static Size
+packed_size(const Session *s, int n)
+{
+	Size		size = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		size += PACKED_HEADER + INTALIGN(s->payload_len[i]);
+	return size;
+}
+
+/*
+ * packed_events: the n events of s from the first as a packed state row
+ * holds them (see StateLayout), newest first.  The bytes of an event
+ * depend on it alone, so a row's older events are written as they were.
+ */
+static bytea *
+packed_events(const Session *s, int n)
+{
+	Size		size = packed_size(s, n);
+	bytea	   *b = palloc(VARHDRSZ + size);
+	char	   *p = VARDATA(b);
+	int			i;
+
+	SET_VARSIZE(b, VARHDRSZ + size);
+	for (i = n - 1; i >= 0; i--)
+	{
+		int32		len = s->payload_len[i];
+
+		memcpy(p, &s->ts[i], sizeof(TimestampTz));
+		memcpy(p + sizeof(TimestampTz), &len, sizeof(int32));
+		memcpy(p + PACKED_HEADER, s->payload[i], len);
+		p += PACKED_HEADER + len;
+		while ((p - VARDATA(b)) % sizeof(int32) != 0)
+			*p++ = 0;
+	}
+	Assert(p == VARDATA(b) + size);
+	return b;
+}
+
+/*
+ * packed_decode: the in_row events of a packed state row's events column
+ * value into s, oldest first; the payloads point into a copy of it in
+ * CurrentMemoryContext (4-byte aligned, as a jsonb container must be).
+ */
+static void
+packed_decode(Stream *stream, Datum value, Session *s, int in_row)
+{
+	bytea	   *b = DatumGetByteaPCopy(value);
+	char	   *p = VARDATA(b);
+	char	   *end = p + VARSIZE(b) - VARHDRSZ;
+	int			i = in_row;
+
+	while (p < end)
+	{
+		int32		len;
+
+		if (i == 0 || end - p < PACKED_HEADER)
+			break;
+		i--;
+		memcpy(&s->ts[i], p, sizeof(TimestampTz));
+		memcpy(&len, p + sizeof(TimestampTz), sizeof(int32));
+		if (len < (int32) sizeof(uint32) || len > end - p - PACKED_HEADER)
+			break;
+		s->payload[i] = (JsonbContainer *) (p + PACKED_HEADER);
+		s->payload_len[i] = len;
+		p += PACKED_HEADER + INTALIGN(len);
+	}
+	if (i != 0 || p != end)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name),
+				 errdetail("Its events column does not hold its %d events.", in_row)));
+}
+
+/*
+ * packed_in_row: how many events a packed state row's events column
+ * holds.
+ */
+static int
+packed_in_row(Stream *stream, Datum value)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(value);
+	int			n = 0;
+
+	/* a new row is never toasted: its events stop short of it (CHUNK_BYTES) */
+	v = pg_detoast_datum_packed(v);
+	{
+		char	   *p = VARDATA_ANY(v);
+		char	   *end = p + VARSIZE_ANY_EXHDR(v);
+
+		while (end - p >= (long) PACKED_HEADER)
+		{
+			int32		len;
+
+			memcpy(&len, p + sizeof(TimestampTz), sizeof(int32));
+			if (len < 0 || len > end - p - PACKED_HEADER)
+				break;
+			p += PACKED_HEADER + INTALIGN(len);
+			n++;
+		}
+		if (p != end)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
+	}
+	return n;
+}
+
+/*
+ * decode_row: the session in the state row in slot, of a table of layout
+ * lay, copied into CurrentMemoryContext with room for more events.
+ * Events in chunks are not read (see state_take_chunks).
  */
 static Session *
-decode_row(Stream *stream, TupleTableSlot *slot)
+decode_row(Stream *stream, const StateLayout *lay, TupleTableSlot *slot)
 {
 	int32		count;
 	int32		nchunks;
 	int			in_row;
-	ArrayType  *ts_array;
-	Jsonb	   *events;
+	ArrayType  *ts_array = NULL;
+	Jsonb	   *events = NULL;
 	Session    *s;
 
 	slot_getallattrs(slot);
-	if (slot->tts_isnull[ST_EVENT_TS - 1] || slot->tts_isnull[ST_EVENTS - 1])
+	if ((!lay->packed && slot->tts_isnull[lay->event_ts - 1]) ||
+		slot->tts_isnull[lay->events - 1] || slot->tts_isnull[lay->count - 1])
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
-	count = DatumGetInt32(slot->tts_values[ST_EVENT_COUNT - 1]);
-	nchunks = row_chunks(stream, slot);
-	ts_array = DatumGetArrayTypeP(slot->tts_values[ST_EVENT_TS - 1]);
-	events = DatumGetJsonbPCopy(slot->tts_values[ST_EVENTS - 1]);
-	in_row = JB_ROOT_COUNT(events);
+	count = DatumGetInt32(slot->tts_values[lay->count - 1]);
+	nchunks = row_chunks(stream, lay, slot);
+	if (lay->packed)
+		in_row = packed_in_row(stream, slot->tts_values[lay->events - 1]);
+	else
+	{
+		ts_array = DatumGetArrayTypeP(slot->tts_values[lay->event_ts - 1]);
+		events = DatumGetJsonbPCopy(slot->tts_values[lay->events - 1]);
+		in_row = JB_ROOT_COUNT(events);
+	}
 	if (count < 1 || nchunks < 0 || in_row > count ||
 		(nchunks == 0) != (in_row == count))
 		ereport(ERROR,
@@ -735,14 +942,19 @@ decode_row(Stream *stream, TupleTableSlot *slot)
 				 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
 
 	s = session_alloc(in_row * 2);
-	append_events(stream, ts_array, events, in_row, s->ts, s->payload, s->payload_len, 0);
+	if (lay->packed)
+		packed_decode(stream, slot->tts_values[lay->events - 1], s, in_row);
+	else
+	{
+		append_events(stream, ts_array, events, in_row, s->ts, s->payload, s->payload_len, 0);
+		if ((Pointer) ts_array != DatumGetPointer(slot->tts_values[lay->event_ts - 1]))
+			pfree(ts_array);
+	}
 	s->nevents = in_row;
 	s->nstored = count - in_row;
 	s->nchunks = nchunks;
-	s->first_ts = DatumGetTimestampTz(slot->tts_values[ST_FIRST_TS - 1]);
-	s->last_ts = DatumGetTimestampTz(slot->tts_values[ST_LAST_TS - 1]);
-	if ((Pointer) ts_array != DatumGetPointer(slot->tts_values[ST_EVENT_TS - 1]))
-		pfree(ts_array);
+	s->first_ts = DatumGetTimestampTz(slot->tts_values[lay->first_ts - 1]);
+	s->last_ts = DatumGetTimestampTz(slot->tts_values[lay->last_ts - 1]);
 	if (stream->event_time)
 		decode_event_time(stream, slot, s, in_row);
 	return s;
@@ -753,13 +965,14 @@ decode_row(Stream *stream, TupleTableSlot *slot)
  * index's scan leaves to be checked (see the top of the file).
  */
 static bool
-row_is_of(Stream *stream, StoredTable *t, TupleTableSlot *slot, Datum key, int32 part)
+row_is_of(Stream *stream, const StateLayout *lay, StoredTable *t, TupleTableSlot *slot,
+		  Datum key, int32 part)
 {
 	bool		isnull;
 
-	if (t->has_part && DatumGetInt32(slot_getattr(slot, ST_PART, &isnull)) != part)
+	if (t->has_part && DatumGetInt32(slot_getattr(slot, lay->part, &isnull)) != part)
 		return false;
-	return stream_key_cmp(stream, slot_getattr(slot, ST_KEY, &isnull), key) == 0;
+	return stream_key_cmp(stream, slot_getattr(slot, lay->key, &isnull), key) == 0;
 }
 
 /*
@@ -778,11 +991,11 @@ state_fetch_slot(StateTable *st, Datum key, ItemPointer tid)
 			ItemPointerSetInvalid(tid);
 			return NULL;
 		}
-		if (!st->t.key_hash || row_is_of(st->stream, &st->t, st->slot, key, st->stream->part))
+		if (!st->t.key_hash || row_is_of(st->stream, st->lay, &st->t, st->slot, key, st->stream->part))
 			break;
 	}
 	*tid = st->slot->tts_tid;
-	st->fetched_timer = DatumGetTimestampTz(slot_getattr(st->slot, ST_DEADLINE,
+	st->fetched_timer = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->deadline,
 														 &st->fetched_timer_null));
 	return st->slot;
 }
@@ -796,7 +1009,7 @@ state_fetch(StateTable *st, Datum key, ItemPointer tid)
 {
 	TupleTableSlot *slot = state_fetch_slot(st, key, tid);
 
-	return slot != NULL ? decode_row(st->stream, slot) : NULL;
+	return slot != NULL ? decode_row(st->stream, st->lay, slot) : NULL;
 }
 
 /*
@@ -840,8 +1053,9 @@ typedef struct StateRow
 	TimestampTz last_ts;
 	TimestampTz deadline;		/* when the clock must look at it */
 	int32		nevents;
-	ArrayType  *event_ts;
+	ArrayType  *event_ts;		/* rows layout */
 	Jsonb	   *events;
+	bytea	   *packed;			/* packed layout: events */
 	int32		nchunks;
 	ArrayType  *event_last;
 	TimestampTz chunk_last;
@@ -856,32 +1070,38 @@ typedef struct StateRow
 static void
 row_write(StateTable *st, Datum key, ItemPointer tid, const StateRow *row)
 {
-	Datum		values[ST_NATTS];
-	bool		nulls[ST_NATTS];
+	const StateLayout *lay = st->lay;
+	Datum		values[STATE_NATTS_MAX];
+	bool		nulls[STATE_NATTS_MAX];
 	HeapTuple	tup;
 
 	memset(nulls, false, sizeof(nulls));
-	values[ST_KEY - 1] = key;
-	values[ST_FIRST_TS - 1] = TimestampTzGetDatum(row->first_ts);
-	values[ST_LAST_TS - 1] = TimestampTzGetDatum(row->last_ts);
-	values[ST_DEADLINE - 1] =
+	values[lay->key - 1] = key;
+	values[lay->first_ts - 1] = TimestampTzGetDatum(row->first_ts);
+	values[lay->last_ts - 1] = TimestampTzGetDatum(row->last_ts);
+	values[lay->deadline - 1] =
 		TimestampTzGetDatum(session_timer(st->stream, row->deadline,
 										  ItemPointerIsValid(tid) && !st->fetched_timer_null,
-										  st->fetched_timer, &nulls[ST_DEADLINE - 1]));
-	values[ST_EVENT_COUNT - 1] = Int32GetDatum(row->nevents);
-	values[ST_EVENT_TS - 1] = PointerGetDatum(row->event_ts);
-	values[ST_EVENTS - 1] = JsonbPGetDatum(row->events);
-	values[ST_CHUNKS - 1] = Int32GetDatum(row->nchunks);
-	values[ST_PART - 1] = Int32GetDatum(st->stream->part);
+										  st->fetched_timer, &nulls[lay->deadline - 1]));
+	values[lay->count - 1] = Int32GetDatum(row->nevents);
+	if (lay->packed)
+		values[lay->events - 1] = PointerGetDatum(row->packed);
+	else
+	{
+		values[lay->event_ts - 1] = PointerGetDatum(row->event_ts);
+		values[lay->events - 1] = JsonbPGetDatum(row->events);
+	}
+	values[lay->chunks - 1] = Int32GetDatum(row->nchunks);
+	values[lay->part - 1] = Int32GetDatum(st->stream->part);
 	if (st->stream->event_time)
 	{
-		values[ST_EVENT_LAST - 1] = PointerGetDatum(row->event_last);
-		values[ST_CHUNK_LAST - 1] = TimestampTzGetDatum(row->chunk_last);
-		nulls[ST_CHUNK_LAST - 1] = row->nchunks == 0;
+		values[lay->event_last - 1] = PointerGetDatum(row->event_last);
+		values[lay->chunk_last - 1] = TimestampTzGetDatum(row->chunk_last);
+		nulls[lay->chunk_last - 1] = row->nchunks == 0;
 	}
 
-	if (!nulls[ST_DEADLINE - 1])
-		note_timer(st->stream, DatumGetTimestampTz(values[ST_DEADLINE - 1]));
+	if (!nulls[lay->deadline - 1])
+		note_timer(st->stream, DatumGetTimestampTz(values[lay->deadline - 1]));
 
 	tup = heap_form_tuple(RelationGetDescr(st->t.rel), values, nulls);
 	if (ItemPointerIsValid(tid))
@@ -1036,6 +1256,20 @@ state_store(StateTable *st, Datum key, ItemPointer tid, Session *s)
 		s->nevents = 0;
 	}
 
+	if (st->lay->packed)
+	{
+		StateRow	row = {0};
+
+		row.first_ts = SESSION_FIRST_TS(s);
+		row.last_ts = SESSION_LAST_TS(s);
+		row.deadline = ts_add_usecs(row.last_ts, st->stream->rules.gap);
+		row.nevents = SESSION_COUNT(s);
+		row.packed = packed_events(s, s->nevents);
+		row.nchunks = s->nchunks;
+		row_write(st, key, tid, &row);
+		pfree(row.packed);
+		return;
+	}
 	events_arrays(s, &event_ts, &events);
 	state_write(st, key, tid, SESSION_FIRST_TS(s), SESSION_LAST_TS(s), SESSION_COUNT(s),
 				event_ts, events, s->nchunks);
@@ -1053,7 +1287,7 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 {
 	Stream	   *stream = st->stream;
 	bool		isnull;
-	Datum		key = slot_getattr(slot, ST_KEY, &isnull);
+	Datum		key = slot_getattr(slot, st->lay->key, &isnull);
 	Session    *session;
 
 	if (stream->finish_state != NULL)
@@ -1063,7 +1297,7 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 		return;
 	}
 	key = datumCopy(key, stream->key_typbyval, stream->key_typlen);
-	session = decode_row(stream, slot);
+	session = decode_row(stream, st->lay, slot);
 	state_delete(st, &slot->tts_tid);
 	state_take_chunks(st, key, session);
 	finished_add(finished, key, session, reason, delta);
@@ -1075,16 +1309,17 @@ finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 static void
 set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull)
 {
-	Datum		values[ST_NATTS] = {0};
-	bool		nulls[ST_NATTS] = {0};
-	bool		replace[ST_NATTS] = {0};
+	Datum		values[STATE_NATTS_MAX] = {0};
+	bool		nulls[STATE_NATTS_MAX] = {0};
+	bool		replace[STATE_NATTS_MAX] = {0};
+	AttrNumber	deadline = st->lay->deadline;
 	bool		should_free;
 	HeapTuple	old = ExecFetchSlotHeapTuple(slot, false, &should_free);
 	HeapTuple	tup;
 
-	replace[ST_DEADLINE - 1] = true;
-	values[ST_DEADLINE - 1] = TimestampTzGetDatum(timer);
-	nulls[ST_DEADLINE - 1] = isnull;
+	replace[deadline - 1] = true;
+	values[deadline - 1] = TimestampTzGetDatum(timer);
+	nulls[deadline - 1] = isnull;
 	if (!isnull)
 		note_timer(st->stream, timer);
 	tup = heap_modify_tuple(old, RelationGetDescr(st->t.rel), values, nulls, replace);
@@ -1137,7 +1372,7 @@ et_finish_row(StateTable *st, TupleTableSlot *slot, TimestampTz watermark, bool 
 
 	st->fetched_timer = DatumGetTimestampTz(slot_getattr(slot, ST_DEADLINE,
 														 &st->fetched_timer_null));
-	s = decode_row(stream, slot);
+	s = decode_row(stream, st->lay, slot);
 	n = state_et_finish(st, key, &s, et_count(&stream->rules, s), watermark, flush,
 						finished, delta);
 	if (s == NULL)
@@ -1222,7 +1457,7 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 			et_finish_row(st, st->slot, watermark, false, finished, delta);
 			continue;
 		}
-		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, ST_LAST_TS, &isnull));
+		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->last_ts, &isnull));
 		if (rules_timed_out(&st->stream->rules, last_ts, watermark))
 			finish_row(st, st->slot, END_GAP, finished, delta);
 		else
@@ -1314,7 +1549,7 @@ et_recut_row(StateTable *st, TupleTableSlot *slot, const SessRules *old_rules)
 
 
 	stream->part = DatumGetInt32(slot_getattr(slot, ST_PART, &isnull));
-	s = decode_row(stream, slot);
+	s = decode_row(stream, st->lay, slot);
 	/* under the old gap, the events in chunks were inside the first session */
 	before = et_count(old_rules, s);
 	state_take_chunks(st, key, s);
@@ -1367,7 +1602,7 @@ state_reset_deadlines(Stream *stream, int64 gap)
 			more[stream->part] += n;
 			continue;
 		}
-		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, ST_LAST_TS, &isnull));
+		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->last_ts, &isnull));
 		deadline = session_timer(stream, ts_add_usecs(last_ts, stream->rules.gap), false, 0,
 								 &isnull);
 		set_timer(st, st->slot, deadline, isnull);
@@ -1409,6 +1644,7 @@ struct StateReader
 {
 	Stream	   *stream;
 	Relation	probe;			/* the table, locked while it is read */
+	const StateLayout *lay;
 	StoredTable t;
 	Snapshot	snapshot;
 	IndexScanDesc scan;			/* along a unique btree */
@@ -1468,7 +1704,7 @@ reader_list_rows(StateReader *r, bool one_key, Datum key)
 		if (one_key ? !index_getnext_slot(iscan, ForwardScanDirection, r->slot) :
 			!table_scan_getnextslot(hscan, ForwardScanDirection, r->slot))
 			break;
-		row_key = slot_getattr(r->slot, ST_KEY, &isnull);
+		row_key = slot_getattr(r->slot, r->lay->key, &isnull);
 		if (one_key && stream_key_cmp(stream, row_key, key) != 0)
 			continue;			/* another key of the same hash */
 		if (r->nrows == capacity)
@@ -1478,7 +1714,7 @@ reader_list_rows(StateReader *r, bool one_key, Datum key)
 		}
 		row = &r->rows[r->nrows++];
 		row->key = datumCopy(row_key, stream->key_typbyval, stream->key_typlen);
-		row->part = r->t.has_part ? DatumGetInt32(slot_getattr(r->slot, ST_PART, &isnull)) : 0;
+		row->part = r->t.has_part ? DatumGetInt32(slot_getattr(r->slot, r->lay->part, &isnull)) : 0;
 		row->tid = r->slot->tts_tid;
 	}
 	if (iscan != NULL)
@@ -1518,6 +1754,7 @@ StateReader *
 state_read_begin(Stream *stream, bool one_key, Datum key)
 {
 	StateReader *r = palloc0(sizeof(StateReader));
+	bool		chunked;
 	ScanKeyData skey;
 	int			nkeys = one_key ? 1 : 0;
 
@@ -1532,7 +1769,7 @@ state_read_begin(Stream *stream, bool one_key, Datum key)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("stream \"%s\" does not exist", stream->name)));
-	(void) state_table_open(stream, AccessShareLock, &r->t);
+	r->lay = state_table_open(stream, AccessShareLock, &r->t, &chunked);
 
 	r->snapshot = RegisterSnapshot(GetActiveSnapshot());
 	r->slot = table_slot_create(r->t.rel, NULL);
@@ -1568,7 +1805,7 @@ et_read_next(StateReader *r, OpenSession *os)
 		r->et_key = datumCopy(r->slot->tts_values[ST_KEY - 1], stream->key_typbyval,
 							  stream->key_typlen);
 		r->et_part = DatumGetInt32(r->slot->tts_values[ST_PART - 1]);
-		r->et_state = decode_row(stream, r->slot);
+		r->et_state = decode_row(stream, r->lay, r->slot);
 	}
 	s = et_split_first(&stream->rules, &r->et_state, &ends_last, &later);
 	os->key = r->et_key;
@@ -1603,27 +1840,30 @@ state_read_next(StateReader *r, OpenSession *os)
 	if (!reader_next_slot(r))
 		return false;
 	slot_getallattrs(slot);
-	os->key = datumCopy(slot->tts_values[ST_KEY - 1], stream->key_typbyval,
+	os->key = datumCopy(slot->tts_values[r->lay->key - 1], stream->key_typbyval,
 						stream->key_typlen);
-	os->first_ts = DatumGetTimestampTz(slot->tts_values[ST_FIRST_TS - 1]);
-	os->last_ts = DatumGetTimestampTz(slot->tts_values[ST_LAST_TS - 1]);
-	os->count = DatumGetInt32(slot->tts_values[ST_EVENT_COUNT - 1]);
-	os->part = r->t.has_part ? DatumGetInt32(slot->tts_values[ST_PART - 1]) : 0;
-	if (row_chunks(stream, slot) > 0)
+	os->first_ts = DatumGetTimestampTz(slot->tts_values[r->lay->first_ts - 1]);
+	os->last_ts = DatumGetTimestampTz(slot->tts_values[r->lay->last_ts - 1]);
+	os->count = DatumGetInt32(slot->tts_values[r->lay->count - 1]);
+	os->part = r->t.has_part ? DatumGetInt32(slot->tts_values[r->lay->part - 1]) : 0;
+	if (r->lay->packed || row_chunks(stream, r->lay, slot) > 0)
 	{
 		/* a long session: its chunks' events, then the row's */
-		Session    *s = decode_row(stream, slot);
+		Session    *s = decode_row(stream, r->lay, slot);
 
-		if (r->chunks == NULL)
-			r->chunks = chunks_open(stream, r->t.rel, AccessShareLock);
-		stream->part = os->part;
-		chunks_read(stream, r->chunks, r->snapshot, os->key, s, false);
+		if (s->nchunks > 0)
+		{
+			if (r->chunks == NULL)
+				r->chunks = chunks_open(stream, r->t.rel, AccessShareLock);
+			stream->part = os->part;
+			chunks_read(stream, r->chunks, r->snapshot, os->key, s, false);
+		}
 		os->events = session_events_jsonb(s);
 	}
 	else
 	{
 		/* whole, not a TOAST pointer into a table that may be dropped */
-		os->events = DatumGetJsonbPCopy(slot->tts_values[ST_EVENTS - 1]);
+		os->events = DatumGetJsonbPCopy(slot->tts_values[r->lay->events - 1]);
 	}
 	return true;
 }

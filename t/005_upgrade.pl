@@ -1,7 +1,10 @@
-# ALTER EXTENSION sessionize UPDATE from 0.1, 0.2 and 0.3 keeps
+# ALTER EXTENSION sessionize UPDATE from 0.1, 0.2, 0.3 and 0.4 keeps
 # every stream's settings, open sessions, watermark, counters and offsets,
 # and the streams go on with the same results as on a fresh install of the
-# new version (with chunks for long sessions, which 0.1 had not).  The
+# new version (with chunks for long sessions, which 0.1 had not; the
+# streams there were keep their state tables, while a fresh install's
+# arrival-order streams have packed ones, so the two layouts are compared
+# on the same stream).  The
 # upgraded extension has the same objects as a fresh one, and the streams'
 # tables belong to the role that owns each stream (since 0.3), here a role
 # that is no superuser and feeds the streams.
@@ -141,14 +144,17 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	if ($from ge '0.3')
 	{
 		$node->safe_psql($_, $attach) for ($up, $fresh);
-		# as 0.3's attach made it (this library makes the trigger of 0.4)
-		$node->safe_psql($up, q{
-		DROP TRIGGER sessionize_feed_1_replica ON att_src;
-		CREATE CONSTRAINT TRIGGER sessionize_feed_1_replica AFTER INSERT ON att_src
-		    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (sessionize._replica_row())
-		    EXECUTE FUNCTION sessionize._feed_replica('clicks', '0');
-		ALTER TABLE att_src ENABLE ALWAYS TRIGGER sessionize_feed_1_replica;
-		});
+		if ($from eq '0.3')
+		{
+			# as 0.3's attach made it (this library makes the trigger of 0.4)
+			$node->safe_psql($up, q{
+			DROP TRIGGER sessionize_feed_1_replica ON att_src;
+			CREATE CONSTRAINT TRIGGER sessionize_feed_1_replica AFTER INSERT ON att_src
+			    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (sessionize._replica_row())
+			    EXECUTE FUNCTION sessionize._feed_replica('clicks', '0');
+			ALTER TABLE att_src ENABLE ALWAYS TRIGGER sessionize_feed_1_replica;
+			});
+		}
 	}
 
 	$node->safe_psql($up, 'ALTER EXTENSION sessionize UPDATE');
@@ -157,12 +163,34 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	is($node->safe_psql($up, $state), $before,
 		"from $from, the update keeps settings, open sessions, watermark, counters and offsets");
 	is($node->safe_psql($up, $chunks), '3', 'the update gives each stream a chunk table');
-	is( $node->safe_psql(
-			$up, q{
+	my $layouts = q{
+	SELECT string_agg(s.name || ':' || format_type(a.atttypid, NULL), ',' ORDER BY s.name)
+	  FROM sessionize.streams s
+	  JOIN pg_attribute a ON a.attrelid = format('sessionize.%I', s.state_table)::regclass
+	                     AND a.attname = 'events'
+	};
+	is($node->safe_psql($fresh, $layouts), 'clicks:bytea,counts:jsonb,long:bytea',
+		'(a fresh install packs the state of arrival-order streams with the built-in rules)');
+	is($node->safe_psql($up, $layouts), 'clicks:jsonb,counts:jsonb,long:jsonb',
+		"the update keeps the state tables of the streams there were, as $from made them");
+	my $sources = q{
 	SELECT count(*) || ' ' || bool_and(o.newest_ts = p.watermark)
 	  FROM sessionize.sources o
-	  JOIN sessionize.partition_stats p ON p.stream = o.stream AND p."partition" = o."partition"}),
-		'3 true', "the update starts each source's clock at its partition's clock");
+	  JOIN sessionize.partition_stats p ON p.stream = o.stream AND p."partition" = o."partition"};
+	if ($from lt '0.4')
+	{
+		is($node->safe_psql($up, $sources), '3 true',
+			"the update starts each source's clock at its partition's clock");
+	}
+	else
+	{
+		my $same_sources = q{
+		SELECT stream, source, "partition", committed_offset, newest_ts, idle
+		  FROM sessionize.sources ORDER BY 1, 2, 3};
+		is($node->safe_psql($up, $same_sources),
+			$node->safe_psql($fresh, $same_sources),
+			"the update keeps each source's clock");
+	}
 	is($node->safe_psql($up, $owners), 'feeder',
 		"the update gives each stream's tables to the stream's owner");
 	is($node->safe_psql($fresh, $owners), 'feeder',
@@ -301,10 +329,12 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 
 # From 0.1 (no chunks then), from 0.2, whose chunk tables already hold
 # the older events of the long sessions when 0.3 re-keys them, and from 0.3
-# (one clock per partition; a clock per source from 0.4 on).
+# (one clock per partition; a clock per source from 0.4 on), and from 0.4,
+# whose state tables are not packed.
 upgrade_from('0.1');
 upgrade_from('0.2');
 upgrade_from('0.3');
+upgrade_from('0.4');
 
 $node->stop;
 done_testing();
