@@ -5,7 +5,7 @@ OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA       = $(wildcard sql/sessionize--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 
-REGRESS      = setup streams alter argtypes rules clock long input typed query timestamps names arrays offsets sink userevent custom aggregate search_path security partitions future replay deadletter attach eventtime sources
+REGRESS      = setup streams alter argtypes rules clock long input typed query timestamps names arrays offsets sink userevent custom aggregate search_path security partitions future replay deadletter attach eventtime sources timers
 ISOLATION    = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 
 # TAP tests (PGXS tests TAP_TESTS with ifdef, so set it only when t/ has some)

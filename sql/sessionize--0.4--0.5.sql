@@ -81,8 +81,21 @@ BEGIN
                  chunk_last   pg_catalog.timestamptz' ELSE '' END);
     END IF;
     PERFORM sessionize._key_index(p_table, p_key_type);
-    EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
-                   p_table || '_deadline', p_table);
+    IF p_packed THEN
+        /* its timers, apart from its rows (see src/state.c, Timers) */
+        EXECUTE format(
+            'CREATE TABLE sessionize.%I (
+                 part  pg_catalog.int4 NOT NULL,
+                 due   pg_catalog.timestamptz NOT NULL,
+                 keys  %s[]%s NOT NULL,
+                 dues  pg_catalog.timestamptz[] NOT NULL)',
+            p_table || '_timers', v_key, v_collate);
+        EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, due)',
+                       p_table || '_timers_due', p_table || '_timers');
+    ELSE
+        EXECUTE format('CREATE INDEX %I ON sessionize.%I (part, deadline)',
+                       p_table || '_deadline', p_table);
+    END IF;
     EXECUTE format(
         'CREATE TABLE sessionize.%I (
              key       %s%s NOT NULL,
@@ -101,6 +114,8 @@ BEGIN
         IF p_packed THEN
             EXECUTE format('ALTER TABLE sessionize.%I ALTER events SET COMPRESSION lz4',
                            p_table);
+            EXECUTE format('ALTER TABLE sessionize.%I ALTER keys SET COMPRESSION lz4, '
+                           'ALTER dues SET COMPRESSION lz4', p_table || '_timers');
         ELSE
             EXECUTE format('ALTER TABLE sessionize.%I ALTER events SET COMPRESSION lz4, '
                            'ALTER event_ts SET COMPRESSION lz4', p_table);
@@ -115,6 +130,11 @@ BEGIN
     EXECUTE format('COMMENT ON TABLE sessionize.%I IS %L', p_table || '_chunks',
                    'older events of the long open sessions of sessionize stream '
                    || quote_literal(p_stream));
+    IF p_packed THEN
+        EXECUTE format('COMMENT ON TABLE sessionize.%I IS %L', p_table || '_timers',
+                       'timers of the open sessions of sessionize stream '
+                       || quote_literal(p_stream));
+    END IF;
     PERFORM sessionize._give_tables(p_table, p_owner);
 END
 $$;
@@ -167,6 +187,59 @@ BEGIN
     PERFORM sessionize._state_tables(v_table, p_key_type, p_owner, p_stream,
                                      p_mode OPERATOR(pg_catalog.=) 'event_time',
                                      p_mode OPERATOR(pg_catalog.<>) 'event_time'
-                                     AND p_update_function IS NULL);
+                                     AND p_update_function IS NULL
+                                     AND (SELECT t.typarray FROM pg_catalog.pg_type t
+                                           WHERE t.oid OPERATOR(pg_catalog.=) p_key_type)
+                                         OPERATOR(pg_catalog.<>) 0);
+END
+$$;
+
+/*
+ * _give_tables: a stream's tables (with their indexes) to the role that
+ * owns the stream: its state and chunk tables, and a packed stream's
+ * timer table.
+ */
+CREATE OR REPLACE FUNCTION sessionize._give_tables(p_state_table name, p_owner regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE sessionize.%I OWNER TO %I',
+                   p_state_table, pg_get_userbyid(p_owner));
+    EXECUTE format('ALTER TABLE sessionize.%I OWNER TO %I',
+                   p_state_table || '_chunks', pg_get_userbyid(p_owner));
+    IF to_regclass(format('sessionize.%I', p_state_table || '_timers')) IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE sessionize.%I OWNER TO %I',
+                       p_state_table || '_timers', pg_get_userbyid(p_owner));
+    END IF;
+END
+$$;
+
+/*
+ * _drop_stream: as in 0.4, and a packed stream's timer table too.  A
+ * stream's tables are its owner's, who may have made one a view (see
+ * _oldest_open_session): each is dropped as what it is.
+ */
+CREATE OR REPLACE FUNCTION sessionize._drop_stream(p_stream_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table name;
+    r       record;
+BEGIN
+    DELETE FROM sessionize.streams WHERE stream_id OPERATOR(pg_catalog.=) p_stream_id
+    RETURNING state_table INTO v_table;
+    FOR r IN SELECT c.oid::pg_catalog.regclass AS rel, c.relkind
+               FROM pg_class c
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'sessionize'::pg_catalog.regnamespace
+                AND c.relname OPERATOR(pg_catalog.=)
+                    ANY (ARRAY[v_table, v_table || '_chunks', v_table || '_timers']::name[])
+    LOOP
+        EXECUTE format('DROP %s IF EXISTS %s',
+                       CASE r.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, r.rel);
+    END LOOP;
 END
 $$;

@@ -15,7 +15,7 @@ SELECT stream, watermark FROM sessionize.stats WHERE stream IN ('s1', 's2') ORDE
 -- Each stream's open sessions live in a table of its own: a row is found
 -- by its key (of the stream's key type) through a hash index on it (the
 -- partition, which a key may be open in several of, is checked on the
--- row), the timeout timer is indexed in each partition.
+-- row).
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
   FROM pg_attribute a
  WHERE a.attrelid = (SELECT format('sessionize.%I', state_table)::regclass
@@ -24,6 +24,17 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
  ORDER BY a.attnum;
 SELECT replace(indexdef, s.state_table, 'STATE') AS index
   FROM pg_indexes i JOIN sessionize.streams s ON i.tablename = s.state_table
+ WHERE s.name = 's1' ORDER BY 1;
+-- Its timers are kept apart, in a table of their own, so that no column
+-- of a state row is indexed but its key (see src/state.c).
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+  FROM pg_attribute a
+ WHERE a.attrelid = (SELECT format('sessionize.%I', state_table || '_timers')::regclass
+                       FROM sessionize.streams WHERE name = 's1')
+   AND a.attnum > 0
+ ORDER BY a.attnum;
+SELECT replace(indexdef, s.state_table, 'STATE') AS index
+  FROM pg_indexes i JOIN sessionize.streams s ON i.tablename = s.state_table || '_timers'
  WHERE s.name = 's1' ORDER BY 1;
 
 -- A key type (a domain's base type) that is a scalar with a default hash

@@ -79,6 +79,7 @@
 #include "utils/snapmgr.h"
 
 typedef struct Chunks Chunks;
+typedef struct Timers Timers;
 
 /*
  * A table of a stream (its state table or its chunk table), opened and
@@ -180,6 +181,13 @@ struct StateTable
 	TupleTableSlot *slot;		/* for reading */
 	bool		chunked;		/* the table has the chunks column */
 	Chunks	   *chunks;			/* opened when first needed */
+	Timers	   *timers;			/* packed: the timer table */
+	/* packed: the timers this call set, written at state_close */
+	int			npending;
+	int			pending_capacity;
+	Datum	   *pending_key;
+	TimestampTz *pending_due;
+	int32	   *pending_part;
 };
 
 /*
@@ -278,13 +286,14 @@ index_on(IndexInfo *ii, const AttrNumber *attnums, int n)
  * heap table whose first columns have types (natts_min to natts_max of
  * them: the layouts of earlier versions lack the last ones), with a unique
  * btree index on columns key_cols (leaving out those the table lacks: the
- * column part, which comes last in the table), or with hash_key a hash
- * index on the first of them instead.
+ * column part, which comes last in the table; without key_unique, any
+ * btree on them), or with hash_key a hash index on the first of them
+ * instead.
  */
 static void
 stored_open(Stream *stream, Relation rel, const Oid *types, int natts_min, int natts_max,
-			const AttrNumber *key_cols, int nkey_cols, bool hash_key, LOCKMODE lockmode,
-			StoredTable *t)
+			const AttrNumber *key_cols, int nkey_cols, bool hash_key, bool key_unique,
+			LOCKMODE lockmode, StoredTable *t)
 {
 	TupleDesc	desc;
 	List	   *index_oids;
@@ -332,8 +341,8 @@ stored_open(Stream *stream, Relation rel, const Oid *types, int natts_min, int n
 			table_altered(stream, t->rel,
 						  psprintf("Index %s has expressions or a predicate.",
 								   quote_identifier(RelationGetRelationName(index))));
-		if (index->rd_index->indisunique && index->rd_rel->relam == BTREE_AM_OID &&
-			index_on(ii, keys, nkeys))
+		if ((index->rd_index->indisunique || !key_unique) &&
+			index->rd_rel->relam == BTREE_AM_OID && index_on(ii, keys, nkeys))
 		{
 			t->key_index = index;
 			t->key_hash = false;
@@ -481,17 +490,17 @@ state_table_open(Stream *stream, LOCKMODE lockmode, StoredTable *t, bool *chunke
 	if (packed)
 	{
 		stored_open(stream, rel, packed_types, PK_NATTS, PK_NATTS,
-					packed_key_cols, lengthof(packed_key_cols), true, lockmode, t);
+					packed_key_cols, lengthof(packed_key_cols), true, true, lockmode, t);
 		*chunked = true;
 		return &layout_packed;
 	}
 	/* an event-time stream's table is of 0.3 on, with two more columns */
 	if (stream->event_time)
 		stored_open(stream, rel, types, ST_NATTS, ST_NATTS,
-					key_cols, lengthof(key_cols), true, lockmode, t);
+					key_cols, lengthof(key_cols), true, true, lockmode, t);
 	else
 		stored_open(stream, rel, types, ST_CHUNKS - 1, ST_PART,
-					key_cols, lengthof(key_cols), true, lockmode, t);
+					key_cols, lengthof(key_cols), true, true, lockmode, t);
 	*chunked = RelationGetDescr(t->rel)->natts >= ST_CHUNKS;
 	return &layout_rows;
 }
@@ -539,7 +548,7 @@ chunks_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
 						name, stream->name),
 				 errhint("Drop the stream and create it again.")));
 	stored_open(stream, table_open(relid, lockmode), types, CH_NATTS - 1, CH_NATTS, key_cols,
-				lengthof(key_cols), false, lockmode, &c->t);
+				lengthof(key_cols), false, true, lockmode, &c->t);
 	c->nkeys = c->t.has_part ? 2 : 1;
 	index_scankeys(c->t.key_index, c->skey, c->nkeys, 0);
 	c->slot = table_slot_create(c->t.rel, NULL);
@@ -616,6 +625,376 @@ chunks_read(Stream *stream, Chunks *c, Snapshot snapshot, Datum key, Session *s,
 }
 
 /*
+ * The timers of a packed state table are kept apart from its rows, in the
+ * stream's timer table (state_<id>_timers: part, due, keys, dues, with a
+ * btree on (part, due)), so that no column of a state row is indexed but
+ * its key: every update of a row, a timer move too, can be HOT, and a new
+ * session costs one index entry, not two.  A call appends one row per
+ * partition it set timers in, holding every timer it set: the keys, their
+ * dues, and the earliest due.  A state row's deadline column holds its
+ * session's timer; the timer table's entry (key, due) is the one that
+ * counts while the row's deadline is due, and is stale otherwise (the
+ * session finished, or its timer was set again).  Timers are lazy as in
+ * rows layout: an event that extends a session leaves its timer alone.
+ *
+ * The clock (timers_expire) reads and deletes the partition's timer rows
+ * whose earliest due is at or before the watermark, probes each key once
+ * whose entry is due, finishes the session or sets its timer at its
+ * deadline, and sets again the entries not yet due.  So the WAL a timer
+ * costs is its key and due in an array written once per call, instead of
+ * a new row version and two index entries.
+ */
+struct Timers
+{
+	StoredTable t;
+	TupleTableSlot *slot;
+};
+
+/* The columns of a timer table. */
+enum
+{
+	TM_PART = 1, TM_DUE, TM_KEYS, TM_DUES, TM_NATTS = TM_DUES
+};
+
+/*
+ * timers_open: open the timer table of the stream whose packed state
+ * table is state_rel, checked, with lockmode.
+ */
+static Timers *
+timers_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
+{
+	Oid			key_array = get_array_type(stream->key_type);
+	const Oid	types[TM_NATTS] = {INT4OID, TIMESTAMPTZOID, key_array, TIMESTAMPTZARRAYOID};
+	static const AttrNumber key_cols[] = {TM_PART, TM_DUE};
+	Timers	   *tm = palloc0(sizeof(Timers));
+	char	   *name = psprintf("%s_timers", RelationGetRelationName(state_rel));
+	Oid			relid = get_relname_relid(name, RelationGetNamespace(state_rel));
+
+	if (!OidIsValid(relid) || !OidIsValid(key_array))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the timer table sessionize.\"%s\" of stream \"%s\" is missing",
+						name, stream->name),
+				 errhint("Drop the stream and create it again.")));
+	stored_open(stream, table_open(relid, lockmode), types, TM_NATTS, TM_NATTS, key_cols,
+				lengthof(key_cols), false, false, lockmode, &tm->t);
+	tm->slot = table_slot_create(tm->t.rel, NULL);
+	return tm;
+}
+
+/*
+ * timers_add: the session of key in partition part has its timer at due
+ * now (see above); written at state_close.
+ */
+static void
+timers_add(StateTable *st, Datum key, int32 part, TimestampTz due)
+{
+	Stream	   *stream = st->stream;
+
+	if (st->npending == st->pending_capacity)
+	{
+		st->pending_capacity = Max(64, st->pending_capacity * 2);
+		if (st->pending_key == NULL)
+		{
+			st->pending_key = palloc(sizeof(Datum) * st->pending_capacity);
+			st->pending_due = palloc(sizeof(TimestampTz) * st->pending_capacity);
+			st->pending_part = palloc(sizeof(int32) * st->pending_capacity);
+		}
+		else
+		{
+			st->pending_key = repalloc_huge(st->pending_key,
+											sizeof(Datum) * st->pending_capacity);
+			st->pending_due = repalloc_huge(st->pending_due,
+											sizeof(TimestampTz) * st->pending_capacity);
+			st->pending_part = repalloc_huge(st->pending_part,
+											 sizeof(int32) * st->pending_capacity);
+		}
+	}
+	st->pending_key[st->npending] = datumCopy(key, stream->key_typbyval, stream->key_typlen);
+	st->pending_due[st->npending] = due;
+	st->pending_part[st->npending] = part;
+	st->npending++;
+}
+
+/*
+ * timers_write: the timers this call set, one timer row per partition.
+ */
+static void
+timers_write(StateTable *st)
+{
+	Stream	   *stream = st->stream;
+	Timers	   *tm = st->timers;
+	int			done = 0;
+
+	while (done < st->npending)
+	{
+		int32		part = st->pending_part[done];
+		int			n = 0;
+		int			i;
+		Datum	   *keys = palloc(sizeof(Datum) * (st->npending - done));
+		Datum	   *dues = palloc(sizeof(Datum) * (st->npending - done));
+		TimestampTz earliest = DT_NOEND;
+		Datum		values[TM_NATTS];
+		bool		nulls[TM_NATTS] = {0};
+		HeapTuple	tup;
+
+		/* this partition's, marked done by part -1 */
+		for (i = done; i < st->npending; i++)
+			if (st->pending_part[i] == part)
+			{
+				keys[n] = st->pending_key[i];
+				dues[n] = TimestampTzGetDatum(st->pending_due[i]);
+				earliest = Min(earliest, st->pending_due[i]);
+				n++;
+				st->pending_part[i] = -1;
+			}
+		values[TM_PART - 1] = Int32GetDatum(part);
+		values[TM_DUE - 1] = TimestampTzGetDatum(earliest);
+		values[TM_KEYS - 1] = PointerGetDatum(construct_array(keys, n, stream->key_type,
+															  stream->key_typlen,
+															  stream->key_typbyval,
+															  stream->key_typalign));
+		values[TM_DUES - 1] = PointerGetDatum(construct_array(dues, n, TIMESTAMPTZOID,
+															  sizeof(TimestampTz),
+															  FLOAT8PASSBYVAL,
+															  TYPALIGN_DOUBLE));
+		tup = heap_form_tuple(RelationGetDescr(tm->t.rel), values, nulls);
+		simple_heap_insert(tm->t.rel, tup);
+		stored_insert_index_entries(&tm->t, tup, false);
+		heap_freetuple(tup);
+		pfree(keys);
+		pfree(dues);
+		while (done < st->npending && st->pending_part[done] == -1)
+			done++;
+	}
+	st->npending = 0;
+}
+
+/*
+ * timers_delete: delete the timer rows of partition part (all of them
+ * with all_parts), and forget the timers this call set there.
+ */
+static void
+timers_delete(StateTable *st, int32 part, bool all_parts)
+{
+	Timers	   *tm = st->timers;
+	Snapshot	snapshot = take_snapshot();
+	ScanKeyData skey;
+	IndexScanDesc scan;
+	int			i;
+	int			kept = 0;
+
+	index_scankeys(tm->t.key_index, &skey, 1, 0);
+	skey.sk_argument = Int32GetDatum(part);
+	scan = compat_index_beginscan(tm->t.rel, tm->t.key_index, snapshot, all_parts ? 0 : 1, 0);
+	index_rescan(scan, &skey, all_parts ? 0 : 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, tm->slot))
+		simple_heap_delete(tm->t.rel, &tm->slot->tts_tid);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	for (i = 0; i < st->npending; i++)
+		if (!all_parts && st->pending_part[i] != part)
+		{
+			st->pending_key[kept] = st->pending_key[i];
+			st->pending_due[kept] = st->pending_due[i];
+			st->pending_part[kept] = st->pending_part[i];
+			kept++;
+		}
+	st->npending = kept;
+}
+
+/* A timer read back by timers_expire. */
+typedef struct DueTimer
+{
+	Datum		key;
+	TimestampTz due;
+} DueTimer;
+
+/* cmp_due_timer: qsort_arg order of DueTimers: key, then due */
+static int
+cmp_due_timer(const void *a, const void *b, void *arg)
+{
+	const DueTimer *ta = a;
+	const DueTimer *tb = b;
+	int			c = stream_key_cmp((Stream *) arg, ta->key, tb->key);
+
+	if (c != 0)
+		return c;
+	return ta->due < tb->due ? -1 : (ta->due > tb->due);
+}
+
+static void finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
+					   FinishedList *finished, StreamDelta *delta);
+static void set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull);
+static bool row_is_of(Stream *stream, const StateLayout *lay, StoredTable *t,
+					  TupleTableSlot *slot, Datum key, int32 part);
+static TimestampTz session_timer(Stream *stream, TimestampTz deadline, bool had_timer,
+								 TimestampTz timer, bool *isnull);
+
+/*
+ * timers_expire: state_expire of a packed state table (see above).  The
+ * keys whose timers are due are probed once each, in key order, with a
+ * snapshot that sees what this call wrote before.
+ */
+static void
+timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
+			  StreamDelta *delta)
+{
+	Stream	   *stream = st->stream;
+	Timers	   *tm = st->timers;
+	Snapshot	snapshot = take_snapshot();
+	ScanKeyData skeys[2];		/* part = part, due <= watermark */
+	IndexScanDesc scan;
+	DueTimer   *due = NULL;
+	int			ndue = 0;
+	int			capacity = 0;
+	int			i;
+
+	index_scankeys(tm->t.key_index, skeys, 2, BTLessEqualStrategyNumber);
+	skeys[0].sk_argument = Int32GetDatum(stream->part);
+	skeys[1].sk_argument = TimestampTzGetDatum(watermark);
+	scan = compat_index_beginscan(tm->t.rel, tm->t.key_index, snapshot, 2, 0);
+	index_rescan(scan, skeys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, tm->slot))
+	{
+		ArrayType  *keys;
+		ArrayType  *dues;
+		Datum	   *key_values;
+		Datum	   *due_values;
+		bool	   *key_nulls;
+		int			nkeys;
+		int			ndues;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(tm->slot);
+		if (tm->slot->tts_isnull[TM_KEYS - 1] || tm->slot->tts_isnull[TM_DUES - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a timer of stream \"%s\" is corrupt", stream->name)));
+		keys = DatumGetArrayTypeP(tm->slot->tts_values[TM_KEYS - 1]);
+		dues = DatumGetArrayTypeP(tm->slot->tts_values[TM_DUES - 1]);
+		if (ARR_ELEMTYPE(keys) != stream->key_type || ARR_ELEMTYPE(dues) != TIMESTAMPTZOID ||
+			ARR_HASNULL(dues))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a timer of stream \"%s\" is corrupt", stream->name)));
+		deconstruct_array(keys, stream->key_type, stream->key_typlen, stream->key_typbyval,
+						  stream->key_typalign, &key_values, &key_nulls, &nkeys);
+		deconstruct_array(dues, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
+						  TYPALIGN_DOUBLE, &due_values, NULL, &ndues);
+		if (nkeys != ndues)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a timer of stream \"%s\" is corrupt", stream->name)));
+		for (i = 0; i < nkeys; i++)
+		{
+			TimestampTz t = DatumGetTimestampTz(due_values[i]);
+
+			if (key_nulls[i])
+				continue;
+			if (t > watermark)
+			{
+				/* not yet: set again, in this call's row */
+				timers_add(st, key_values[i], stream->part, t);
+				continue;
+			}
+			if (ndue == capacity)
+			{
+				capacity = Max(64, capacity * 2);
+				due = due == NULL ? palloc(sizeof(DueTimer) * capacity) :
+					repalloc_huge(due, sizeof(DueTimer) * capacity);
+			}
+			/* the array's values point into keys, kept to the end of the call */
+			due[ndue].key = key_values[i];
+			due[ndue].due = t;
+			ndue++;
+		}
+		simple_heap_delete(tm->t.rel, &tm->slot->tts_tid);
+	}
+	index_endscan(scan);
+
+	/* timers this call set that are due already (not yet written) */
+	{
+		int			kept = 0;
+
+		for (i = 0; i < st->npending; i++)
+		{
+			if (st->pending_part[i] == stream->part && st->pending_due[i] <= watermark)
+			{
+				if (ndue == capacity)
+				{
+					capacity = Max(64, capacity * 2);
+					due = due == NULL ? palloc(sizeof(DueTimer) * capacity) :
+						repalloc_huge(due, sizeof(DueTimer) * capacity);
+				}
+				due[ndue].key = st->pending_key[i];
+				due[ndue].due = st->pending_due[i];
+				ndue++;
+				continue;
+			}
+			st->pending_key[kept] = st->pending_key[i];
+			st->pending_due[kept] = st->pending_due[i];
+			st->pending_part[kept] = st->pending_part[i];
+			kept++;
+		}
+		st->npending = kept;
+	}
+	if (ndue == 0)
+	{
+		UnregisterSnapshot(snapshot);
+		return;
+	}
+
+	/* each key once: the entry that counts is the one at its row's deadline */
+	qsort_arg(due, ndue, sizeof(DueTimer), cmp_due_timer, stream);
+	scan = compat_index_beginscan(st->t.rel, st->t.key_index, snapshot, st->key_nkeys, 0);
+	for (i = 0; i < ndue; i++)
+	{
+		Datum		key = due[i].key;
+		bool		found = false;
+		bool		isnull;
+		TimestampTz timer;
+		int			j;
+
+		CHECK_FOR_INTERRUPTS();
+		if (i > 0 && stream_key_cmp(stream, due[i - 1].key, key) == 0)
+			continue;
+		index_rescan(scan, st->key_skey,
+					 set_key_part(&st->t, st->key_skey, key, stream->part), NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
+			if (!st->t.key_hash ||
+				row_is_of(stream, st->lay, &st->t, st->slot, key, stream->part))
+			{
+				found = true;
+				break;
+			}
+		if (!found)
+			continue;			/* stale: the session finished */
+		timer = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->deadline, &isnull));
+		if (isnull || timer > watermark)
+			continue;			/* stale: its timer was set again */
+		for (j = i; j < ndue && stream_key_cmp(stream, due[j].key, key) == 0; j++)
+			if (due[j].due == timer)
+				break;
+		if (j == ndue || stream_key_cmp(stream, due[j].key, key) != 0)
+			continue;			/* its timer is in a row not yet read: not due */
+		{
+			TimestampTz last_ts = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->last_ts,
+																   &isnull));
+
+			if (rules_timed_out(&stream->rules, last_ts, watermark))
+				finish_row(st, st->slot, END_GAP, finished, delta);
+			else
+				set_timer(st, st->slot, session_timer(stream,
+													  ts_add_usecs(last_ts, stream->rules.gap),
+													  false, 0, &isnull), isnull);
+		}
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+}
+
+/*
  * state_chunks: the stream's chunk table, for writing.
  */
 static Chunks *
@@ -686,12 +1065,14 @@ state_open(Stream *stream)
 	deadline_cols[0] = st->lay->part;
 	deadline_cols[1] = st->lay->deadline;
 	ndeadline_cols = st->t.has_part ? 2 : 1;
-	for (i = 0; i < st->t.nindexes && st->deadline_index == NULL; i++)
+	if (st->lay->packed)
+		st->timers = timers_open(stream, st->t.rel, RowExclusiveLock);
+	for (i = 0; i < st->t.nindexes && st->deadline_index == NULL && !st->lay->packed; i++)
 		if (st->t.indexes[i]->rd_rel->relam == BTREE_AM_OID &&
 			index_on(st->t.index_info[i], deadline_cols + 2 - ndeadline_cols,
 					 ndeadline_cols))
 			st->deadline_index = st->t.indexes[i];
-	if (st->deadline_index == NULL)
+	if (st->deadline_index == NULL && !st->lay->packed)
 		table_altered(stream, st->t.rel, "Its index on the deadline is gone.");
 
 	st->snapshot = take_snapshot();
@@ -723,6 +1104,12 @@ state_close(StateTable *st)
 	ExecDropSingleTupleTableSlot(st->slot);
 	if (st->chunks != NULL)
 		chunks_close(st->chunks, NoLock);
+	if (st->timers != NULL)
+	{
+		timers_write(st);
+		ExecDropSingleTupleTableSlot(st->timers->slot);
+		stored_close(&st->timers->t, NoLock);
+	}
 	UnregisterSnapshot(st->snapshot);
 	stored_close(&st->t, NoLock);
 }
@@ -1101,7 +1488,15 @@ row_write(StateTable *st, Datum key, ItemPointer tid, const StateRow *row)
 	}
 
 	if (!nulls[lay->deadline - 1])
-		note_timer(st->stream, DatumGetTimestampTz(values[lay->deadline - 1]));
+	{
+		TimestampTz timer = DatumGetTimestampTz(values[lay->deadline - 1]);
+
+		note_timer(st->stream, timer);
+		/* packed: a timer set anew goes to the timer table */
+		if (lay->packed && (!ItemPointerIsValid(tid) || st->fetched_timer_null ||
+							st->fetched_timer != timer))
+			timers_add(st, key, st->stream->part, timer);
+	}
 
 	tup = heap_form_tuple(RelationGetDescr(st->t.rel), values, nulls);
 	if (ItemPointerIsValid(tid))
@@ -1322,6 +1717,14 @@ set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull)
 	nulls[deadline - 1] = isnull;
 	if (!isnull)
 		note_timer(st->stream, timer);
+	if (!isnull && st->lay->packed)
+	{
+		bool		key_null;
+		bool		part_null;
+
+		timers_add(st, slot_getattr(slot, st->lay->key, &key_null),
+				   DatumGetInt32(slot_getattr(slot, st->lay->part, &part_null)), timer);
+	}
 	tup = heap_modify_tuple(old, RelationGetDescr(st->t.rel), values, nulls, replace);
 	compat_heap_update(st->t.rel, &slot->tts_tid, tup);
 	if (!HeapTupleIsHeapOnly(tup))
@@ -1424,12 +1827,24 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 			 StreamDelta *delta)
 {
 	Stream	   *stream = st->stream;
-	Snapshot	snapshot = take_snapshot();
+	Snapshot	snapshot;
 	ScanKeyData skeys[3];		/* (part = part,) deadline <= watermark (, >= floor) */
 	int			nkeys = st->t.has_part ? 2 : 1;
 	IndexScanDesc scan;
 	int			first = finished->count;
 
+	stream->timers_written_min = DT_NOEND;
+	if (st->lay->packed)
+	{
+		timers_expire(st, watermark, finished, delta);
+		/* as below: no timer is due now but one set under way */
+		stream->has_timer_floor = true;
+		stream->timer_floor = Min(watermark, stream->timers_written_min);
+		qsort_arg(&finished->items[first], finished->count - first, sizeof(Finished),
+				  cmp_finished_deadline, st->stream);
+		return;
+	}
+	snapshot = take_snapshot();
 	index_scankeys(st->deadline_index, skeys, nkeys, BTLessEqualStrategyNumber);
 	skeys[0].sk_argument = Int32GetDatum(stream->part);
 	skeys[nkeys - 1].sk_argument = TimestampTzGetDatum(watermark);
@@ -1443,7 +1858,6 @@ state_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 					TimestampTzGetDatum(stream->timer_floor));
 		nkeys++;
 	}
-	stream->timers_written_min = DT_NOEND;
 	scan = compat_index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
 	index_rescan(scan, skeys, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
@@ -1512,6 +1926,27 @@ state_flush(StateTable *st, FinishedList *finished, StreamDelta *delta)
 	IndexScanDesc scan;
 	int			first = finished->count;
 
+	if (st->lay->packed)
+	{
+		/* no index holds a packed table's rows by partition: a rare pass */
+		TableScanDesc hscan = table_beginscan(st->t.rel, snapshot, 0, NULL);
+
+		while (table_scan_getnextslot(hscan, ForwardScanDirection, st->slot))
+		{
+			bool		isnull;
+
+			CHECK_FOR_INTERRUPTS();
+			if (DatumGetInt32(slot_getattr(st->slot, st->lay->part, &isnull)) ==
+				st->stream->part)
+				finish_row(st, st->slot, END_FLUSH, finished, delta);
+		}
+		table_endscan(hscan);
+		UnregisterSnapshot(snapshot);
+		timers_delete(st, st->stream->part, false);
+		qsort_arg(&finished->items[first], finished->count - first, sizeof(Finished),
+				  cmp_finished_key, st->stream);
+		return;
+	}
 	index_scankeys(st->deadline_index, &skey, nkeys, 0);
 	skey.sk_argument = Int32GetDatum(st->stream->part);
 	scan = compat_index_beginscan(st->t.rel, st->deadline_index, snapshot, nkeys, 0);
@@ -1584,6 +2019,9 @@ state_reset_deadlines(Stream *stream, int64 gap)
 	}
 	stream->has_timer_floor = false;
 	st = state_open(stream);
+	/* packed: every timer is set anew below */
+	if (st->lay->packed)
+		timers_delete(st, 0, true);
 	scan = table_beginscan(st->t.rel, st->snapshot, 0, NULL);
 
 	if (stream->event_time)

@@ -196,13 +196,15 @@ SELECT (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM se
 	is($node->safe_psql($fresh, $owners), 'feeder',
 		"(as a fresh install gives them)");
 
-	# The state tables are indexed as a fresh install indexes them: their
-	# text keys by a hash index.
+	# The state tables find their rows as a fresh install's do: their text
+	# keys by a hash index.  (Their timers differ: a packed table's are in
+	# its timer table, the others' in an index on the table.)
 	my $indexes = q{
 	SELECT string_agg(s.name || ': ' || def, E'\n' ORDER BY s.name, def)
 	  FROM sessionize.streams s
 	  JOIN pg_index i ON i.indrelid = format('sessionize.%I', s.state_table)::regclass,
 	       LATERAL regexp_replace(pg_get_indexdef(i.indexrelid), 'state_[0-9]+', 'STATE', 'g') def
+	 WHERE def !~ '_deadline'
 	};
 	my $fresh_indexes = $node->safe_psql($fresh, $indexes);
 	like($fresh_indexes, qr/clicks: CREATE INDEX STATE_key ON sessionize\.STATE USING hash \(key\)/,
