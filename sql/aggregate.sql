@@ -38,6 +38,27 @@ SELECT user_id,
        AS same_sessions
   FROM clicks WHERE user_id IN (1, 2) GROUP BY user_id ORDER BY user_id;
 
+-- tiebreak (a seventh argument): ties in ts are taken by it, NULL last,
+-- then in input order, so that no ORDER BY is needed inside the call.
+SELECT jsonb_path_query_array(s.events, '$[*].x') AS order_of_ties
+  FROM unnest((SELECT sessionize.sessions(t, false, jsonb_build_object('x', x), '30 minutes',
+                                          NULL, NULL, tb)
+                 FROM (VALUES ('2026-01-01 10:00'::timestamptz, 'a', 3),
+                              ('2026-01-01 10:00', 'b', NULL),
+                              ('2026-01-01 10:00', 'c', 1),
+                              ('2026-01-01 10:00', 'e', NULL),
+                              ('2026-01-01 09:59', 'd', 9)) v(t, x, tb))) s;
+-- It gives every user the sessions of ORDER BY ts, n, from events fed in
+-- the reverse order.
+SELECT count(*) AS users,
+       bool_and(by_order = by_tiebreak) AS same_sessions
+  FROM (SELECT user_id,
+               sessionize.sessions(ts, is_last, payload, '30 minutes' ORDER BY ts, n)::text
+                 AS by_order,
+               sessionize.sessions(ts, is_last, payload, '30 minutes', NULL, NULL, n
+                                   ORDER BY ts DESC, n DESC)::text AS by_tiebreak
+          FROM clicks GROUP BY user_id) g;
+
 -- max_duration and max_events, as in a stream; gap and max_duration both
 -- due: gap wins.  NULL settings are off, as in create_stream.
 SELECT (s.session_start AT TIME ZONE 'UTC')::time AS first_ts, s.event_count, s.end_reason

@@ -243,3 +243,31 @@ BEGIN
     END LOOP;
 END
 $$;
+
+/*
+ * sessions(..., tiebreak): ties in ts taken by tiebreak (NULL last), then
+ * in input order, so that a backfill needs no ORDER BY inside the call
+ * (which makes PostgreSQL 15 sort every group's events a second time).
+ */
+CREATE FUNCTION sessionize._sessions_add(internal, timestamptz, boolean, jsonb, interval,
+                                         interval, integer, bigint)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'sessionize_sessions_add'
+LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE AGGREGATE sessionize.sessions(ts timestamptz, is_last boolean, payload jsonb,
+                                     gap interval, max_duration interval,
+                                     max_events integer, tiebreak bigint) (
+    SFUNC = sessionize._sessions_add,
+    STYPE = internal,
+    SSPACE = 2048,
+    FINALFUNC = sessionize._sessions_final,
+    FINALFUNC_MODIFY = READ_ONLY
+);
+
+COMMENT ON AGGREGATE sessionize.sessions(timestamptz, boolean, jsonb, interval, interval, integer,
+                                         bigint) IS
+    'the sessions of one key''s events (GROUP BY key), with gap, max_duration and max_events, ties in ts by tiebreak: for backfill';
+COMMENT ON FUNCTION sessionize._sessions_add(internal, timestamptz, boolean, jsonb, interval,
+                                             interval, integer, bigint) IS
+    'transition function of sessionize.sessions';
