@@ -810,6 +810,29 @@ typedef struct DueTimer
 	TimestampTz due;
 } DueTimer;
 
+/* The timers timers_expire has found due. */
+typedef struct DueTimers
+{
+	DueTimer   *items;
+	int			count;
+	int			capacity;
+} DueTimers;
+
+/* due_add: one more due timer */
+static void
+due_add(DueTimers *due, Datum key, TimestampTz t)
+{
+	if (due->count == due->capacity)
+	{
+		due->capacity = Max(64, due->capacity * 2);
+		due->items = due->items == NULL ? palloc(sizeof(DueTimer) * due->capacity) :
+			repalloc_huge(due->items, sizeof(DueTimer) * due->capacity);
+	}
+	due->items[due->count].key = key;
+	due->items[due->count].due = t;
+	due->count++;
+}
+
 /* cmp_due_timer: qsort_arg order of DueTimers: key, then due */
 static int
 cmp_due_timer(const void *a, const void *b, void *arg)
@@ -845,9 +868,9 @@ timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 	Snapshot	snapshot = take_snapshot();
 	ScanKeyData skeys[2];		/* part = part, due <= watermark */
 	IndexScanDesc scan;
-	DueTimer   *due = NULL;
-	int			ndue = 0;
-	int			capacity = 0;
+	DueTimers	found = {0};
+	DueTimer   *due;
+	int			ndue;
 	int			i;
 
 	index_scankeys(tm->t.key_index, skeys, 2, BTLessEqualStrategyNumber);
@@ -898,16 +921,8 @@ timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 				timers_add(st, key_values[i], stream->part, t);
 				continue;
 			}
-			if (ndue == capacity)
-			{
-				capacity = Max(64, capacity * 2);
-				due = due == NULL ? palloc(sizeof(DueTimer) * capacity) :
-					repalloc_huge(due, sizeof(DueTimer) * capacity);
-			}
 			/* the array's values point into keys, kept to the end of the call */
-			due[ndue].key = key_values[i];
-			due[ndue].due = t;
-			ndue++;
+			due_add(&found, key_values[i], t);
 		}
 		simple_heap_delete(tm->t.rel, &tm->slot->tts_tid);
 	}
@@ -921,15 +936,7 @@ timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 		{
 			if (st->pending_part[i] == stream->part && st->pending_due[i] <= watermark)
 			{
-				if (ndue == capacity)
-				{
-					capacity = Max(64, capacity * 2);
-					due = due == NULL ? palloc(sizeof(DueTimer) * capacity) :
-						repalloc_huge(due, sizeof(DueTimer) * capacity);
-				}
-				due[ndue].key = st->pending_key[i];
-				due[ndue].due = st->pending_due[i];
-				ndue++;
+				due_add(&found, st->pending_key[i], st->pending_due[i]);
 				continue;
 			}
 			st->pending_key[kept] = st->pending_key[i];
@@ -939,6 +946,8 @@ timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 		}
 		st->npending = kept;
 	}
+	due = found.items;
+	ndue = found.count;
 	if (ndue == 0)
 	{
 		UnregisterSnapshot(snapshot);
