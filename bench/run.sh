@@ -266,8 +266,15 @@ machine () {
                              WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers',
                                             'wal_level', 'max_wal_size', 'autovacuum', 'jit')")"
     echo "          (fsync is on unless --pg-option fsync=off was given)"
-    echo "cluster:  ${SESSIONIZE_BENCH_BINDIR:+--pg-bindir $SESSIONIZE_BENCH_BINDIR}${SESSIONIZE_BENCH_BINDIR:-pg_virtualenv -v $PG_MAJOR}"
+    if [ -n "${SESSIONIZE_BENCH_BINDIR:-}" ]; then
+        echo "cluster:  initdb of --pg-bindir $SESSIONIZE_BENCH_BINDIR"
+    else
+        echo "cluster:  pg_virtualenv -v $PG_MAJOR"
+    fi
+    load
 }
+# the machine's load average: other work running beside the benchmark
+load () { echo "load:     $(cut -d ' ' -f 1-3 /proc/loadavg) (1, 5, 15 min; $(nproc) CPUs) at $(( $(date +%s) - START )) s"; }
 
 # the bindir of the server's install: sessionize-feed's
 BINDIR=${SESSIONIZE_BENCH_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}
@@ -1172,8 +1179,8 @@ echo "  sessionize (typed): the client parses each line (Python json.loads) for 
 echo "          isLast and binds four arrays; that parsing is part of its time"
 echo "  sessionize-feed: $FEED --batch-size N on the file"
 echo "  each pass one process (bench/client.py, psycopg 3; or sessionize-feed), timed on the"
-echo "  client from before it reads the file (connecting included) to its last COMMIT"
-echo "  (sessionize-feed: from its start to its exit); Python's own start is not timed."
+echo "  client from before it connects to its last COMMIT, the file's lines already in a list"
+echo "  (sessionize-feed: from its start to its exit, reading the file as it goes)."
 echo "  WAL B/ev: pg_current_wal_lsn() after the pass minus before it, per event, median; a"
 echo "  CHECKPOINT before every pass, so each pays the full-page images of the pages it"
 echo "  touches first.  Ratios are of medians (events/s: >1 faster; WAL: >1 more than COPY)."
@@ -1196,6 +1203,7 @@ if [ -z "$NO_SERVER_SIDE" ]; then
                         max(rep), string_agg(DISTINCT sessions::text, ', '))
             FROM results WHERE side = 'server' AND contender IN ('plain', 'json', 'typed')"
 fi
+load
 echo "total run time: $(( $(date +%s) - START )) s"
 if [ -n "$FAILED" ]; then
     echo "run.sh: plain SQL and another contender do not find the same sessions" >&2
