@@ -20,6 +20,9 @@ transaction (statement, then COMMIT), as a consumer of a topic would:
          line parsed (json.loads) for its id, ts and isLast, the four
          arrays written as array literals and bound as text; the parsing
          is the client's work, part of this contender's time
+  parse  SELECT jsonb_array_length($1::jsonb): the JSON form's array, bound
+         and parsed into jsonb, and nothing else (no --check): the floor
+         of plain SQL, the JSON form and sessionize-feed
 
 $2 (the batch offset) is the batch's last line number, as sessionize-feed
 sends it.  The statements are prepared (as the feeder's is).  With
@@ -38,7 +41,7 @@ import time
 
 import psycopg
 
-GOOD = {"copy", "plain", "json", "typed"}
+GOOD = {"copy", "plain", "json", "typed", "parse"}
 
 
 def quote(s):
@@ -56,7 +59,8 @@ def main():
     args = sys.argv[1:]
     check = "--check" in args
     args = [a for a in args if a != "--check"]
-    if len(args) != 3 or args[0] not in GOOD or not args[2].isdigit() or int(args[2]) < 1:
+    if (len(args) != 3 or args[0] not in GOOD or not args[2].isdigit() or int(args[2]) < 1
+            or (check and args[0] in ("copy", "parse"))):
         sys.exit(__doc__)
     contender, path, size = args[0], args[1], int(args[2])
 
@@ -81,6 +85,8 @@ def main():
         stmt = into + "plain_batch(%s::jsonb, 'bench', %s)" + tail
     elif contender == "json":
         stmt = into + "sessionize.sessionize_batch('s', %s::jsonb, 'bench', %s)" + tail
+    elif contender == "parse":
+        stmt = "SELECT pg_catalog.jsonb_array_length(%s::jsonb)"
     elif contender == "typed":
         stmt = (into + "sessionize.sessionize_batch('s', %s::text[], %s::timestamptz[],"
                 " %s::boolean[], %s::jsonb[], 'bench', %s)" + tail)
@@ -96,6 +102,8 @@ def main():
             rows += len(batch)
         elif contender in ("plain", "json"):
             cur.execute(stmt, ("[" + ",".join(batch) + "]", last), prepare=True)
+        elif contender == "parse":
+            cur.execute(stmt, ("[" + ",".join(batch) + "]",), prepare=True)
         else:
             keys, ts, is_last = [], [], []
             for line in batch:
@@ -107,7 +115,9 @@ def main():
                                "{" + ",".join(is_last) + "}",
                                "{" + ",".join(quote(line) for line in batch) + "}", last),
                         prepare=True)
-        if contender != "copy":
+        if contender == "parse":
+            cur.fetchone()
+        elif contender != "copy":
             rows += cur.rowcount if check else cur.fetchone()[0]
         conn.commit()
     conn.close()

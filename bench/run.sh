@@ -1035,6 +1035,13 @@ for size in $SIZES; do
         printf '          client-side, batch %s: repetition %s of %s done (%s s)\n' \
             "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
     done
+    # The JSON array's parsing alone, for scale: the same batches bound
+    # and parsed into jsonb, nothing else (client.py parse; twice, the
+    # faster kept).
+    for rep in 1 2; do
+        out=$(client_pass parse "$size")
+        q -c "INSERT INTO results VALUES ('client', $size, 'parse', $rep, ${out% *}, NULL, NULL)"
+    done
 done
 
 # ---------------------------------------------------------------- server-side
@@ -1122,7 +1129,7 @@ table () {
     q -v events="$EVENTS" -v side="$1" -f - <<'EOF'
 WITH rates AS (
     SELECT size, contender, :events / secs AS rate, wal / :events AS walpe, sessions
-      FROM results WHERE side = :'side' AND contender <> 'fetch'
+      FROM results WHERE side = :'side' AND contender NOT IN ('fetch', 'parse')
 ),
 agg AS (
     SELECT size, contender,
@@ -1186,7 +1193,14 @@ echo "  CHECKPOINT before every pass, so each pays the full-page images of the p
 echo "  touches first.  Ratios are of medians (events/s: >1 faster; WAL: >1 more than COPY)."
 q -c "SELECT format('  %s repetitions each; sessions returned per pass: %s (the rest are flushed at the end)',
                     max(rep), string_agg(DISTINCT sessions::text, ', '))
-        FROM results WHERE side = 'client' AND contender NOT IN ('copy')"
+        FROM results WHERE side = 'client' AND contender NOT IN ('copy', 'parse')"
+q -c "SELECT format('  parsing alone (jsonb_array_length(\$1::jsonb), each batch): batch %s: %s s a pass,'
+                    || ' %s %% of sessionize (JSON)''s median',
+                    p.size, round(min(p.secs)::numeric, 3),
+                    round((100 * min(p.secs) / (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY j.secs)
+                                                  FROM results j WHERE j.side = 'client'
+                                                   AND j.contender = 'json' AND j.size = p.size))::numeric))
+        FROM results p WHERE p.side = 'client' AND p.contender = 'parse' GROUP BY p.size ORDER BY p.size"
 if [ -z "$NO_SERVER_SIDE" ]; then
     echo
     echo "server-side (no client, no parsing; for comparison with earlier runs): the batches"
