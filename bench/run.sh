@@ -209,7 +209,12 @@ if [ -z "${SESSIONIZE_BENCH_INSIDE:-}" ]; then
         AS=(runuser -u postgres --)
         SUPERUSER=postgres
     fi
+    CHILD=
     stop_cluster () {
+        if [ -n "$CHILD" ]; then
+            kill "$CHILD" 2>/dev/null || true
+            wait "$CHILD" 2>/dev/null || true
+        fi
         if [ -f "$CLUSTER/data/postmaster.pid" ]; then
             (cd "$CLUSTER" && "${AS[@]}" "$PG_BINDIR/pg_ctl" -D "$CLUSTER/data" -m fast -w stop) >/dev/null 2>&1 || true
         fi
@@ -240,8 +245,12 @@ if [ -z "${SESSIONIZE_BENCH_INSIDE:-}" ]; then
     fi
     export PGHOST=$CLUSTER PGPORT=$PG_PORT PGUSER=$SUPERUSER PGDATABASE=postgres
     export SESSIONIZE_BENCH_BINDIR=$PG_BINDIR
+    # in the background, so that a signal reaches the trap at once
+    PATH="$PG_BINDIR:$PATH" bash "$HERE/run.sh" "${ARGS[@]}" </dev/null &
+    CHILD=$!
     rc=0
-    PATH="$PG_BINDIR:$PATH" bash "$HERE/run.sh" "${ARGS[@]}" </dev/null || rc=$?
+    wait "$CHILD" || rc=$?
+    CHILD=
     exit "$rc"
 fi
 
@@ -250,6 +259,8 @@ START=$(date +%s)
 WORK=$(mktemp -d -t sessionize-bench.XXXXXX)
 cleanup () { if [ -z "$KEEP" ]; then rm -rf "$WORK"; else echo "files kept in $WORK"; fi; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # q: run SQL, quiet, tuples only, stop on error
 q () { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
