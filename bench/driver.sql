@@ -10,6 +10,9 @@
 --           returns the elapsed seconds of the loop and the rows counted
 -- bench_check the same loop, untimed, keeping what each contender returned
 --           so that run.sh can compare them
+--
+-- The client-side contenders (bench/client.py, sessionize-feed) use
+-- copy_jsonl, feed_sink, check_results and check_line from here.
 
 CREATE TABLE staging (
     seq      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -58,6 +61,21 @@ CREATE TABLE copy_target (
     payload  jsonb
 );
 
+-- The client-side COPY's target: each JSON line as it is, one jsonb column.
+CREATE TABLE copy_jsonl (
+    doc  jsonb
+);
+
+-- sessionize-feed's check pass: the stream's sink.
+CREATE TABLE feed_sink (
+    key            text,
+    session_start  timestamptz,
+    session_end    timestamptz,
+    event_count    integer,
+    end_reason     text,
+    events         jsonb
+);
+
 -- What each contender returned in its check pass.
 CREATE TABLE check_results (
     contender      text,
@@ -84,7 +102,7 @@ BEGIN
         END IF;
         PERFORM sessionize.create_stream('s', 'text', gap => '30 minutes');
     ELSIF p_contender = 'copy' THEN
-        TRUNCATE copy_target;
+        TRUNCATE copy_target, copy_jsonl;
     END IF;
 END
 $$;
@@ -190,11 +208,17 @@ BEGIN
 END
 $$;
 
+-- a contender's name in the checks: 'json', or 'json/client' for the
+-- client-side pass
 CREATE FUNCTION contender_label(p_contender text) RETURNS text
 LANGUAGE sql IMMUTABLE
-RETURN CASE p_contender WHEN 'plain' THEN 'plain SQL' WHEN 'copy' THEN 'COPY'
-                        WHEN 'json' THEN 'sessionize (JSON)'
-                        WHEN 'typed' THEN 'sessionize (typed)' ELSE p_contender END;
+RETURN CASE split_part(p_contender, '/', 1)
+            WHEN 'plain' THEN 'plain SQL' WHEN 'copy' THEN 'COPY'
+            WHEN 'json' THEN 'sessionize (JSON)'
+            WHEN 'typed' THEN 'sessionize (typed)'
+            WHEN 'feed' THEN 'sessionize-feed'
+            ELSE split_part(p_contender, '/', 1) END
+       || CASE WHEN p_contender LIKE '%/client' THEN ', client' ELSE '' END;
 
 -- check_line(a, b, size_a, size_b): whether contenders a (its pass with
 -- batches of size_a) and b (size_b, default size_a) returned the same

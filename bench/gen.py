@@ -40,6 +40,26 @@ only where true), and no user pauses less than 3 minutes within a session:
 
     {"id":7,"ev":"click","ts":"2026-01-01T15:30:00.000+05:30"}
 
+--workload sessions (issue 24) is built from whole sessions rather than
+from a stream of pauses: each session has 4 to 8 events (uniform) and
+belongs to a user drawn by Zipf 0.8 over --keys (many users: the hottest
+has ~3 % of the sessions), whose sessions share the span evenly.  Within a
+session the pauses are 1 s to 5 min (shorter for the busiest users); a
+session ends with isLast (always when the user's next session comes less
+than the gap later, else with probability 0.4), or by the gap: the pause
+to the next session is then exactly the gap (10 %) or longer.  So every
+generated session is one session under gap 30 minutes and isLast, and the
+last one generated is cut to what --events leaves.  Each ts is written in
+its user's local time with its UTC offset, as in many-users.  Payloads are
+80 to 120 bytes (uniform, but never less than their fields take: 102 on
+average) of compact JSON with a nested object (a page
+with its referrer, a search, or a cart line) and a string holding
+escapes: quotes, backslashes, tabs and \\u escapes (written with
+ensure_ascii, so every non-ASCII character is one, an emoji a surrogate
+pair of them):
+
+    {"id":710,"ts":"2026-01-01T05:30:27.199+05:30","ev":"search","q":{"s":"mid_j\\u2713h0 \\"z\\"\\t8-3v","n":22}}
+
 Output: CSV (default) with the columns key, ts, is_last, payload, no
 header, ready for COPY ... (FORMAT csv); or --format jsonl, one payload
 per line.  A summary goes to stderr.
@@ -60,6 +80,12 @@ DATA_W = [40, 30, 15, 8, 5, 2]
 THINK_MS = 180_000
 # UTC offsets (minutes) of the many-users workload's users: user id modulo.
 OFFSETS_MIN = [330, -480, 60, 0, -300, 540, 120, -180, 480, 345]
+# sessions workload: the characters its strings are drawn from; each
+# special one is written escaped by json.dumps (ensure_ascii)
+PLAIN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789 -_/."
+SPECIAL_CHARS = ['"', "\\", "\t", "\u00e9", "\u00fc", "\u20ac", "\u2713", "\u00df",
+                 "\U0001F600", "\u65e5"]
+SKUS = ["A-%03d" % i for i in range(1, 200)]
 
 
 def key_counts(rng, n_events, n_keys, s):
@@ -75,6 +101,97 @@ def key_counts(rng, n_events, n_keys, s):
     for r in ranks:
         counts[r] += 1
     return counts
+
+
+def zipf_ranks(rng, n, n_keys, s):
+    """n ranks drawn by a Zipf law of exponent s over n_keys (0: hottest)."""
+    cum = []
+    total = 0.0
+    for r in range(1, n_keys + 1):
+        total += r ** -s
+        cum.append(total)
+    return [min(bisect.bisect_left(cum, rng.random() * total), n_keys - 1) for _ in range(n)]
+
+
+def session_recs(rng, n_events, n_keys, span_ms):
+    """The sessions workload: (ts_ms, rank, i, is_last) of every event,
+    made of whole sessions of 4-8 events; and the number of sessions."""
+    sizes = []
+    left = n_events
+    while left > 0:
+        k = min(rng.randint(4, 8), left)
+        sizes.append(k)
+        left -= k
+    owners = zipf_ranks(rng, len(sizes), n_keys, 0.8)
+    per_key = {}
+    for k, r in zip(sizes, owners):
+        per_key.setdefault(r, []).append(k)
+    recs = []
+    for rank in sorted(per_key):
+        sess = per_key[rank]
+        slot = span_ms // len(sess)            # each session's share of the span
+        within = max(2_000, min(300_000, slot // 20))
+        t = None
+        plan = []                               # (pauses within, is_last, pause after)
+        for j, k in enumerate(sess):
+            ps = [rng.randint(1_000, within) for _ in range(k - 1)]
+            room = slot - sum(ps)
+            if room >= 2 * GAP_MS:
+                after = GAP_MS if rng.random() < 0.1 else rng.randint(GAP_MS + 1, room)
+                last = rng.random() < 0.4
+            else:
+                after = rng.randint(1_000, max(1_000, room))
+                last = True                     # the next session comes within the gap
+            if j == len(sess) - 1:
+                last = rng.random() < 0.4
+            plan.append((ps, last, after))
+        length = sum(sum(ps) + after for ps, _, after in plan[:-1]) + sum(plan[-1][0])
+        t = rng.randint(0, max(0, span_ms - length))
+        i = 0
+        for ps, last, after in plan:
+            for e in range(len(ps) + 1):
+                if e > 0:
+                    t += ps[e - 1]
+                recs.append((t, rank, i, last and e == len(ps)))
+                i += 1
+            t += after
+    return recs, len(sizes)
+
+
+def fill_string(rng, room):
+    """A string whose compact JSON (quotes excluded) takes exactly room
+    bytes, about one character in six a special one (escaped)."""
+    out = []
+    while room > 0:
+        c = rng.choice(SPECIAL_CHARS) if rng.random() < 0.17 else rng.choice(PLAIN_CHARS)
+        n = len(json.dumps(c)) - 2
+        if n > room:
+            c, n = rng.choice(PLAIN_CHARS), 1
+        out.append(c)
+        room -= n
+    return "".join(out)
+
+
+def session_payload(rng, key, ts_text, is_last):
+    """A sessions-workload payload: 80-120 bytes (uniform, or the least its
+    fields take), a nested object, a string with escapes."""
+    target = rng.randint(80, 120)
+    ev = rng.choices(["view", "search", "cart"], [55, 30, 15])[0]
+    obj = {"id": key, "ts": ts_text, "ev": ev}
+    if is_last:
+        obj["isLast"] = True
+    if ev == "view":
+        hole = obj["pg"] = {"u": "/p/%d" % rng.randint(1, 999), "ref": ""}
+        field = "ref"
+    elif ev == "search":
+        hole = obj["q"] = {"s": "", "n": rng.randint(0, 50)}
+        field = "s"
+    else:
+        hole = obj["item"] = {"sku": rng.choice(SKUS), "qty": rng.randint(1, 5), "t": ""}
+        field = "t"
+    base = len(json.dumps(obj, separators=(",", ":")))
+    hole[field] = fill_string(rng, max(0, target - base))
+    return json.dumps(obj, separators=(",", ":"))
 
 
 def pauses_for(rng, count, span_ms, think_ms=0):
@@ -143,36 +260,47 @@ def main():
                     help="probability that an event has isLast (0.015)")
     ap.add_argument("--start", default="2026-01-01T00:00:00",
                     help="UTC instant the stream starts at")
-    ap.add_argument("--workload", choices=["skewed", "many-users"], default="skewed",
-                    help="skewed (the defaults above) or many-users")
+    ap.add_argument("--workload", choices=["skewed", "many-users", "sessions"], default="skewed",
+                    help="skewed (the defaults above), many-users or sessions")
     ap.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     ap.add_argument("-o", "--output", default="-")
     args = ap.parse_args()
     if args.events < 1 or args.keys < 1:
         ap.error("--events and --keys must be positive")
     many = args.workload == "many-users"
+    sess = args.workload == "sessions"
     if many:
         args.zipf = 0.8
         args.last_rate = 0.03
 
     rng = random.Random(args.seed)
     span_ms = int(args.span_hours * 3_600_000)
-    counts = key_counts(rng, args.events, args.keys, args.zipf)
+    n_sessions = None
+    if sess:
+        # (ts_ms, rank, i, is_last): whole sessions
+        recs, n_sessions = session_recs(rng, args.events, args.keys, span_ms)
+        counts = [0] * args.keys
+        for _, rank, _, _ in recs:
+            counts[rank] += 1
+    else:
+        counts = key_counts(rng, args.events, args.keys, args.zipf)
     ids = list(range(1, args.keys + 1))
     rng.shuffle(ids)
 
-    # (ts_ms, rank, i): each key's events; sorted, they are the stream
-    recs = []
-    for rank, c in enumerate(counts):
-        if c == 0:
-            continue
-        ps = pauses_for(rng, c, span_ms, THINK_MS if many else 0)
-        length = sum(ps)
-        t = rng.randint(0, max(0, span_ms - length))
-        recs.append((t, rank, 0))
-        for i, p in enumerate(ps, 1):
-            t += p
-            recs.append((t, rank, i))
+    if not sess:
+        # (ts_ms, rank, i, None): each key's events; isLast drawn below
+        recs = []
+        for rank, c in enumerate(counts):
+            if c == 0:
+                continue
+            ps = pauses_for(rng, c, span_ms, THINK_MS if many else 0)
+            length = sum(ps)
+            t = rng.randint(0, max(0, span_ms - length))
+            recs.append((t, rank, 0, None))
+            for i, p in enumerate(ps, 1):
+                t += p
+                recs.append((t, rank, i, None))
+    # sorted, they are the stream
     recs.sort()
 
     start = datetime.datetime.fromisoformat(args.start).replace(tzinfo=datetime.timezone.utc)
@@ -183,10 +311,10 @@ def main():
     prev_ts = {}
     pause_hist = {"< 1 min": 0, "1-29.9 min": 0, "gap - (1ms..2s)": 0, "= gap": 0,
                   "gap + (1ms..2s)": 0, "> gap + 2s": 0}
-    for t, rank, _ in recs:
+    for t, rank, _, last in recs:
         key = ids[rank]
         ts = start + datetime.timedelta(milliseconds=t)
-        if many:
+        if many or sess:
             # the user's local time, with its offset
             off_min = OFFSETS_MIN[key % len(OFFSETS_MIN)]
             local = ts + datetime.timedelta(minutes=off_min)
@@ -194,9 +322,11 @@ def main():
                 + "%s%02d:%02d" % ("-" if off_min < 0 else "+", abs(off_min) // 60, abs(off_min) % 60)
         else:
             ts_text = ts.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ts.microsecond // 1000)
-        is_last = rng.random() < args.last_rate
+        is_last = last if sess else rng.random() < args.last_rate
         n_last += is_last
-        if many:
+        if sess:
+            payload = session_payload(rng, key, ts_text, is_last)
+        elif many:
             ev = {"id": key, "ev": rng.choices(DATA, DATA_W)[0], "ts": ts_text}
             if is_last:
                 ev["isLast"] = True  # absent means false
@@ -240,6 +370,9 @@ def main():
              n_bytes / n, start.isoformat(),
              (start + datetime.timedelta(milliseconds=recs[-1][0])).isoformat()),
           file=sys.stderr)
+    if n_sessions is not None:
+        print("gen.py: %d sessions generated (4-8 events each, the last cut to --events),"
+              " %.2f events each on average" % (n_sessions, n / n_sessions), file=sys.stderr)
     print("gen.py: pauses between a key's events: "
           + ", ".join("%s %d" % kv for kv in pause_hist.items()), file=sys.stderr)
 

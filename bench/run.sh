@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # bench/run.sh: the sessionize benchmark, on one throwaway cluster.
 #
-#   bench/run.sh                 throughput: plain SQL, COPY, sessionize (JSON,
-#                                typed) on the same generated events, per batch
-#                                size; checks that plain SQL and sessionize
-#                                find the same sessions (exits 1 if not)
+#   bench/run.sh                 throughput, as a user feeds a stream: the same
+#                                JSON lines (gen.py --format jsonl) sent from
+#                                a client over a Unix socket, each batch its
+#                                own transaction, by five contenders: COPY into
+#                                a jsonb column, the plain-SQL sessionizer,
+#                                sessionize's JSON form and typed form (both
+#                                from a psycopg client, bench/client.py) and
+#                                sessionize-feed; events/s, ratios, WAL bytes
+#                                per event; then the same contenders (no feeder)
+#                                server-side, over batches pre-parsed in a
+#                                table (the measure until 0.4); checks that
+#                                every contender finds plain SQL's sessions
+#                                (exits 1 if not)
 #   bench/run.sh --scale         latency of 1,000-event batches with 10,000 and
 #                                with --open N (10,000,000) open sessions
 #   bench/run.sh --aggregate     backfill: sessionize.sessions() against a
@@ -39,20 +48,35 @@
 # Options (throughput and the other modes that feed events):
 #                        --events N (200000)  --keys N (20000)  --seed N (42)
 #                        --reps N (5)  --sizes "1000 10000"
-#                        --workload skewed|many-users (skewed): many-users is
-#                        Zipf 0.8, ts with UTC offsets, ~60-byte payloads
-#                        (see gen.py)
+#                        --workload skewed|many-users|sessions (skewed):
+#                        many-users is Zipf 0.8, ts with UTC offsets, ~60-byte
+#                        payloads; sessions is whole sessions of 4-8 events
+#                        of users drawn by Zipf 0.8, ts with UTC offsets,
+#                        80-120-byte payloads with a nested object and escaped
+#                        strings (see gen.py)
+#                        --no-server-side  throughput: leave out the
+#                        server-side table
 # Options (scale):       --open N (10000000)  --small N (10000)  --batches N (300)
-# Either:                --pg-option guc=value (repeatable; given to
-#                        pg_virtualenv -o, e.g. shared_buffers=2GB; fsync is
-#                        on by default, fsync=off turns it off)
+# Either:                --pg-option guc=value (repeatable; a setting of the
+#                        cluster, e.g. shared_buffers=2GB; fsync is on by
+#                        default, fsync=off turns it off)
+#                        --pg-bindir DIR  run on a cluster made with DIR's
+#                        initdb and pg_ctl (a PostgreSQL install where the
+#                        extension was installed with make install
+#                        PG_CONFIG=DIR/pg_config; sessionize-feed is taken
+#                        from DIR too), in a temporary directory, its server
+#                        run as postgres when run as root, on a private
+#                        socket directory and --pg-port N (5590), no TCP;
+#                        stopped and removed at the end
 #                        --keep-files  keep the generated files
 #                        --no-typed    leave out the typed form (shown as n/a)
 #
-# Needs the extension installed (make && make install), postgresql-common
-# (pg_virtualenv) and python3.  Run as root or as a user pg_virtualenv
-# accepts: it re-runs itself under `pg_virtualenv -t -v 15`, which makes a
-# temporary cluster (its server runs as postgres), and drops it at the end.
+# Needs the extension installed (make && make install), python3, and for
+# throughput psycopg 3 (Debian: python3-psycopg; python3 is used if it has
+# it, else /usr/bin/python3).  Without --pg-bindir it needs postgresql-common
+# (pg_virtualenv), and runs as root or as a user pg_virtualenv accepts: it
+# re-runs itself under `pg_virtualenv -t -v 15`, which makes a temporary
+# cluster (its server runs as postgres), and drops it at the end.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,11 +97,15 @@ SMALL=10000
 SCALE_BATCHES=300
 KEEP=
 NO_TYPED=
+NO_SERVER_SIDE=
+PG_BINDIR=
+PG_PORT=5590
 # pg_virtualenv turns fsync off; sessionize is about durability, so measure
 # with it on (a later --pg-option fsync=off overrides).
-PGOPTS=(-o fsync=on)
+GUCS=(fsync=on)
 
-usage () { sed -n '2,50p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+# the header above, up to its first line that is not a comment
+usage () { awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -101,14 +129,17 @@ while [ $# -gt 0 ]; do
         --open) OPEN=$2; shift 2 ;;
         --small) SMALL=$2; shift 2 ;;
         --batches) SCALE_BATCHES=$2; shift 2 ;;
-        --pg-option) PGOPTS+=(-o "$2"); shift 2 ;;
+        --pg-option) GUCS+=("$2"); shift 2 ;;
+        --pg-bindir) PG_BINDIR=$2; shift 2 ;;
+        --pg-port) PG_PORT=$2; shift 2 ;;
         --keep-files) KEEP=1; shift ;;
         --no-typed) NO_TYPED=1; shift ;;
+        --no-server-side) NO_SERVER_SIDE=1; shift ;;
         -h|--help) usage 0 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage 2 ;;
     esac
 done
-for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS" "$HOURS"; do
+for v in "$EVENTS" "$KEYS" "$SEED" "$REPS" "$OPEN" "$SMALL" "$SCALE_BATCHES" "$AGG_EVENTS" "$HOURS" "$PG_PORT"; do
     case $v in ''|*[!0-9]*) echo "run.sh: not a number: $v" >&2; exit 2 ;; esac
 done
 # skewed by default; partitions, the attached table and the feeder are
@@ -118,7 +149,7 @@ done
 if [ -z "$WORKLOAD" ]; then
     case $MODE in parallel|attach|feed) WORKLOAD=many-users ;; *) WORKLOAD=skewed ;; esac
 fi
-case $WORKLOAD in skewed|many-users) ;; *) echo "run.sh: unknown workload: $WORKLOAD" >&2; exit 2 ;; esac
+case $WORKLOAD in skewed|many-users|sessions) ;; *) echo "run.sh: unknown workload: $WORKLOAD" >&2; exit 2 ;; esac
 for s in $SIZES; do
     case $s in ''|*[!0-9]*|0) echo "run.sh: not a batch size: $s" >&2; exit 2 ;; esac
 done
@@ -126,16 +157,101 @@ done
 # ---------------------------------------------------------------- outside
 # Re-run this script inside a throwaway cluster.
 if [ -z "${SESSIONIZE_BENCH_INSIDE:-}" ]; then
-    command -v pg_virtualenv >/dev/null || { echo "run.sh: pg_virtualenv not found (postgresql-common)" >&2; exit 2; }
     command -v python3 >/dev/null || { echo "run.sh: python3 not found" >&2; exit 2; }
+    for g in "${GUCS[@]}"; do
+        case $g in [a-z]*=*) ;; *) echo "run.sh: --pg-option takes guc=value: $g" >&2; exit 2 ;; esac
+    done
+    # throughput's client: a python3 that has psycopg 3
+    if [ "$MODE" = throughput ]; then
+        PY=
+        for p in python3 /usr/bin/python3; do
+            if command -v "$p" >/dev/null && "$p" -c 'import psycopg' 2>/dev/null; then
+                PY=$(command -v "$p")
+                break
+            fi
+        done
+        if [ -z "$PY" ]; then
+            echo "run.sh: no python3 with psycopg 3 (Debian: apt-get install python3-psycopg)" >&2
+            exit 2
+        fi
+        export SESSIONIZE_BENCH_PYTHON=$PY
+    fi
     # the same locale wherever it runs: the cluster takes it from here
     export LANG=C.UTF-8
     unset LC_ALL LANGUAGE
     unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGSERVICEFILE PGSYSCONFDIR
     export SESSIONIZE_BENCH_INSIDE=1
-    # -t: the cluster in a temporary directory even as root, so it never
-    # collides with another pg_virtualenv run nor touches /etc/postgresql
-    exec pg_virtualenv -t -v "$PG_MAJOR" "${PGOPTS[@]}" bash "$HERE/run.sh" "${ARGS[@]}" </dev/null
+    if [ -z "$PG_BINDIR" ]; then
+        PGOPTS=()
+        for g in "${GUCS[@]}"; do PGOPTS+=(-o "$g"); done
+        command -v pg_virtualenv >/dev/null || { echo "run.sh: pg_virtualenv not found (postgresql-common)" >&2; exit 2; }
+        # -t: the cluster in a temporary directory even as root, so it never
+        # collides with another pg_virtualenv run nor touches /etc/postgresql
+        exec pg_virtualenv -t -v "$PG_MAJOR" "${PGOPTS[@]}" bash "$HERE/run.sh" "${ARGS[@]}" </dev/null
+    fi
+
+    # --pg-bindir: a cluster of that install's own, in a temporary
+    # directory that is also its socket directory (no TCP)
+    if [ ! -d "$PG_BINDIR" ]; then
+        echo "run.sh: --pg-bindir $PG_BINDIR: no such directory" >&2
+        exit 2
+    fi
+    PG_BINDIR=$(cd "$PG_BINDIR" && pwd)
+    for b in initdb pg_ctl postgres psql; do
+        [ -x "$PG_BINDIR/$b" ] || { echo "run.sh: $PG_BINDIR/$b not found" >&2; exit 2; }
+    done
+    CLUSTER=$(mktemp -d -t sessionize-bench-pg.XXXXXX)
+    AS=()
+    SUPERUSER=$(id -un)
+    if [ "$(id -u)" = 0 ]; then
+        # initdb refuses root: the cluster is postgres's
+        chown postgres: "$CLUSTER"
+        AS=(runuser -u postgres --)
+        SUPERUSER=postgres
+    fi
+    CHILD=
+    stop_cluster () {
+        if [ -n "$CHILD" ]; then
+            kill "$CHILD" 2>/dev/null || true
+            wait "$CHILD" 2>/dev/null || true
+        fi
+        if [ -f "$CLUSTER/data/postmaster.pid" ]; then
+            (cd "$CLUSTER" && "${AS[@]}" "$PG_BINDIR/pg_ctl" -D "$CLUSTER/data" -m fast -w stop) >/dev/null 2>&1 || true
+        fi
+        rm -rf "$CLUSTER"
+    }
+    trap stop_cluster EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    if ! (cd "$CLUSTER" && "${AS[@]}" "$PG_BINDIR/initdb" -D "$CLUSTER/data" -U "$SUPERUSER" \
+              -A trust -E UTF8 --locale=C.UTF-8) > "$CLUSTER/initdb.log" 2>&1; then
+        cat "$CLUSTER/initdb.log" >&2
+        exit 2
+    fi
+    {
+        echo "port = $PG_PORT"
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$CLUSTER'"
+        for g in "${GUCS[@]}"; do
+            v=${g#*=}
+            printf "%s = '%s'\n" "${g%%=*}" "${v//\'/\'\'}"
+        done
+    } >> "$CLUSTER/data/postgresql.conf"
+    if ! (cd "$CLUSTER" && "${AS[@]}" "$PG_BINDIR/pg_ctl" -D "$CLUSTER/data" -l "$CLUSTER/server.log" \
+              -w -t 120 start) >/dev/null 2>&1; then
+        echo "run.sh: the server did not start (port $PG_PORT taken? --pg-port N):" >&2
+        cat "$CLUSTER/server.log" >&2
+        exit 2
+    fi
+    export PGHOST=$CLUSTER PGPORT=$PG_PORT PGUSER=$SUPERUSER PGDATABASE=postgres
+    export SESSIONIZE_BENCH_BINDIR=$PG_BINDIR
+    # in the background, so that a signal reaches the trap at once
+    PATH="$PG_BINDIR:$PATH" bash "$HERE/run.sh" "${ARGS[@]}" </dev/null &
+    CHILD=$!
+    rc=0
+    wait "$CHILD" || rc=$?
+    CHILD=
+    exit "$rc"
 fi
 
 # ---------------------------------------------------------------- inside
@@ -143,6 +259,8 @@ START=$(date +%s)
 WORK=$(mktemp -d -t sessionize-bench.XXXXXX)
 cleanup () { if [ -z "$KEEP" ]; then rm -rf "$WORK"; else echo "files kept in $WORK"; fi; }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # q: run SQL, quiet, tuples only, stop on error
 q () { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
@@ -159,7 +277,18 @@ machine () {
                              WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers',
                                             'wal_level', 'max_wal_size', 'autovacuum', 'jit')")"
     echo "          (fsync is on unless --pg-option fsync=off was given)"
+    if [ -n "${SESSIONIZE_BENCH_BINDIR:-}" ]; then
+        echo "cluster:  initdb of --pg-bindir $SESSIONIZE_BENCH_BINDIR"
+    else
+        echo "cluster:  pg_virtualenv -v $PG_MAJOR"
+    fi
+    load
 }
+# the machine's load average: other work running beside the benchmark
+load () { echo "load:     $(cut -d ' ' -f 1-3 /proc/loadavg) (1, 5, 15 min; $(nproc) CPUs) at $(( $(date +%s) - START )) s"; }
+
+# the bindir of the server's install: sessionize-feed's
+BINDIR=${SESSIONIZE_BENCH_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}
 
 q -c "CREATE EXTENSION sessionize"
 
@@ -666,7 +795,7 @@ fi
 if [ "$MODE" = feed ]; then
     echo "== sessionize-feed against psql: the same events, the same batches, one transaction each"
     machine
-    FEED=$(/usr/lib/postgresql/$PG_MAJOR/bin/pg_config --bindir)/sessionize-feed
+    FEED=$BINDIR/sessionize-feed
     if [ ! -x "$FEED" ]; then
         echo "run.sh: $FEED not found: make install" >&2
         exit 2
@@ -787,153 +916,321 @@ fi
 # ================================================================ throughput
 echo "== sessionize benchmark: events/s per contender, same events, one transaction per batch"
 machine
+PY=${SESSIONIZE_BENCH_PYTHON:-python3}
+echo "client:   $("$PY" -c 'import sys, psycopg
+print("Python %d.%d.%d, psycopg %s (%s implementation, libpq %d)" % (sys.version_info[:3]
+      + (psycopg.__version__, psycopg.pq.__impl__, psycopg.pq.version())))'); Unix socket"
 
 q -f "$HERE/plain.sql" -f "$HERE/driver.sql"
 
 # The typed form is optional: skipped (n/a) while it does not exist.
 TYPED=$(q -c "SELECT EXISTS (SELECT FROM pg_proc WHERE oid::regprocedure::text LIKE
                                 'sessionize.sessionize_batch(text,anyarray,%')")
-CONTENDERS="plain copy json"
 if [ -n "$NO_TYPED" ]; then
     TYPED=f
 fi
-if [ "$TYPED" = t ]; then
-    CONTENDERS="$CONTENDERS typed"
+FEED=$BINDIR/sessionize-feed
+if [ ! -x "$FEED" ]; then
+    echo "run.sh: $FEED not found: make install (it installs sessionize-feed in the bindir)" >&2
+    exit 2
 fi
+CLIENT_CONTENDERS="plain copy json"
+SERVER_CONTENDERS="plain copy json"
+if [ "$TYPED" = t ]; then
+    CLIENT_CONTENDERS="$CLIENT_CONTENDERS typed"
+    SERVER_CONTENDERS="$SERVER_CONTENDERS typed"
+fi
+CLIENT_CONTENDERS="$CLIENT_CONTENDERS feed"
 
 python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" --workload "$WORKLOAD" \
-    -o "$WORK/events.csv" 2> "$WORK/gen.log"
+    --format jsonl -o "$WORK/events.jsonl" 2> "$WORK/gen.log"
 sed 's/^/          /' "$WORK/gen.log"
-q -c "\\copy staging (key, ts, is_last, payload) FROM '$WORK/events.csv' (FORMAT csv)"
-for size in $SIZES; do
-    q -c "CALL build_batches($size)"
-    # COPY's batches: the same events, pre-split, one \copy (one transaction) each
-    mkdir "$WORK/copy_$size"
-    split -l "$size" -d -a 6 "$WORK/events.csv" "$WORK/copy_$size/b"
-    # timed from after psql has connected to after the last COPY returned
-    {
-        echo "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset"
-        for f in "$WORK/copy_$size"/b*; do
-            printf "\\\\copy copy_target FROM '%s' (FORMAT csv)\n" "$f"
-        done
-        echo "SELECT extract(epoch FROM clock_timestamp()) - :t0;"
-    } > "$WORK/copy_$size.sql"
-done
-q -c "VACUUM ANALYZE staging, batches" -c "CHECKPOINT"
 echo "events:   $EVENTS, $KEYS keys, seed $SEED, workload $WORKLOAD; batch sizes $SIZES; $REPS repetitions"
 
-# run_one CONTENDER SIZE REP: one timed pass over all batches of SIZE, from
-# an empty state; its seconds go into results.
-run_one () {
-    local c=$1 size=$2 rep=$3 t0 t1 secs out n
-    q -c "CALL reset_contender('$c')" -c "CHECKPOINT"
-    if [ "$c" = copy ]; then
-        secs=$(q -f "$WORK/copy_$size.sql")
-        n=$(q -c "SELECT count(*) FROM copy_target")
-        if [ "$n" != "$EVENTS" ]; then
-            echo "run.sh: COPY stored $n rows, not $EVENTS" >&2
-            exit 1
-        fi
-        out="$secs|0"
-    else
-        out=$(q -c "CALL bench_run('$c', $size)")
-    fi
-    q -c "INSERT INTO results VALUES ($size, '$c', $rep, ${out%%|*}, ${out##*|})"
-}
-
-q -c "CREATE TABLE results (size integer, contender text, rep integer,
-                            secs double precision, sessions bigint)"
-
+q -c "CREATE TABLE results (side text, size integer, contender text, rep integer,
+                            secs double precision, sessions bigint, wal numeric)"
 FAILED=
 CHECKS=()
-for size in $SIZES; do
-    # Check pass, also the warm-up: untimed, every finished session kept.
-    for c in $CONTENDERS; do
-        if [ "$c" = copy ]; then
-            q -c "CALL reset_contender('copy')"
-            q -f "$WORK/copy_$size.sql" >/dev/null
-        else
-            q -c "CALL reset_contender('$c')" -c "CALL bench_check('$c', $size)"
+# check A B SIZE_A [SIZE_B]: compare two check passes (check_line, driver.sql)
+check () {
+    local line
+    line=$(q -c "SELECT check_line('$1', '$2', $3${4:+, $4})")
+    CHECKS+=("$line")
+    case $line in *DIFFER*) FAILED=1 ;; esac
+}
+lsn () { q -c "SELECT pg_current_wal_lsn()"; }
+
+# ---------------------------------------------------------------- client-side
+# reset_client CONTENDER [SINK]: empty state; feed and the two sessionize
+# forms share stream s (with that sink, or none)
+reset_client () {
+    case $1 in
+        plain|copy) q -c "CALL reset_contender('$1')" ;;
+        *) q -c "SELECT sessionize.drop_stream('s') FROM sessionize.streams WHERE name = 's'" \
+             -c "SELECT sessionize.create_stream('s', 'text', gap => '30 minutes', sink => ${2:-NULL})" >/dev/null ;;
+    esac
+}
+# client_pass CONTENDER SIZE [--check]: one pass over the JSON lines file
+# from a client, each batch its own transaction; prints "seconds sessions"
+client_pass () {
+    local t0 t1 off n
+    if [ "$1" = feed ]; then
+        t0=$(now)
+        "$FEED" --stream s --source bench --batch-size "$2" "$WORK/events.jsonl" \
+            2> "$WORK/feed.log" || { cat "$WORK/feed.log" >&2; return 1; }
+        t1=$(now)
+        off=$(q -c "SELECT sessionize.committed_offset('s', 'bench')")
+        if [ "$off" != "$EVENTS" ]; then
+            echo "run.sh: sessionize-feed committed offset $off, not $EVENTS" >&2
+            return 1
         fi
+        # the sessions the feeder counted, from its last words
+        n=$(sed -n 's/.*(\([0-9]*\) sessions finished).*/\1/p' "$WORK/feed.log" | tail -n 1)
+        awk -v a="$t0" -v b="$t1" -v n="${n:-NULL}" 'BEGIN { printf "%.6f %s\n", b - a, n }'
+    else
+        "$PY" "$HERE/client.py" "$1" "$WORK/events.jsonl" "$2" ${3:-}
+    fi
+}
+
+for size in $SIZES; do
+    # Check pass, also the warm-up: untimed, every finished session kept,
+    # the open ones flushed at the end.
+    q -c "DELETE FROM check_results WHERE contender LIKE '%/client' AND size = $size"
+    for c in $CLIENT_CONTENDERS; do
+        case $c in
+            copy)
+                reset_client copy
+                client_pass copy "$size" >/dev/null
+                n=$(q -c "SELECT count(*) FROM copy_jsonl")
+                if [ "$n" != "$EVENTS" ]; then
+                    echo "run.sh: COPY stored $n rows, not $EVENTS" >&2
+                    exit 1
+                fi ;;
+            feed)
+                q -c "TRUNCATE feed_sink"
+                reset_client feed "'feed_sink'"
+                client_pass feed "$size" >/dev/null
+                q -c "SELECT count(*) FROM sessionize.flush('s')" \
+                  -c "INSERT INTO check_results
+                      SELECT 'feed/client', $size, key, session_start, session_end, event_count,
+                             end_reason, md5(events::text) FROM feed_sink" >/dev/null ;;
+            plain)
+                reset_client plain
+                client_pass plain "$size" --check >/dev/null
+                q -c "INSERT INTO check_results
+                      SELECT 'plain/client', $size, key, session_start, session_end, event_count,
+                             end_reason, md5(events::text) FROM plain_flush()" ;;
+            *)
+                reset_client "$c"
+                client_pass "$c" "$size" --check >/dev/null
+                q -c "INSERT INTO check_results
+                      SELECT '$c/client', $size, key, session_start, session_end, event_count,
+                             end_reason, md5(events::text) FROM sessionize.flush('s')" ;;
+        esac
     done
-    for c in $CONTENDERS; do
+    for c in $CLIENT_CONTENDERS; do
         case $c in plain|copy) continue ;; esac
-        line=$(q -c "SELECT check_line('plain', '$c', $size)")
-        CHECKS+=("$line")
-        case $line in *DIFFER*) FAILED=1 ;; esac
+        check plain/client "$c/client" "$size"
     done
-    # Timed passes, the contenders taking turns.
+    # Timed passes, the contenders taking turns, each from an empty state
+    # after a CHECKPOINT; the WAL between the pass's first and last LSN.
     for rep in $(seq 1 "$REPS"); do
-        for c in $CONTENDERS; do
-            run_one "$c" "$size" "$rep"
+        for c in $CLIENT_CONTENDERS; do
+            reset_client "$c"
+            q -c "CHECKPOINT"
+            l0=$(lsn)
+            out=$(client_pass "$c" "$size")
+            wal=$(q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$l0')")
+            q -c "INSERT INTO results VALUES ('client', $size, '$c', $rep, ${out% *}, ${out#* }, $wal)"
         done
-        printf '          batch %s: repetition %s of %s done (%s s)\n' "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
+        printf '          client-side, batch %s: repetition %s of %s done (%s s)\n' \
+            "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
     done
-    # The driver alone, for scale: fetching each batch and nothing else.
-    out=$(q -c "CALL bench_run('fetch', $size)")
-    q -c "INSERT INTO results VALUES ($size, 'fetch', 1, ${out%%|*}, 0)"
+    # The JSON array's parsing alone, for scale: the same batches bound
+    # and parsed into jsonb, nothing else (client.py parse; twice, the
+    # faster kept).
+    for rep in 1 2; do
+        out=$(client_pass parse "$size")
+        q -c "INSERT INTO results VALUES ('client', $size, 'parse', $rep, ${out% *}, NULL, NULL)"
+    done
 done
+
+# ---------------------------------------------------------------- server-side
+# The measure until 0.4: the batches pre-parsed in a table, fed by a
+# PL/pgSQL loop inside the server; COPY is psql's \copy of CSV files.
+if [ -z "$NO_SERVER_SIDE" ]; then
+    python3 "$HERE/gen.py" --events "$EVENTS" --keys "$KEYS" --seed "$SEED" --workload "$WORKLOAD" \
+        -o "$WORK/events.csv" 2>/dev/null
+    q -c "\\copy staging (key, ts, is_last, payload) FROM '$WORK/events.csv' (FORMAT csv)"
+    for size in $SIZES; do
+        q -c "CALL build_batches($size)"
+        # COPY's batches: the same events, pre-split, one \copy (one transaction) each
+        mkdir "$WORK/copy_$size"
+        split -l "$size" -d -a 6 "$WORK/events.csv" "$WORK/copy_$size/b"
+        # timed from after psql has connected to after the last COPY returned
+        {
+            echo "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset"
+            for f in "$WORK/copy_$size"/b*; do
+                printf "\\\\copy copy_target FROM '%s' (FORMAT csv)\n" "$f"
+            done
+            echo "SELECT extract(epoch FROM clock_timestamp()) - :t0;"
+        } > "$WORK/copy_$size.sql"
+    done
+    q -c "VACUUM ANALYZE staging, batches" -c "CHECKPOINT"
+
+    # run_one CONTENDER SIZE REP: one timed pass over all batches of SIZE,
+    # from an empty state; its seconds go into results.
+    run_one () {
+        local c=$1 size=$2 rep=$3 secs out n l0 wal
+        q -c "CALL reset_contender('$c')" -c "CHECKPOINT"
+        l0=$(lsn)
+        if [ "$c" = copy ]; then
+            secs=$(q -f "$WORK/copy_$size.sql")
+            out="$secs|$EVENTS"
+        else
+            out=$(q -c "CALL bench_run('$c', $size)")
+        fi
+        wal=$(q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$l0')")
+        if [ "$c" = copy ]; then
+            n=$(q -c "SELECT count(*) FROM copy_target")
+            if [ "$n" != "$EVENTS" ]; then
+                echo "run.sh: COPY stored $n rows, not $EVENTS" >&2
+                exit 1
+            fi
+        fi
+        q -c "INSERT INTO results VALUES ('server', $size, '$c', $rep, ${out%%|*}, ${out##*|}, $wal)"
+    }
+
+    for size in $SIZES; do
+        # Check pass, also the warm-up: untimed, every finished session kept.
+        for c in $SERVER_CONTENDERS; do
+            if [ "$c" = copy ]; then
+                q -c "CALL reset_contender('copy')"
+                q -f "$WORK/copy_$size.sql" >/dev/null
+            else
+                q -c "CALL reset_contender('$c')" -c "CALL bench_check('$c', $size)"
+            fi
+        done
+        check plain/client plain "$size"
+        for c in $SERVER_CONTENDERS; do
+            case $c in plain|copy) continue ;; esac
+            check plain "$c" "$size"
+        done
+        # Timed passes, the contenders taking turns.
+        for rep in $(seq 1 "$REPS"); do
+            for c in $SERVER_CONTENDERS; do
+                run_one "$c" "$size" "$rep"
+            done
+            printf '          server-side, batch %s: repetition %s of %s done (%s s)\n' \
+                "$size" "$rep" "$REPS" "$(( $(date +%s) - START ))"
+        done
+        # The driver alone, for scale: fetching each batch and nothing else.
+        out=$(q -c "CALL bench_run('fetch', $size)")
+        q -c "INSERT INTO results VALUES ('server', $size, 'fetch', 1, ${out%%|*}, 0, NULL)"
+    done
+fi
 # The same stream cut differently gives the same sessions.
 set -- $SIZES
 if [ $# -ge 2 ]; then
-    line=$(q -c "SELECT check_line('json', 'json', $1, $2)")
-    CHECKS+=("$line")
-    case $line in *DIFFER*) FAILED=1 ;; esac
+    check json/client json/client "$1" "$2"
 fi
+
+# table SIDE: the medians of one side's passes, and their ratios
+table () {
+    q -v events="$EVENTS" -v side="$1" -f - <<'EOF'
+WITH rates AS (
+    SELECT size, contender, :events / secs AS rate, wal / :events AS walpe, sessions
+      FROM results WHERE side = :'side' AND contender NOT IN ('fetch', 'parse')
+),
+agg AS (
+    SELECT size, contender,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY rate) AS med,
+           min(rate) AS lo, max(rate) AS hi,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY walpe) AS wal
+      FROM rates GROUP BY size, contender
+),
+sizes AS (SELECT DISTINCT size FROM results WHERE side = :'side'),
+names (contender, label, ord) AS (
+    VALUES ('plain', 'plain SQL', 1), ('copy', 'COPY', 2),
+           ('json', 'sessionize (JSON)', 3), ('typed', 'sessionize (typed)', 4),
+           ('feed', 'sessionize-feed', 5)
+),
+lines AS (
+    SELECT s.size, n.ord,
+           CASE WHEN a.med IS NULL THEN
+               format('%-6s %-19s %12s', s.size, n.label, 'n/a')
+           ELSE
+               format('%-6s %-19s %12s %10s %10s %9s %8s %10s %8s', s.size, n.label,
+                      to_char(a.med, 'FM999,999,999'), to_char(a.lo, 'FM999,999,999'),
+                      to_char(a.hi, 'FM999,999,999'),
+                      to_char(a.med / p.med, 'FM990.00') || 'x',
+                      to_char(a.med / c.med, 'FM990.00') || 'x',
+                      to_char(a.wal, 'FM999,990.0'),
+                      to_char(a.wal / c.wal, 'FM990.00') || 'x')
+           END AS line
+      FROM sizes s CROSS JOIN names n
+      LEFT JOIN agg a ON a.size = s.size AND a.contender = n.contender
+      LEFT JOIN agg p ON p.size = s.size AND p.contender = 'plain'
+      LEFT JOIN agg c ON c.size = s.size AND c.contender = 'copy'
+     WHERE :'side' = 'client' OR n.contender <> 'feed'
+)
+SELECT format('%-6s %-19s %12s %10s %10s %9s %8s %10s %8s', 'batch', 'contender',
+              'events/s med', 'min', 'max', 'vs plain', 'vs COPY', 'WAL B/ev', 'WAL/COPY')
+UNION ALL
+SELECT line FROM (SELECT line FROM lines ORDER BY size, ord) l;
+EOF
+}
 
 echo
 echo "checks (multisets of (key, session_start, session_end, event_count, end_reason), and with"
 echo "the events array too, after flushing both at the end of the stream):"
 for line in "${CHECKS[@]}"; do echo "  $line"; done
 echo
-q -v events="$EVENTS" -v typed="$TYPED" -f - <<'EOF'
-WITH rates AS (
-    SELECT size, contender, :events / secs AS rate, sessions FROM results
-),
-agg AS (
-    SELECT size, contender,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY rate) AS med,
-           min(rate) AS lo, max(rate) AS hi, count(*) AS n, max(sessions) AS sessions
-      FROM rates GROUP BY size, contender
-),
-sizes AS (SELECT DISTINCT size FROM results),
-names (contender, label, ord) AS (
-    VALUES ('plain', 'plain SQL', 1), ('copy', 'COPY', 2),
-           ('json', 'sessionize (JSON)', 3), ('typed', 'sessionize (typed)', 4)
-),
-lines AS (
-    SELECT s.size, n.ord,
-           CASE WHEN a.med IS NULL THEN
-               format('%-6s %-20s %12s', s.size, n.label, 'n/a')
-           ELSE
-               format('%-6s %-20s %12s %10s %10s %13s %8s', s.size, n.label,
-                      to_char(a.med, 'FM999,999,999'), to_char(a.lo, 'FM999,999,999'),
-                      to_char(a.hi, 'FM999,999,999'),
-                      to_char(a.med / p.med, 'FM990.00') || 'x',
-                      to_char(a.med / c.med, 'FM990.00') || 'x')
-           END AS line
-      FROM sizes s CROSS JOIN names n
-      LEFT JOIN agg a ON a.size = s.size AND a.contender = n.contender
-      LEFT JOIN agg p ON p.size = s.size AND p.contender = 'plain'
-      LEFT JOIN agg c ON c.size = s.size AND c.contender = 'copy'
-)
-SELECT format('%-6s %-20s %12s %10s %10s %13s %8s', 'batch', 'contender',
-              'events/s med', 'min', 'max', 'vs plain-SQL', 'vs COPY')
-UNION ALL
-SELECT line FROM (SELECT line FROM lines ORDER BY size, ord) l;
-\echo
-SELECT format('%s repetitions each; ratios are median events/s over median events/s (>1: faster).', max(rep))
-  FROM results WHERE contender <> 'fetch';
-SELECT format('driver overhead (fetching each batch, no work): batch %s: %s ms for all %s batches',
-              size, round((secs * 1000)::numeric, 1),
-              (SELECT count(*) FROM batches b WHERE b.size = r.size))
-  FROM results r WHERE contender = 'fetch' ORDER BY size;
-SELECT 'sessions per pass: ' || string_agg(DISTINCT sessions::text, ', ')
-       || ' (rows returned by the batches; the rest are flushed at the end)'
-  FROM results WHERE contender IN ('plain', 'json', 'typed');
-EOF
+echo "client-side: every contender from a client over a Unix socket, the same JSON lines, each"
+echo "batch its own transaction (fsync and synchronous_commit on):"
+table client
+echo
+echo "  COPY:   COPY ... FROM STDIN of the batch's lines into a table of one jsonb column"
+echo "  plain SQL, sessionize (JSON): the batch's lines joined into a JSON array, bound as a"
+echo "          parameter of a prepared statement (plain_batch, sessionize_batch)"
+echo "  sessionize (typed): the client parses each line (Python json.loads) for id, ts and"
+echo "          isLast and binds four arrays; that parsing is part of its time"
+echo "  sessionize-feed: $FEED --batch-size N on the file"
+echo "  each pass one process (bench/client.py, psycopg 3; or sessionize-feed), timed on the"
+echo "  client from before it connects to its last COMMIT, the file's lines already in a list"
+echo "  (sessionize-feed: from its start to its exit, reading the file as it goes)."
+echo "  WAL B/ev: pg_current_wal_lsn() after the pass minus before it, per event, median; a"
+echo "  CHECKPOINT before every pass, so each pays the full-page images of the pages it"
+echo "  touches first.  Ratios are of medians (events/s: >1 faster; WAL: >1 more than COPY)."
+q -c "SELECT format('  %s repetitions each; sessions returned per pass: %s (the rest are flushed at the end)',
+                    max(rep), string_agg(DISTINCT sessions::text, ', '))
+        FROM results WHERE side = 'client' AND contender NOT IN ('copy', 'parse')"
+q -c "SELECT format('  parsing alone (jsonb_array_length(\$1::jsonb), each batch): batch %s: %s s a pass,'
+                    || ' %s %% of sessionize (JSON)''s median',
+                    p.size, round(min(p.secs)::numeric, 3),
+                    round((100 * min(p.secs) / (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY j.secs)
+                                                  FROM results j WHERE j.side = 'client'
+                                                   AND j.contender = 'json' AND j.size = p.size))::numeric))
+        FROM results p WHERE p.side = 'client' AND p.contender = 'parse' GROUP BY p.size ORDER BY p.size"
+if [ -z "$NO_SERVER_SIDE" ]; then
+    echo
+    echo "server-side (no client, no parsing; for comparison with earlier runs): the batches"
+    echo "pre-parsed in a table (jsonb, and the typed form's arrays), fed by a PL/pgSQL loop"
+    echo "inside the server, each batch its own transaction (bench_run, driver.sql); COPY is"
+    echo "psql's \\copy of CSV files (key, ts, is_last, payload) from the client, as before:"
+    table server
+    echo
+    q -c "SELECT format('  driver overhead (fetching each batch, no work): batch %s: %s ms for all %s batches',
+                        size, round((secs * 1000)::numeric, 1),
+                        (SELECT count(*) FROM batches b WHERE b.size = r.size))
+            FROM results r WHERE side = 'server' AND contender = 'fetch' ORDER BY size"
+    q -c "SELECT format('  %s repetitions each; sessions returned per pass: %s',
+                        max(rep), string_agg(DISTINCT sessions::text, ', '))
+            FROM results WHERE side = 'server' AND contender IN ('plain', 'json', 'typed')"
+fi
+load
 echo "total run time: $(( $(date +%s) - START )) s"
 if [ -n "$FAILED" ]; then
-    echo "run.sh: plain SQL and sessionize do not find the same sessions" >&2
+    echo "run.sh: plain SQL and another contender do not find the same sessions" >&2
     exit 1
 fi
