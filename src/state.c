@@ -5,19 +5,26 @@
  *
  * A row holds the key, first_ts, last_ts, when the clock is next to look
  * at the session (the deadline column, see below), the event count, the
- * events' timestamps (timestamptz[]) and their payloads (a jsonb array),
- * both in session order, and the number of the session's chunks.
+ * session's events, and the number of its chunks.  Two layouts (see
+ * StateLayout): "rows", the events' timestamps (timestamptz[]) and their
+ * payloads (a jsonb array) in session order, of the tables made before
+ * 0.5 and of event-time and custom-state streams; and "packed", the
+ * events newest first in a bytea beside the columns an event changes, so
+ * that PostgreSQL logs an extended session's update by its new events.
  *
  * The deadline column is a lazy timer: it is at or before the session's
  * real deadline, last_ts + gap, and is not moved when an event extends the
  * session.  So the update of a session that a batch extends changes no
  * indexed column and can be HOT (the state table keeps free space in its
- * pages for that, fillfactor 80): no index entry is written.  The clock
+ * pages for that): no index entry is written.  In rows layout the clock
  * scans the deadline index up to the watermark; a session it finds whose
- * real deadline is later gets its timer moved there (one index entry), so
- * a session is looked at about once per gap of its length, however many
- * events it gets.  Only a timer later than the real deadline would be
- * wrong, so a write that makes the real deadline earlier moves the timer.
+ * real deadline is later gets its timer moved there (a new row version
+ * and its index entries).  A packed table has no deadline index: its
+ * timers are also written to the stream's timer table (see Timers), and a
+ * move is a HOT update.  Either way a session is looked at about once per
+ * gap of its length, however many events it gets.  Only a timer later
+ * than the real deadline would be wrong, so a write that makes the real
+ * deadline earlier moves the timer.
  *
  * A stream's partitions share its tables: every row has a column part.
  * A row is found by its key through the key index.  Where the key type
@@ -32,9 +39,9 @@
  * the tables of 0.1 and 0.2 until ALTER EXTENSION UPDATE, have a unique
  * btree index on (key, part) (their primary key, on key alone in a table
  * of 0.1 or 0.2): part is compared only between equal keys.  The timer
- * index is (part, deadline): each partition's clock scans its own range
- * (a state table of version 0.1 or 0.2 has no column part, and is
- * partition 0).
+ * index of a rows-layout table is (part, deadline), the timer table's
+ * (part, due): each partition's clock scans its own range (a state table
+ * of version 0.1 or 0.2 has no column part, and is partition 0).
  *
  * Chunks keep a long session from being rewritten whole each time its key
  * is touched: once a row's events would make it too long to be stored as
