@@ -88,6 +88,21 @@
 typedef struct Chunks Chunks;
 typedef struct Timers Timers;
 
+/* A timer of a packed table: the session of key in partition part is due. */
+typedef struct Timer
+{
+	Datum		key;
+	TimestampTz due;
+	int32		part;
+} Timer;
+
+typedef struct TimerList
+{
+	Timer	   *items;
+	int			count;
+	int			capacity;
+} TimerList;
+
 /*
  * A table of a stream (its state table or its chunk table), opened and
  * checked, with its indexes.
@@ -189,12 +204,8 @@ struct StateTable
 	bool		chunked;		/* the table has the chunks column */
 	Chunks	   *chunks;			/* opened when first needed */
 	Timers	   *timers;			/* packed: the timer table */
-	/* packed: the timers this call set, written at state_close */
-	int			npending;
-	int			pending_capacity;
-	Datum	   *pending_key;
-	TimestampTz *pending_due;
-	int32	   *pending_part;
+	TimerList	pending;		/* packed: the timers this call set, written at
+								 * state_close */
 };
 
 /*
@@ -689,6 +700,22 @@ timers_open(Stream *stream, Relation state_rel, LOCKMODE lockmode)
 	return tm;
 }
 
+/* timer_list_add: one more timer in list */
+static void
+timer_list_add(TimerList *list, Datum key, TimestampTz due, int32 part)
+{
+	if (list->count == list->capacity)
+	{
+		list->capacity = Max(64, list->capacity * 2);
+		list->items = list->items == NULL ? palloc(sizeof(Timer) * list->capacity) :
+			repalloc_huge(list->items, sizeof(Timer) * list->capacity);
+	}
+	list->items[list->count].key = key;
+	list->items[list->count].due = due;
+	list->items[list->count].part = part;
+	list->count++;
+}
+
 /*
  * timers_add: the session of key in partition part has its timer at due
  * now (see above); written at state_close.
@@ -698,29 +725,45 @@ timers_add(StateTable *st, Datum key, int32 part, TimestampTz due)
 {
 	Stream	   *stream = st->stream;
 
-	if (st->npending == st->pending_capacity)
+	timer_list_add(&st->pending, datumCopy(key, stream->key_typbyval, stream->key_typlen),
+				   due, part);
+}
+
+/*
+ * timers_take: take out of the timers this call set those of partition
+ * part (of every partition with all_parts) due by due_by, into to (NULL:
+ * they are dropped).
+ */
+static void
+timers_take(StateTable *st, int32 part, bool all_parts, TimestampTz due_by, TimerList *to)
+{
+	TimerList  *pending = &st->pending;
+	int			kept = 0;
+	int			i;
+
+	for (i = 0; i < pending->count; i++)
 	{
-		st->pending_capacity = Max(64, st->pending_capacity * 2);
-		if (st->pending_key == NULL)
+		Timer	   *t = &pending->items[i];
+
+		if ((all_parts || t->part == part) && t->due <= due_by)
 		{
-			st->pending_key = palloc(sizeof(Datum) * st->pending_capacity);
-			st->pending_due = palloc(sizeof(TimestampTz) * st->pending_capacity);
-			st->pending_part = palloc(sizeof(int32) * st->pending_capacity);
+			if (to != NULL)
+				timer_list_add(to, t->key, t->due, t->part);
+			continue;
 		}
-		else
-		{
-			st->pending_key = repalloc_huge(st->pending_key,
-											sizeof(Datum) * st->pending_capacity);
-			st->pending_due = repalloc_huge(st->pending_due,
-											sizeof(TimestampTz) * st->pending_capacity);
-			st->pending_part = repalloc_huge(st->pending_part,
-											 sizeof(int32) * st->pending_capacity);
-		}
+		pending->items[kept++] = *t;
 	}
-	st->pending_key[st->npending] = datumCopy(key, stream->key_typbyval, stream->key_typlen);
-	st->pending_due[st->npending] = due;
-	st->pending_part[st->npending] = part;
-	st->npending++;
+	pending->count = kept;
+}
+
+/* cmp_timer_part: qsort order of Timers: by partition */
+static int
+cmp_timer_part(const void *a, const void *b)
+{
+	const Timer *ta = a;
+	const Timer *tb = b;
+
+	return ta->part < tb->part ? -1 : (ta->part > tb->part);
 }
 
 /*
@@ -731,31 +774,34 @@ timers_write(StateTable *st)
 {
 	Stream	   *stream = st->stream;
 	Timers	   *tm = st->timers;
-	int			done = 0;
+	Timer	   *pending = st->pending.items;
+	int			npending = st->pending.count;
+	Datum	   *keys;
+	Datum	   *dues;
+	int			first;
+	int			end;
 
-	while (done < st->npending)
+	if (npending == 0)
+		return;
+	keys = palloc(sizeof(Datum) * npending);
+	dues = palloc(sizeof(Datum) * npending);
+	qsort(pending, npending, sizeof(Timer), cmp_timer_part);
+	for (first = 0; first < npending; first = end)
 	{
-		int32		part = st->pending_part[done];
-		int			n = 0;
-		int			i;
-		Datum	   *keys = palloc(sizeof(Datum) * (st->npending - done));
-		Datum	   *dues = palloc(sizeof(Datum) * (st->npending - done));
 		TimestampTz earliest = DT_NOEND;
 		Datum		values[TM_NATTS];
 		bool		nulls[TM_NATTS] = {0};
 		HeapTuple	tup;
+		int			n;
 
-		/* this partition's, marked done by part -1 */
-		for (i = done; i < st->npending; i++)
-			if (st->pending_part[i] == part)
-			{
-				keys[n] = st->pending_key[i];
-				dues[n] = TimestampTzGetDatum(st->pending_due[i]);
-				earliest = Min(earliest, st->pending_due[i]);
-				n++;
-				st->pending_part[i] = -1;
-			}
-		values[TM_PART - 1] = Int32GetDatum(part);
+		for (end = first; end < npending && pending[end].part == pending[first].part; end++)
+		{
+			keys[end - first] = pending[end].key;
+			dues[end - first] = TimestampTzGetDatum(pending[end].due);
+			earliest = Min(earliest, pending[end].due);
+		}
+		n = end - first;
+		values[TM_PART - 1] = Int32GetDatum(pending[first].part);
 		values[TM_DUE - 1] = TimestampTzGetDatum(earliest);
 		values[TM_KEYS - 1] = PointerGetDatum(construct_array(keys, n, stream->key_type,
 															  stream->key_typlen,
@@ -769,12 +815,10 @@ timers_write(StateTable *st)
 		simple_heap_insert(tm->t.rel, tup);
 		stored_insert_index_entries(&tm->t, tup, false);
 		heap_freetuple(tup);
-		pfree(keys);
-		pfree(dues);
-		while (done < st->npending && st->pending_part[done] == -1)
-			done++;
 	}
-	st->npending = 0;
+	pfree(keys);
+	pfree(dues);
+	st->pending.count = 0;
 }
 
 /*
@@ -788,8 +832,6 @@ timers_delete(StateTable *st, int32 part, bool all_parts)
 	Snapshot	snapshot = take_snapshot();
 	ScanKeyData skey;
 	IndexScanDesc scan;
-	int			i;
-	int			kept = 0;
 
 	index_scankeys(tm->t.key_index, &skey, 1, 0);
 	skey.sk_argument = Int32GetDatum(part);
@@ -799,53 +841,15 @@ timers_delete(StateTable *st, int32 part, bool all_parts)
 		simple_heap_delete(tm->t.rel, &tm->slot->tts_tid);
 	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
-	for (i = 0; i < st->npending; i++)
-		if (!all_parts && st->pending_part[i] != part)
-		{
-			st->pending_key[kept] = st->pending_key[i];
-			st->pending_due[kept] = st->pending_due[i];
-			st->pending_part[kept] = st->pending_part[i];
-			kept++;
-		}
-	st->npending = kept;
+	timers_take(st, part, all_parts, DT_NOEND, NULL);
 }
 
-/* A timer read back by timers_expire. */
-typedef struct DueTimer
-{
-	Datum		key;
-	TimestampTz due;
-} DueTimer;
-
-/* The timers timers_expire has found due. */
-typedef struct DueTimers
-{
-	DueTimer   *items;
-	int			count;
-	int			capacity;
-} DueTimers;
-
-/* due_add: one more due timer */
-static void
-due_add(DueTimers *due, Datum key, TimestampTz t)
-{
-	if (due->count == due->capacity)
-	{
-		due->capacity = Max(64, due->capacity * 2);
-		due->items = due->items == NULL ? palloc(sizeof(DueTimer) * due->capacity) :
-			repalloc_huge(due->items, sizeof(DueTimer) * due->capacity);
-	}
-	due->items[due->count].key = key;
-	due->items[due->count].due = t;
-	due->count++;
-}
-
-/* cmp_due_timer: qsort_arg order of DueTimers: key, then due */
+/* cmp_due_timer: qsort_arg order of Timers: key, then due */
 static int
 cmp_due_timer(const void *a, const void *b, void *arg)
 {
-	const DueTimer *ta = a;
-	const DueTimer *tb = b;
+	const Timer *ta = a;
+	const Timer *tb = b;
 	int			c = stream_key_cmp((Stream *) arg, ta->key, tb->key);
 
 	if (c != 0)
@@ -856,8 +860,7 @@ cmp_due_timer(const void *a, const void *b, void *arg)
 static void finish_row(StateTable *st, TupleTableSlot *slot, EndReason reason,
 					   FinishedList *finished, StreamDelta *delta);
 static void set_timer(StateTable *st, TupleTableSlot *slot, TimestampTz timer, bool isnull);
-static bool row_is_of(Stream *stream, const StateLayout *lay, StoredTable *t,
-					  TupleTableSlot *slot, Datum key, int32 part);
+static bool key_probe(StateTable *st, IndexScanDesc scan, Datum key);
 static TimestampTz session_timer(Stream *stream, TimestampTz deadline, bool had_timer,
 								 TimestampTz timer, bool *isnull);
 
@@ -875,8 +878,8 @@ timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 	Snapshot	snapshot = take_snapshot();
 	ScanKeyData skeys[2];		/* part = part, due <= watermark */
 	IndexScanDesc scan;
-	DueTimers	found = {0};
-	DueTimer   *due;
+	TimerList	found = {0};
+	Timer	   *due;
 	int			ndue;
 	int			i;
 
@@ -929,30 +932,14 @@ timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 				continue;
 			}
 			/* the array's values point into keys, kept to the end of the call */
-			due_add(&found, key_values[i], t);
+			timer_list_add(&found, key_values[i], t, stream->part);
 		}
 		simple_heap_delete(tm->t.rel, &tm->slot->tts_tid);
 	}
 	index_endscan(scan);
 
 	/* timers this call set that are due already (not yet written) */
-	{
-		int			kept = 0;
-
-		for (i = 0; i < st->npending; i++)
-		{
-			if (st->pending_part[i] == stream->part && st->pending_due[i] <= watermark)
-			{
-				due_add(&found, st->pending_key[i], st->pending_due[i]);
-				continue;
-			}
-			st->pending_key[kept] = st->pending_key[i];
-			st->pending_due[kept] = st->pending_due[i];
-			st->pending_part[kept] = st->pending_part[i];
-			kept++;
-		}
-		st->npending = kept;
-	}
+	timers_take(st, stream->part, false, watermark, &found);
 	due = found.items;
 	ndue = found.count;
 	if (ndue == 0)
@@ -962,29 +949,20 @@ timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 	}
 
 	/* each key once: the entry that counts is the one at its row's deadline */
-	qsort_arg(due, ndue, sizeof(DueTimer), cmp_due_timer, stream);
+	qsort_arg(due, ndue, sizeof(Timer), cmp_due_timer, stream);
 	scan = compat_index_beginscan(st->t.rel, st->t.key_index, snapshot, st->key_nkeys, 0);
 	for (i = 0; i < ndue; i++)
 	{
 		Datum		key = due[i].key;
-		bool		found = false;
 		bool		isnull;
 		TimestampTz timer;
+		TimestampTz last_ts;
 		int			j;
 
 		CHECK_FOR_INTERRUPTS();
 		if (i > 0 && stream_key_cmp(stream, due[i - 1].key, key) == 0)
 			continue;
-		index_rescan(scan, st->key_skey,
-					 set_key_part(&st->t, st->key_skey, key, stream->part), NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
-			if (!st->t.key_hash ||
-				row_is_of(stream, st->lay, &st->t, st->slot, key, stream->part))
-			{
-				found = true;
-				break;
-			}
-		if (!found)
+		if (!key_probe(st, scan, key))
 			continue;			/* stale: the session finished */
 		timer = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->deadline, &isnull));
 		if (isnull || timer > watermark)
@@ -994,17 +972,14 @@ timers_expire(StateTable *st, TimestampTz watermark, FinishedList *finished,
 				break;
 		if (j == ndue || stream_key_cmp(stream, due[j].key, key) != 0)
 			continue;			/* its timer is in a row not yet read: not due */
-		{
-			TimestampTz last_ts = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->last_ts,
-																   &isnull));
-
-			if (rules_timed_out(&stream->rules, last_ts, watermark))
-				finish_row(st, st->slot, END_GAP, finished, delta);
-			else
-				set_timer(st, st->slot, session_timer(stream,
-													  ts_add_usecs(last_ts, stream->rules.gap),
-													  false, 0, &isnull), isnull);
-		}
+		last_ts = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->last_ts, &isnull));
+		if (rules_timed_out(&stream->rules, last_ts, watermark))
+			finish_row(st, st->slot, END_GAP, finished, delta);
+		else
+			set_timer(st, st->slot,
+					  session_timer(stream, ts_add_usecs(last_ts, stream->rules.gap), false, 0,
+									&isnull),
+					  isnull);
 	}
 	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
@@ -1239,72 +1214,55 @@ packed_events(const Session *s, int n)
 }
 
 /*
- * packed_decode: the in_row events of a packed state row's events column
- * value into s, oldest first; the payloads point into a copy of it in
- * CurrentMemoryContext (4-byte aligned, as a jsonb container must be).
+ * packed_count: how many events a packed state row's events column holds
+ * (b, detoasted); an error where its records do not fill it exactly.
  */
-static void
-packed_decode(Stream *stream, Datum value, Session *s, int in_row)
+static int
+packed_count(Stream *stream, bytea *b)
 {
-	bytea	   *b = DatumGetByteaPCopy(value);
 	char	   *p = VARDATA(b);
 	char	   *end = p + VARSIZE(b) - VARHDRSZ;
-	int			i = in_row;
+	int			n = 0;
 
-	while (p < end)
+	while (end - p >= (long) PACKED_HEADER)
 	{
 		int32		len;
 
-		if (i == 0 || end - p < PACKED_HEADER)
-			break;
-		i--;
-		memcpy(&s->ts[i], p, sizeof(TimestampTz));
 		memcpy(&len, p + sizeof(TimestampTz), sizeof(int32));
 		if (len < (int32) sizeof(uint32) || len > end - p - PACKED_HEADER)
 			break;
+		p += PACKED_HEADER + INTALIGN(len);
+		n++;
+	}
+	if (p != end)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("an open session of stream \"%s\" is corrupt", stream->name),
+				 errdetail("Its events column ends amid an event.")));
+	return n;
+}
+
+/*
+ * packed_read: the n events of a packed state row's events column (b,
+ * detoasted, counted by packed_count) into s, oldest first; the payloads
+ * point into b, which is 4-byte aligned as a jsonb container must be.
+ */
+static void
+packed_read(bytea *b, Session *s, int n)
+{
+	char	   *p = VARDATA(b);
+	int			i;
+
+	for (i = n - 1; i >= 0; i--)
+	{
+		int32		len;
+
+		memcpy(&s->ts[i], p, sizeof(TimestampTz));
+		memcpy(&len, p + sizeof(TimestampTz), sizeof(int32));
 		s->payload[i] = (JsonbContainer *) (p + PACKED_HEADER);
 		s->payload_len[i] = len;
 		p += PACKED_HEADER + INTALIGN(len);
 	}
-	if (i != 0 || p != end)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("an open session of stream \"%s\" is corrupt", stream->name),
-				 errdetail("Its events column does not hold its %d events.", in_row)));
-}
-
-/*
- * packed_in_row: how many events a packed state row's events column
- * holds.
- */
-static int
-packed_in_row(Stream *stream, Datum value)
-{
-	struct varlena *v = (struct varlena *) DatumGetPointer(value);
-	int			n = 0;
-
-	/* a new row is never toasted: its events stop short of it (CHUNK_BYTES) */
-	v = pg_detoast_datum_packed(v);
-	{
-		char	   *p = VARDATA_ANY(v);
-		char	   *end = p + VARSIZE_ANY_EXHDR(v);
-
-		while (end - p >= (long) PACKED_HEADER)
-		{
-			int32		len;
-
-			memcpy(&len, p + sizeof(TimestampTz), sizeof(int32));
-			if (len < 0 || len > end - p - PACKED_HEADER)
-				break;
-			p += PACKED_HEADER + INTALIGN(len);
-			n++;
-		}
-		if (p != end)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("an open session of stream \"%s\" is corrupt", stream->name)));
-	}
-	return n;
 }
 
 /*
@@ -1320,6 +1278,7 @@ decode_row(Stream *stream, const StateLayout *lay, TupleTableSlot *slot)
 	int			in_row;
 	ArrayType  *ts_array = NULL;
 	Jsonb	   *events = NULL;
+	bytea	   *packed = NULL;
 	Session    *s;
 
 	slot_getallattrs(slot);
@@ -1331,7 +1290,11 @@ decode_row(Stream *stream, const StateLayout *lay, TupleTableSlot *slot)
 	count = DatumGetInt32(slot->tts_values[lay->count - 1]);
 	nchunks = row_chunks(stream, lay, slot);
 	if (lay->packed)
-		in_row = packed_in_row(stream, slot->tts_values[lay->events - 1]);
+	{
+		/* a copy: the session outlives the slot */
+		packed = DatumGetByteaPCopy(slot->tts_values[lay->events - 1]);
+		in_row = packed_count(stream, packed);
+	}
 	else
 	{
 		ts_array = DatumGetArrayTypeP(slot->tts_values[lay->event_ts - 1]);
@@ -1346,7 +1309,7 @@ decode_row(Stream *stream, const StateLayout *lay, TupleTableSlot *slot)
 
 	s = session_alloc(in_row * 2);
 	if (lay->packed)
-		packed_decode(stream, slot->tts_values[lay->events - 1], s, in_row);
+		packed_read(packed, s, in_row);
 	else
 	{
 		append_events(stream, ts_array, events, in_row, s->ts, s->payload, s->payload_len, 0);
@@ -1379,23 +1342,33 @@ row_is_of(Stream *stream, const StateLayout *lay, StoredTable *t, TupleTableSlot
 }
 
 /*
+ * key_probe: the row of key in the call's partition, found through scan
+ * (a scan of the key index) into st->slot; false when there is none.
+ */
+static bool
+key_probe(StateTable *st, IndexScanDesc scan, Datum key)
+{
+	Stream	   *stream = st->stream;
+
+	index_rescan(scan, st->key_skey, set_key_part(&st->t, st->key_skey, key, stream->part),
+				 NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, st->slot))
+		if (!st->t.key_hash || row_is_of(stream, st->lay, &st->t, st->slot, key, stream->part))
+			return true;
+	return false;
+}
+
+/*
  * state_fetch_slot: the row of key, in a slot valid until the next fetch,
  * or NULL; *tid is set to the row, or to invalid when there is none.
  */
 TupleTableSlot *
 state_fetch_slot(StateTable *st, Datum key, ItemPointer tid)
 {
-	index_rescan(st->key_scan, st->key_skey,
-				 set_key_part(&st->t, st->key_skey, key, st->stream->part), NULL, 0);
-	for (;;)
+	if (!key_probe(st, st->key_scan, key))
 	{
-		if (!index_getnext_slot(st->key_scan, ForwardScanDirection, st->slot))
-		{
-			ItemPointerSetInvalid(tid);
-			return NULL;
-		}
-		if (!st->t.key_hash || row_is_of(st->stream, st->lay, &st->t, st->slot, key, st->stream->part))
-			break;
+		ItemPointerSetInvalid(tid);
+		return NULL;
 	}
 	*tid = st->slot->tts_tid;
 	st->fetched_timer = DatumGetTimestampTz(slot_getattr(st->slot, st->lay->deadline,
