@@ -1,8 +1,8 @@
 # sessionize: PGXS build
-EXTENSION  = sessionize
+EXTENSION  = sessionize sessionize_proxy
 MODULE_big = sessionize
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
-DATA       = $(wildcard sql/sessionize--*.sql)
+DATA       = $(wildcard sql/sessionize--*.sql) proxy/sessionize_proxy--0.6.sql
 PG_CPPFLAGS = -I$(srcdir)/src
 
 REGRESS      = setup streams alter argtypes rules clock long input typed query timestamps names arrays offsets sink userevent custom aggregate search_path security partitions future replay deadletter attach eventtime sources timers

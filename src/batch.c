@@ -547,11 +547,13 @@ arrays_element(ElementDecoder *d, int i)
  * assignment cast to it (as an INSERT would take it: int4[] or int2[]
  * for a bigint key, as drivers send a list of numbers by its largest);
  * is_last may be NULL (no event is last); payloads must be jsonb
- * objects.  With dead, bad elements are set aside there.
+ * objects.  Elements before first are skipped (their offsets are
+ * committed), still counted in the errors' positions.  With dead, bad
+ * elements are set aside there.
  */
 SessEvent *
 batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,
-					ArrayType *is_last, ArrayType *payloads,
+					ArrayType *is_last, ArrayType *payloads, int first,
 					DeadLetterList *dead, int *nevents)
 {
 	Oid			key_elemtype = ARR_ELEMTYPE(keys);
@@ -579,9 +581,18 @@ batch_decode_arrays(Stream *stream, ArrayType *keys, ArrayType *ts,
 		ad.is_last = deconstruct_no_nulls(is_last, "is_last", BOOLOID, n, &m);
 	ad.payloads = deconstruct_no_nulls(payloads, "payloads", JSONBOID, n, &m);
 
+	/* elements [0, first) are skipped: as if the arrays began at first */
+	Assert(first >= 0 && first <= n);
+	ad.keys += first;
+	ad.ts += first;
+	if (ad.is_last != NULL)
+		ad.is_last += first;
+	ad.payloads += first;
+	n -= first;
+
 	d.stream = stream;
 	d.events = palloc(sizeof(SessEvent) * Max(n, 1));
-	d.index_base = n > 0 ? ARR_LBOUND(keys)[0] : 1;
+	d.index_base = (ARR_NDIM(keys) == 1 ? ARR_LBOUND(keys)[0] : 1) + first;
 	d.decode = arrays_decode;
 	d.element = arrays_element;
 	d.enrich = arrays_enrich;

@@ -154,13 +154,22 @@ call_begin_stream(Call *call, const char *name)
 
 /*
  * call_partition_begin: the call works on partition part from here on:
- * lock it and read its clock; its counters start from zero.
+ * lock it and read its clock; its counters start from zero.  A partition
+ * that moved to another node is an error (see partition_moved_error), or
+ * with skip_moved (a call on every partition) false: the call skips it.
  */
-void
-call_partition_begin(Call *call, int32 part)
+bool
+call_partition_begin(Call *call, int32 part, bool skip_moved)
 {
 	partition_lock(call->stream, part);
 	memset(&call->delta, 0, sizeof(StreamDelta));
+	if (call->stream->moved)
+	{
+		if (skip_moved)
+			return false;
+		partition_moved_error(call->stream);
+	}
+	return true;
 }
 
 /*

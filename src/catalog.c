@@ -20,6 +20,8 @@
  *
  *	  CAT_STREAM_READ, _USE, _LOCK		read (and lock) a stream's row
  *	  CAT_PART_LOCK						lock a partition's row, read its clock
+ *	  CAT_PART_EXPORT, CAT_PART_IMPORT,	a partition's move to another node
+ *	  CAT_PART_FORGET
  *	  CAT_STREAM_SAVE					add a call's counters, set the clock
  *	  CAT_OFFSET_READ, CAT_OFFSET_WRITE	a source's committed offset
  *	  CAT_SOURCES_READ					that and the clocks of a partition's sources
@@ -148,9 +150,9 @@
 	"committed_at = pg_catalog.now()"
 
 /*
- * One statement the owner runs: its text for the catalog of 0.4, for that
- * of 0.3, and for that of 0.1 and 0.2 (NULL: the same as the next newer
- * one; "": none there).
+ * One statement the owner runs: its text for the catalog of 0.6, for that
+ * of 0.3, for that of 0.1 and 0.2, and for that of 0.4 and 0.5 (NULL: the
+ * same as the next newer one; "": none there).
  */
 typedef struct CatalogStatement
 {
@@ -160,7 +162,54 @@ typedef struct CatalogStatement
 	Oid			argtypes[CATALOG_MAX_ARGS];
 	int			expected;		/* its SPI result code */
 	const char *sql_0_3;
+	const char *sql_0_4;		/* that of 0.4 and 0.5 (NULL: the same as 0.6's) */
 } CatalogStatement;
+
+/*
+ * A partition's move (move.c): its catalog row (less its stream's id and
+ * number, which differ between nodes) and its sources' rows.
+ */
+#define PART_EXPORT \
+	"SELECT pg_catalog.jsonb_build_object(" \
+	"'partition', pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.-) " \
+	"'{stream_id,part,moved_at}'::pg_catalog.text[], " \
+	"'offsets', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(o) " \
+	"OPERATOR(pg_catalog.-) '{stream_id,part}'::pg_catalog.text[] ORDER BY o.source) " \
+	"FROM sessionize.offsets o WHERE o.stream_id OPERATOR(pg_catalog.=) $1 " \
+	"AND o.part OPERATOR(pg_catalog.=) $2), '[]')) " \
+	"FROM sessionize.partitions p " \
+	"WHERE p.stream_id OPERATOR(pg_catalog.=) $1 AND p.part OPERATOR(pg_catalog.=) $2"
+#define PART_IMPORT \
+	"WITH e AS (SELECT * FROM pg_catalog.jsonb_populate_record(" \
+	"NULL::sessionize.partitions, $3 OPERATOR(pg_catalog.->) 'partition')), " \
+	"o AS (INSERT INTO sessionize.offsets (stream_id, source, committed_offset, " \
+	"committed_at, part, newest_ts) " \
+	"SELECT $1, r.source, r.committed_offset, r.committed_at, $2, r.newest_ts " \
+	"FROM pg_catalog.jsonb_populate_recordset(NULL::sessionize.offsets, " \
+	"$3 OPERATOR(pg_catalog.->) 'offsets') r RETURNING 1) " \
+	"UPDATE sessionize.partitions p SET watermark = e.watermark, " \
+	"events_in = e.events_in, late_events = e.late_events, batches = e.batches, " \
+	"sessions_open = e.sessions_open, closed_gap = e.closed_gap, " \
+	"closed_max_duration = e.closed_max_duration, " \
+	"closed_max_events = e.closed_max_events, closed_last = e.closed_last, " \
+	"closed_flush = e.closed_flush, future_events = e.future_events, " \
+	"batches_skipped = e.batches_skipped, outputs = e.outputs, " \
+	"dead_letters = e.dead_letters, last_batch_at = e.last_batch_at, " \
+	"timer_floor = e.timer_floor, unsourced_newest = e.unsourced_newest, " \
+	"unsourced_at = e.unsourced_at, has_sources = e.has_sources, moved_at = NULL " \
+	"FROM e WHERE p.stream_id OPERATOR(pg_catalog.=) $1 " \
+	"AND p.part OPERATOR(pg_catalog.=) $2 AND (SELECT pg_catalog.count(*) FROM o) IS NOT NULL"
+#define PART_FORGET \
+	"WITH o AS (DELETE FROM sessionize.offsets WHERE stream_id OPERATOR(pg_catalog.=) $1 " \
+	"AND part OPERATOR(pg_catalog.=) $2 RETURNING 1) " \
+	"UPDATE sessionize.partitions SET watermark = NULL, events_in = 0, late_events = 0, " \
+	"batches = 0, sessions_open = 0, closed_gap = 0, closed_max_duration = 0, " \
+	"closed_max_events = 0, closed_last = 0, closed_flush = 0, future_events = 0, " \
+	"batches_skipped = 0, outputs = 0, dead_letters = 0, last_batch_at = NULL, " \
+	"timer_floor = NULL, unsourced_newest = NULL, unsourced_at = NULL, " \
+	"has_sources = false, moved_at = pg_catalog.now() " \
+	"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2 " \
+	"AND (SELECT pg_catalog.count(*) FROM o) IS NOT NULL"
 
 static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 	[CAT_STREAM_READ] = {
@@ -177,13 +226,18 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		SPI_OK_SELECT, STREAM_SELECT_0_3 " FOR UPDATE"
 	},
 	[CAT_PART_LOCK] = {
-		"SELECT watermark, timer_floor, unsourced_newest, unsourced_at, has_sources "
-		"FROM sessionize.partitions "
+		"SELECT watermark, timer_floor, unsourced_newest, unsourced_at, has_sources, "
+		"moved_at FROM sessionize.partitions "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2 "
 		"FOR UPDATE",
 		"", 2, {INT8OID, INT4OID}, SPI_OK_SELECT,
 		"SELECT watermark, timer_floor, NULL::pg_catalog.timestamptz, "
-		"NULL::pg_catalog.timestamptz, false FROM sessionize.partitions "
+		"NULL::pg_catalog.timestamptz, false, NULL::pg_catalog.timestamptz "
+		"FROM sessionize.partitions "
+		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2 "
+		"FOR UPDATE",
+		"SELECT watermark, timer_floor, unsourced_newest, unsourced_at, has_sources, "
+		"NULL::pg_catalog.timestamptz FROM sessionize.partitions "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2 "
 		"FOR UPDATE"
 	},
@@ -305,7 +359,16 @@ static const CatalogStatement statements[CAT_NSTATEMENTS] = {
 		"SELECT sessionize._key_index(state_table, key_type, $2) FROM sessionize.streams "
 		"WHERE stream_id OPERATOR(pg_catalog.=) $1",
 		"", 2, {INT8OID, TEXTOID}, SPI_OK_SELECT
+	},	[CAT_PART_EXPORT] = {
+		PART_EXPORT, "", 2, {INT8OID, INT4OID}, SPI_OK_SELECT, "", ""
 	},
+	[CAT_PART_IMPORT] = {
+		PART_IMPORT, "", 3, {INT8OID, INT4OID, JSONBOID}, SPI_OK_UPDATE, "", ""
+	},
+	[CAT_PART_FORGET] = {
+		PART_FORGET, "", 2, {INT8OID, INT4OID}, SPI_OK_UPDATE, "", ""
+	},
+
 };
 
 /*
@@ -317,7 +380,8 @@ static SPIPlanPtr plans[CATALOG_VERSION_CURRENT + 1][CAT_NSTATEMENTS];
 /*
  * catalog_version: the catalog the database has: 2 for that of 0.1 and 0.2
  * (no sessionize.partitions), 3 for that of 0.3 (no clock per source), 4
- * (CATALOG_VERSION_CURRENT) for that of 0.4.
+ * for that of 0.4 and 0.5 (no partition moves), 5 (CATALOG_VERSION_CURRENT)
+ * for that of 0.6.
  */
 int
 catalog_version(void)
@@ -328,6 +392,8 @@ catalog_version(void)
 		return 2;
 	if (get_attnum(get_relname_relid("streams", nsp), "source_idle") == InvalidAttrNumber)
 		return 3;
+	if (get_attnum(get_relname_relid("partitions", nsp), "moved_at") == InvalidAttrNumber)
+		return 4;
 	return CATALOG_VERSION_CURRENT;
 }
 
@@ -433,6 +499,8 @@ catalog_exec(CatalogStmt stmt, Datum *values, const char *nulls,
 	int			rc;
 
 	Assert(stmt >= 0 && stmt < CAT_NSTATEMENTS && s->sql != NULL);
+	if (version <= 4 && s->sql_0_4 != NULL)
+		sql = s->sql_0_4;
 	if (version <= 3 && s->sql_0_3 != NULL)
 		sql = s->sql_0_3;
 	if (version <= 2 && s->sql_0_2 != NULL)

@@ -21,15 +21,17 @@ PG_FUNCTION_INFO_V1(sessionize_flush);
 /*
  * The partitions a call on the clock works on: argument argno, or every
  * partition of the stream (in order, so that two such calls lock them in
- * the same order) when it is NULL.
+ * the same order) when it is NULL; true then.  Such a call skips the
+ * partitions that moved to another node.
  */
-static void
+static bool
 partition_range(Call *call, FunctionCallInfo fcinfo, int argno, int32 *first, int32 *last)
 {
 	bool		all;
 
 	*first = partition_arg(fcinfo, argno, &all);
 	*last = all ? call->stream->npartitions - 1 : *first;
+	return all;
 }
 
 /*
@@ -44,6 +46,7 @@ sessionize_expire(PG_FUNCTION_ARGS)
 	TimestampTz now;
 	int32		part;
 	int32		last;
+	bool		all;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -57,10 +60,11 @@ sessionize_expire(PG_FUNCTION_ARGS)
 				 errhint("Use flush() to end every open session.")));
 
 	call_begin(&call, fcinfo);
-	partition_range(&call, fcinfo, 2, &part, &last);
+	all = partition_range(&call, fcinfo, 2, &part, &last);
 	for (; part <= last; part++)
 	{
-		call_partition_begin(&call, part);
+		if (!call_partition_begin(&call, part, all))
+			continue;
 		advance_watermark(call.stream, watermark_minus_lateness(call.stream, now));
 		if (call.stream->rules.gap > 0)
 		{
@@ -86,14 +90,16 @@ sessionize_flush(PG_FUNCTION_ARGS)
 	Call		call;
 	int32		part;
 	int32		last;
+	bool		all;
 
 	call_begin(&call, fcinfo);
-	partition_range(&call, fcinfo, 1, &part, &last);
+	all = partition_range(&call, fcinfo, 1, &part, &last);
 	for (; part <= last; part++)
 	{
 		StateTable *st;
 
-		call_partition_begin(&call, part);
+		if (!call_partition_begin(&call, part, all))
+			continue;
 		st = state_open(call.stream);
 		state_flush(st, &call.finished, &call.delta);
 		state_close(st);

@@ -896,7 +896,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the setting %s needs sessionize 0.3", setting->name),
 				 errhint("Run ALTER EXTENSION sessionize UPDATE.")));
-	if (setting->update == CAT_SET_SOURCE_IDLE && catalog_version() < CATALOG_VERSION_CURRENT)
+	if (setting->update == CAT_SET_SOURCE_IDLE && catalog_version() < CATALOG_VERSION_SOURCES)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the setting %s needs sessionize 0.4", setting->name),
@@ -940,7 +940,7 @@ sessionize_alter_stream(PG_FUNCTION_ARGS)
 		 * What each source sent before the clock was set is forgotten, so
 		 * that the next batches move it on from there (see offsets.c).
 		 */
-		if (catalog_version() >= CATALOG_VERSION_CURRENT)
+		if (catalog_version() >= CATALOG_VERSION_SOURCES)
 			(void) catalog_exec(CAT_CLOCKS_FORGET, values, NULL, NULL, NULL);
 
 		/*

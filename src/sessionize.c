@@ -541,27 +541,114 @@ batch_apply(Call *call, BatchDecoder decode, void *arg, const char *source, int6
 }
 
 /*
+ * The typed form's per-event offsets (its argument offsets, from 0.6 on):
+ * each event's own offset in its source, increasing along the batch.  The
+ * events at or before the source's committed offset are skipped, the rest
+ * applied, and the batch's offset (batch_offset, or else its last event's)
+ * committed: a feeder that resumes anywhere inside a batch it sent, or
+ * sends a part of it (a proxy splitting a batch by key), applies each
+ * event once.
+ */
+typedef struct EventOffsets
+{
+	int64	   *values;
+	int			n;
+} EventOffsets;
+
+/*
+ * event_offsets_read: the offsets argument, checked against the batch's
+ * keys (argument 1): one per event, none NULL, each after the one before.
+ */
+static void
+event_offsets_read(FunctionCallInfo fcinfo, int argno, EventOffsets *eo)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(argno);
+	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(1);
+	int			nkeys = ArrayGetNItems(ARR_NDIM(keys), ARR_DIMS(keys));
+	int			base = ARR_NDIM(arr) == 1 ? ARR_LBOUND(arr)[0] : 1;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			i;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("offsets must be a one-dimensional array")));
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &eo->n);
+	if (eo->n != nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg_plural("offsets has %d element, keys has %d",
+							   "offsets has %d elements, keys has %d",
+							   eo->n, eo->n, nkeys),
+				 errhint("offsets gives each event its own offset in the source: element i is that of event i.")));
+	eo->values = palloc(sizeof(int64) * Max(eo->n, 1));
+	for (i = 0; i < eo->n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("offsets[%d] is NULL", base + i)));
+		eo->values[i] = DatumGetInt64(elems[i]);
+		if (i > 0 && eo->values[i] <= eo->values[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offsets[%d] (%lld) is not after offsets[%d] (%lld)",
+							base + i, (long long) eo->values[i],
+							base + i - 1, (long long) eo->values[i - 1]),
+					 errhint("A batch's events are in the order of their offsets in the source, each offset once.")));
+	}
+}
+
+/*
  * run_batch: the frame of every batch form.  Arguments source_arg and
  * source_arg + 1 are source and batch_offset: with both, a batch at or
  * before the offset committed for source is skipped whole (before it is
  * even decoded), and a batch applied records its offset in the same
  * transaction.  Argument source_arg + 2 is the partition, source_arg + 3
- * first_offset (see offset_check).  A skipped batch is counted.
+ * first_offset (see offset_check), source_arg + 4 the typed form's
+ * offsets (see EventOffsets; offsets_arg false: the form has none).  A
+ * skipped batch is counted.
  */
 static Datum
-run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
+run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode, bool offsets_arg)
 {
 	int32		part = partition_arg(fcinfo, source_arg + 2, NULL);
 	bool		has_first = PG_NARGS() > source_arg + 3 && !PG_ARGISNULL(source_arg + 3);
+	bool		has_event_offsets = offsets_arg && PG_NARGS() > source_arg + 4 &&
+		!PG_ARGISNULL(source_arg + 4);
+	EventOffsets eo = {NULL, 0};
 	Call		call;
 	char	   *source = NULL;
 	int64		offset = 0;
 
-	if (PG_ARGISNULL(source_arg) != PG_ARGISNULL(source_arg + 1))
+	if (has_event_offsets)
+	{
+		if (PG_ARGISNULL(source_arg))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("offsets needs source"),
+					 errhint("offsets are the events' offsets in a source; name it.")));
+		if (has_first)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("first_offset and offsets cannot be given together"),
+					 errhint("offsets gives each event's offset; leave first_offset NULL.")));
+		event_offsets_read(fcinfo, source_arg + 4, &eo);
+		if (PG_ARGISNULL(source_arg + 1) && eo.n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a batch with no events and offsets needs batch_offset"),
+					 errhint("batch_offset is the offset to commit for the source.")));
+	}
+	else if (PG_ARGISNULL(source_arg) != PG_ARGISNULL(source_arg + 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source and batch_offset must be given together"),
-				 errhint("Give both for exactly-once delivery, or neither.")));
+				 errhint(offsets_arg ?
+						 "Give both for exactly-once delivery, or neither; or give source and offsets." :
+						 "Give both for exactly-once delivery, or neither.")));
 	if (has_first && PG_ARGISNULL(source_arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -569,11 +656,20 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 				 errhint("first_offset is the offset of the batch's first message from source.")));
 
 	call_begin(&call, fcinfo);
-	call_partition_begin(&call, part);
+	call_partition_begin(&call, part, false);
 	if (!PG_ARGISNULL(source_arg))
 	{
 		source = text_to_cstring(PG_GETARG_TEXT_PP(source_arg));
-		offset = PG_GETARG_INT64(source_arg + 1);
+		if (!PG_ARGISNULL(source_arg + 1))
+			offset = PG_GETARG_INT64(source_arg + 1);
+		else
+			offset = eo.values[eo.n - 1];
+		if (has_event_offsets && eo.n > 0 && offset < eo.values[eo.n - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("batch_offset %lld is before the offset of the batch's last event, %lld",
+							(long long) offset, (long long) eo.values[eo.n - 1]),
+					 errhint("batch_offset is the last offset the batch covers; leave it NULL to commit the last event's.")));
 	}
 	sources_begin(call.stream, source);
 	if (source != NULL)
@@ -586,6 +682,11 @@ run_batch(FunctionCallInfo fcinfo, int source_arg, BatchDecoder decode)
 			call_end(&call, fcinfo);
 			return (Datum) 0;
 		}
+		/* the events the source has committed: a prefix, the offsets increase */
+		if (has_event_offsets && call.stream->sources.committed)
+			while (call.first_event < eo.n &&
+				   eo.values[call.first_event] <= call.stream->sources.committed_offset)
+				call.first_event++;
 	}
 
 	batch_apply(&call, decode, fcinfo, source, offset);
@@ -645,7 +746,7 @@ sessionize_rows(const char *name, int32 part, Oid table, TupleDesc desc,
 						 quote_literal_cstr(name))));
 	added.rows_of = psprintf("the rows added to %s",
 							 quote_identifier(get_rel_name(table)));
-	call_partition_begin(&call, part);
+	call_partition_begin(&call, part, false);
 	sources_begin(call.stream, NULL);
 	batch_apply(&call, decode_added_rows, &added, NULL, 0);
 	call_partition_end(&call, true);
@@ -686,7 +787,7 @@ sessionize_batch_json(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("events must not be NULL"),
 				 errhint("Pass '[]' for a batch with no events.")));
-	return run_batch(fcinfo, 2, decode_json_arg);
+	return run_batch(fcinfo, 2, decode_json_arg, false);
 }
 
 /*
@@ -701,7 +802,7 @@ decode_arrays_arg(Call *call, void *arg, int *nevents)
 							   PG_GETARG_ARRAYTYPE_P(1),
 							   PG_GETARG_ARRAYTYPE_P(2),
 							   PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3),
-							   PG_GETARG_ARRAYTYPE_P(4),
+							   PG_GETARG_ARRAYTYPE_P(4), call->first_event,
 							   call_dead_letters(call), nevents);
 }
 
@@ -723,7 +824,7 @@ sessionize_batch_arrays(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be NULL", required[i]),
 					 errhint("Pass empty arrays for a batch with no events.")));
-	return run_batch(fcinfo, 5, decode_arrays_arg);
+	return run_batch(fcinfo, 5, decode_arrays_arg, true);
 }
 
 /*
@@ -754,5 +855,5 @@ sessionize_batch_query(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("query must not be NULL")));
-	return run_batch(fcinfo, 2, decode_query_arg);
+	return run_batch(fcinfo, 2, decode_query_arg, false);
 }

@@ -193,6 +193,8 @@ typedef struct Stream
 	/* no timer of that partition is earlier, when known (see state_expire) */
 	bool		has_timer_floor;
 	TimestampTz timer_floor;
+	bool		moved;			/* that partition moved to another node */
+	TimestampTz moved_at;
 	TimestampTz timers_written_min; /* the earliest timer written since it was reset */
 	int64		source_idle;	/* microseconds; -1: a source never goes idle */
 	PartitionSources sources;	/* the partition's sources, for a batch's clock */
@@ -267,6 +269,7 @@ typedef struct Call
 	FinishedList finished;
 	StreamDelta delta;
 	DeadLetterList dead;		/* the batch's bad elements */
+	int			first_event;	/* the typed form's events before it are skipped */
 } Call;
 
 /* The schema of the extension's objects and of the streams' tables. */
@@ -307,13 +310,18 @@ typedef enum CatalogStmt
 	CAT_CLOCKS_FORGET,			/* (id): every source's clock unknown */
 	CAT_SET_SOURCE_IDLE,
 	CAT_SET_KEY_INDEX,			/* (id, kind): _key_index of its state table */
+	CAT_PART_EXPORT,			/* (id, part): the partition's row and offsets */
+	CAT_PART_IMPORT,			/* (id, part, exported): them on this node */
+	CAT_PART_FORGET,			/* (id, part): moved away */
 	CAT_NSTATEMENTS
 } CatalogStmt;
 
 #define CATALOG_MAX_ARGS 20
 
 /* The catalog of this version of sessionize (see catalog_version). */
-#define CATALOG_VERSION_CURRENT 4
+#define CATALOG_VERSION_CURRENT 5
+/* The first catalog with a clock per source (that of 0.4). */
+#define CATALOG_VERSION_SOURCES 4
 
 /*
  * The columns of the row CAT_STREAM_READ, _USE and _LOCK return.  The
@@ -342,7 +350,7 @@ extern Oid	sessionize_extension_owner(void);
 extern void call_init(void);
 extern void call_begin(Call *call, FunctionCallInfo fcinfo);
 extern void call_begin_stream(Call *call, const char *name);
-extern void call_partition_begin(Call *call, int32 part);
+extern bool call_partition_begin(Call *call, int32 part, bool skip_moved);
 extern void call_partition_end(Call *call, bool changed);
 extern void call_end(Call *call, FunctionCallInfo fcinfo);
 extern int32 partition_arg(FunctionCallInfo fcinfo, int argno, bool *all);
@@ -393,6 +401,7 @@ typedef enum StreamLockMode
 extern void check_may_change(const char *name);
 extern Stream *stream_lock(const char *name, StreamLockMode mode, Oid caller);
 extern void partition_lock(Stream *stream, int32 part);
+extern void partition_moved_error(Stream *stream);
 extern void stream_save(Stream *stream, const StreamDelta *delta);
 extern int	stream_key_cmp(Stream *stream, Datum a, Datum b);
 extern int64 interval_usecs(Interval *span, const char *setting);
@@ -476,7 +485,7 @@ extern SessEvent *batch_decode_rows(Stream *stream, TupleDesc desc, HeapTuple *r
 									int *nevents);
 extern SessEvent *batch_decode_arrays(Stream *stream, ArrayType *keys,
 									  ArrayType *ts, ArrayType *is_last,
-									  ArrayType *payloads,
+									  ArrayType *payloads, int first,
 									  DeadLetterList *dead, int *nevents);
 
 /* state.c */

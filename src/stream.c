@@ -417,12 +417,33 @@ partition_lock(Stream *stream, int32 part)
 	stream->has_timer_floor = !isnull;
 
 	memset(&stream->sources, 0, sizeof(PartitionSources));
-	stream->sources.per_source = catalog_version() >= CATALOG_VERSION_CURRENT;
+	stream->moved = false;
+	stream->sources.per_source = catalog_version() >= CATALOG_VERSION_SOURCES;
 	stream->sources.unsourced_newest = DatumGetTimestampTz(heap_getattr(row, 3, desc, &isnull));
 	stream->sources.unsourced_known = !isnull;
 	stream->sources.unsourced_at = DatumGetTimestampTz(heap_getattr(row, 4, desc, &isnull));
 	stream->sources.unsourced_fed = !isnull;
 	stream->sources.has_named = DatumGetBool(heap_getattr(row, 5, desc, &isnull));
+	stream->moved_at = DatumGetTimestampTz(heap_getattr(row, 6, desc, &isnull));
+	stream->moved = !isnull;
+}
+
+/*
+ * partition_moved_error: a call on a partition that this node gave to
+ * another (sessionize.forget_partition).  The lock it waited for was the
+ * move's, or its router has not yet learnt of the move: sent again, the
+ * call goes to the new node, where the partition's offsets are.
+ */
+void
+partition_moved_error(Stream *stream)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("partition %d of stream \"%s\" has moved to another node",
+					stream->part, stream->name),
+			 errdetail("It moved at %s; this node keeps none of its sessions or offsets.",
+					   timestamptz_to_str(stream->moved_at)),
+			 errhint("Send the call again through the proxy, which routes it to the partition's new node.")));
 }
 
 /*
