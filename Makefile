@@ -3,9 +3,10 @@ EXTENSION  = sessionize sessionize_proxy
 MODULE_big = sessionize
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA       = $(wildcard sql/sessionize--*.sql) proxy/sessionize_proxy--0.6.sql
+SCRIPTS    = move/sessionize-move
 PG_CPPFLAGS = -I$(srcdir)/src
 
-REGRESS      = setup streams alter argtypes rules clock long input typed query timestamps names arrays offsets sink userevent custom aggregate search_path security partitions future replay deadletter attach eventtime sources timers
+REGRESS      = setup streams alter argtypes rules clock long input typed query timestamps names arrays offsets sink userevent custom aggregate search_path security partitions future replay deadletter attach eventtime sources timers cluster
 ISOLATION    = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 
 # TAP tests (PGXS tests TAP_TESTS with ifdef, so set it only when t/ has some)

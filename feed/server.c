@@ -346,10 +346,15 @@ classify(Server *server, PGresult *res, ApplyResult *result)
 
 	/*
 	 * Connection exceptions (08), and the server shutting down or not yet
-	 * up (57P01, 57P02, 57P03): the statement's outcome is unknown.
+	 * up (57P01, 57P02, 57P03): the statement's outcome is unknown.  A
+	 * serialization failure (40001: a partition that moved to another
+	 * node while the batch waited for it, through sessionize_proxy) or a
+	 * deadlock (40P01) applied nothing: the same, sent again after
+	 * reading the committed offsets anew.
 	 */
 	if (server_lost(server) || strncmp(result->sqlstate, "08", 2) == 0 ||
-		strncmp(result->sqlstate, "57P0", 4) == 0)
+		strncmp(result->sqlstate, "57P0", 4) == 0 ||
+		strcmp(result->sqlstate, "40001") == 0 || strcmp(result->sqlstate, "40P01") == 0)
 	{
 		result->status = APPLY_LOST;
 		return;

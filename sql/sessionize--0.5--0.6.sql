@@ -185,9 +185,11 @@ BEGIN
     END IF;
     SELECT s.partitions INTO v_parts FROM sessionize.streams s WHERE s.name = stream;
     IF v_parts < cluster_partitions OR v_parts & (v_parts - 1) <> 0 THEN
-        RAISE EXCEPTION 'stream "%" has % partitions: routing by key over a cluster of % needs a power of two, % or more',
-                        stream, v_parts, cluster_partitions, cluster_partitions
+        RAISE EXCEPTION 'stream "%" cannot be routed by key over a cluster of % partitions',
+                        stream, cluster_partitions
             USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Its partitions (%s) must be a power of two, %s or more.',
+                                  v_parts, cluster_partitions),
                   HINT = format('Create the stream with partitions => %s, or feed it by partition.',
                                 cluster_partitions);
     END IF;

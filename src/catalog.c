@@ -188,15 +188,15 @@ typedef struct CatalogStatement
 	"FROM pg_catalog.jsonb_populate_recordset(NULL::sessionize.offsets, " \
 	"$3 OPERATOR(pg_catalog.->) 'offsets') r RETURNING 1) " \
 	"UPDATE sessionize.partitions p SET watermark = e.watermark, " \
-	"events_in = e.events_in, late_events = e.late_events, batches = e.batches, " \
-	"sessions_open = e.sessions_open, closed_gap = e.closed_gap, " \
-	"closed_max_duration = e.closed_max_duration, " \
-	"closed_max_events = e.closed_max_events, closed_last = e.closed_last, " \
-	"closed_flush = e.closed_flush, future_events = e.future_events, " \
-	"batches_skipped = e.batches_skipped, outputs = e.outputs, " \
-	"dead_letters = e.dead_letters, last_batch_at = e.last_batch_at, " \
+	"events_in = COALESCE(e.events_in, 0), late_events = COALESCE(e.late_events, 0), batches = COALESCE(e.batches, 0), " \
+	"sessions_open = COALESCE(e.sessions_open, 0), closed_gap = COALESCE(e.closed_gap, 0), " \
+	"closed_max_duration = COALESCE(e.closed_max_duration, 0), " \
+	"closed_max_events = COALESCE(e.closed_max_events, 0), closed_last = COALESCE(e.closed_last, 0), " \
+	"closed_flush = COALESCE(e.closed_flush, 0), future_events = COALESCE(e.future_events, 0), " \
+	"batches_skipped = COALESCE(e.batches_skipped, 0), outputs = COALESCE(e.outputs, 0), " \
+	"dead_letters = COALESCE(e.dead_letters, 0), last_batch_at = e.last_batch_at, " \
 	"timer_floor = e.timer_floor, unsourced_newest = e.unsourced_newest, " \
-	"unsourced_at = e.unsourced_at, has_sources = e.has_sources, moved_at = NULL " \
+	"unsourced_at = e.unsourced_at, has_sources = COALESCE(e.has_sources, false), moved_at = NULL " \
 	"FROM e WHERE p.stream_id OPERATOR(pg_catalog.=) $1 " \
 	"AND p.part OPERATOR(pg_catalog.=) $2 AND (SELECT pg_catalog.count(*) FROM o) IS NOT NULL"
 #define PART_FORGET \
