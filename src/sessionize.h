@@ -194,7 +194,6 @@ typedef struct Stream
 	bool		has_timer_floor;
 	TimestampTz timer_floor;
 	bool		moved;			/* that partition moved to another node */
-	TimestampTz moved_at;
 	TimestampTz timers_written_min; /* the earliest timer written since it was reset */
 	int64		source_idle;	/* microseconds; -1: a source never goes idle */
 	PartitionSources sources;	/* the partition's sources, for a batch's clock */

@@ -424,8 +424,8 @@ partition_lock(Stream *stream, int32 part)
 	stream->sources.unsourced_at = DatumGetTimestampTz(heap_getattr(row, 4, desc, &isnull));
 	stream->sources.unsourced_fed = !isnull;
 	stream->sources.has_named = DatumGetBool(heap_getattr(row, 5, desc, &isnull));
-	stream->moved_at = DatumGetTimestampTz(heap_getattr(row, 6, desc, &isnull));
-	stream->moved = !isnull;
+	(void) heap_getattr(row, 6, desc, &isnull);
+	stream->moved = !isnull;		/* moved_at is set */
 }
 
 /*
@@ -441,8 +441,7 @@ partition_moved_error(Stream *stream)
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("partition %d of stream \"%s\" has moved to another node",
 					stream->part, stream->name),
-			 errdetail("It moved at %s; this node keeps none of its sessions or offsets.",
-					   timestamptz_to_str(stream->moved_at)),
+			 errdetail("This node gave it away (see moved_at in sessionize.partition_stats) and keeps none of its sessions or offsets."),
 			 errhint("Send the call again through the proxy, which routes it to the partition's new node.")));
 }
 
