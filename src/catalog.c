@@ -37,7 +37,8 @@
  * Why no code of a caller can run inside them:
  *	- the statements are fixed text, here; callers pass values only, as
  *	  parameters of builtin types (text, bigint, interval, integer,
- *	  timestamptz, regrole, regtype, regclass): no input function of a
+ *	  timestamptz, regrole, regtype, regclass, jsonb: a partition's import
+ *	  reads it into the catalog's builtin column types): no input function of a
  *	  caller's type runs, and no caller text becomes SQL;
  *	- they read and write only sessionize.streams, sessionize.partitions and
  *	  sessionize.offsets, whose columns are of builtin types, with no
