@@ -117,12 +117,15 @@ SELECT s.name AS stream,
 
 /*
  * _cluster_parts: the stream partitions of stream that the cluster
- * partitions of hashes (hash & (n - 1)) hold and this node has not given
- * away, in order; NULL when the stream is not the caller's (or does not
- * exist).
+ * partitions of hashes (hash & (n - 1)) hold and (unless with_moved) this
+ * node has not given away, in order; NULL when the stream is not the
+ * caller's (or does not exist).  A batch takes the moved ones too, so
+ * that its call on one is the error that tells to send it again, never a
+ * silent skip.
  */
 CREATE FUNCTION sessionize._cluster_parts(stream text, hashes integer[],
-                                          cluster_partitions integer)
+                                          cluster_partitions integer,
+                                          with_moved boolean DEFAULT false)
 RETURNS integer[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -144,7 +147,7 @@ BEGIN
     END IF;
     RETURN ARRAY(
         SELECT p.part FROM sessionize.partitions p
-         WHERE p.stream_id = v_id AND p.moved_at IS NULL
+         WHERE p.stream_id = v_id AND (with_moved OR p.moved_at IS NULL)
            AND p.part & (cluster_partitions - 1) IN
                (SELECT DISTINCT h & (cluster_partitions - 1) FROM unnest(hashes) h)
          ORDER BY p.part);
@@ -168,7 +171,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_parts    integer;
-    v_serve    integer[] := sessionize._cluster_parts(stream, hashes, cluster_partitions);
+    v_serve    integer[] := sessionize._cluster_parts(stream, hashes, cluster_partitions, true);
     v_p        integer;
     v_keys     keys%TYPE;
     v_ts       timestamptz[];
@@ -294,7 +297,7 @@ AS $$
        AND ps."partition" & ($2 - 1) IN (SELECT DISTINCT h & ($2 - 1) FROM unnest($1) h)
 $$;
 
-COMMENT ON FUNCTION sessionize._cluster_parts(text, integer[], integer) IS
+COMMENT ON FUNCTION sessionize._cluster_parts(text, integer[], integer, boolean) IS
     'internal (sessionize_proxy): the stream partitions this node holds of some cluster partitions';
 COMMENT ON FUNCTION sessionize._cluster_batch(text, anyarray, timestamptz[], boolean[], jsonb[],
                                               text, bigint[], integer[], bigint, integer) IS
