@@ -159,68 +159,40 @@ AS $$
     SELECT;
 $$;
 
-/* alter_stream: the setting on every node, in the type given. */
-CREATE FUNCTION sessionize._alter_stream(parts integer[], labels text[], stream text,
-                                         setting text, value text)
-RETURNS SETOF text LANGUAGE plproxy AS $$
-    CLUSTER 'sessionize'; SPLIT parts, labels; RUN ON parts;
-    SELECT (SELECT l__ FROM unnest(labels) l__ LIMIT 1) FROM sessionize.alter_stream(stream, setting, value::text) a__;
-$$;
-CREATE FUNCTION sessionize._alter_stream(parts integer[], labels text[], stream text,
-                                         setting text, value bigint)
-RETURNS SETOF text LANGUAGE plproxy AS $$
-    CLUSTER 'sessionize'; SPLIT parts, labels; RUN ON parts;
-    SELECT (SELECT l__ FROM unnest(labels) l__ LIMIT 1) FROM sessionize.alter_stream(stream, setting, value::bigint) a__;
-$$;
-CREATE FUNCTION sessionize._alter_stream(parts integer[], labels text[], stream text,
-                                         setting text, value interval)
-RETURNS SETOF text LANGUAGE plproxy AS $$
-    CLUSTER 'sessionize'; SPLIT parts, labels; RUN ON parts;
-    SELECT (SELECT l__ FROM unnest(labels) l__ LIMIT 1) FROM sessionize.alter_stream(stream, setting, value::interval) a__;
-$$;
-CREATE FUNCTION sessionize._alter_stream(parts integer[], labels text[], stream text,
-                                         setting text, value timestamptz)
-RETURNS SETOF text LANGUAGE plproxy AS $$
-    CLUSTER 'sessionize'; SPLIT parts, labels; RUN ON parts;
-    SELECT (SELECT l__ FROM unnest(labels) l__ LIMIT 1) FROM sessionize.alter_stream(stream, setting, value::timestamptz) a__;
-$$;
-
-CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value text)
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM sessionize._alter_stream(sessionize._parts(), sessionize._labels(),
-                                                  $1, $2, $3::text);
-    SELECT;
-$$;
-CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value smallint)
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM sessionize._alter_stream(sessionize._parts(), sessionize._labels(),
-                                                  $1, $2, $3::bigint);
-    SELECT;
-$$;
-CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value integer)
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM sessionize._alter_stream(sessionize._parts(), sessionize._labels(),
-                                                  $1, $2, $3::bigint);
-    SELECT;
-$$;
-CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value bigint)
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM sessionize._alter_stream(sessionize._parts(), sessionize._labels(),
-                                                  $1, $2, $3);
-    SELECT;
-$$;
-CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value interval)
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM sessionize._alter_stream(sessionize._parts(), sessionize._labels(),
-                                                  $1, $2, $3);
-    SELECT;
-$$;
-CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value timestamptz)
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM sessionize._alter_stream(sessionize._parts(), sessionize._labels(),
-                                                  $1, $2, $3);
-    SELECT;
-$$;
+/*
+ * alter_stream: the setting on every node, in the type given (smallint and
+ * integer as bigint, as a node takes them alike).
+ */
+DO $do$
+DECLARE
+    v_type text;
+    v_sent text;
+BEGIN
+    FOR v_type IN VALUES ('text'), ('bigint'), ('interval'), ('timestamptz') LOOP
+        EXECUTE format($f$
+            CREATE FUNCTION sessionize._alter_stream(parts integer[], labels text[], stream text,
+                                                     setting text, value %1$s)
+            RETURNS SETOF text LANGUAGE plproxy AS $$
+                CLUSTER 'sessionize'; SPLIT parts, labels; RUN ON parts;
+                SELECT (SELECT l__ FROM unnest(labels) l__ LIMIT 1)
+                  FROM sessionize.alter_stream(stream, setting, value::%1$s) a__;
+            $$;
+        $f$, v_type);
+    END LOOP;
+    FOR v_type, v_sent IN VALUES ('text', 'text'), ('smallint', 'bigint'), ('integer', 'bigint'),
+                                 ('bigint', 'bigint'), ('interval', 'interval'),
+                                 ('timestamptz', 'timestamptz') LOOP
+        EXECUTE format($f$
+            CREATE FUNCTION sessionize.alter_stream(stream text, setting text, value %1$s)
+            RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+                SELECT count(*) FROM sessionize._alter_stream(
+                    sessionize._parts(), sessionize._labels(), $1, $2, $3::%2$s);
+                SELECT;
+            $$;
+        $f$, v_type, v_sent);
+    END LOOP;
+END
+$do$;
 
 /* streams: the streams of the node of cluster partition 0 (all nodes have the same). */
 CREATE FUNCTION sessionize._streams(

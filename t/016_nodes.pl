@@ -15,7 +15,8 @@
 #     session comes out exactly once across the sinks (against the direct
 #     run, ignoring why a session ended: each node has its own clock).
 #  3. Fan-out: create_stream through the proxy makes the stream on every
-#     node with the same settings; drop_stream leaves no state anywhere.
+#     node with the same settings, alter_stream changes them on every
+#     node, drop_stream leaves no state anywhere.
 use strict;
 use warnings;
 
@@ -271,6 +272,11 @@ is( $proxy->safe_psql('postgres', q{SELECT sum(events_in) FROM sessionize.stats 
 	6000, 'every event applied once across the nodes');
 
 # ---------------------------------------------------------------------- 4
+$proxy->safe_psql('postgres', q{SELECT sessionize.alter_stream('bykey', 'gap', interval '45 minutes');
+SELECT sessionize.alter_stream('bykey', 'max_events', 500)});
+is($node{$_}->safe_psql("node_$_", q{SELECT gap || ' ' || max_events FROM sessionize.streams WHERE name = 'bykey'}),
+	'00:45:00 500', "alter_stream through the proxy: node $_")
+  for qw(a b c);
 $proxy->safe_psql('postgres', q{SELECT sessionize.drop_stream('bypart'); SELECT sessionize.drop_stream('bykey')});
 for my $name (qw(a b c))
 {
