@@ -204,19 +204,26 @@ BEGIN
             USING ERRCODE = 'array_subscript_error',
                   HINT = 'The arrays are the columns of one batch: element i of each is event i.';
     END IF;
-    FOREACH v_p IN ARRAY v_serve LOOP
-        SELECT coalesce(array_agg(u.k ORDER BY u.i), keys[1:0]),
-               coalesce(array_agg(u.t ORDER BY u.i), '{}'),
-               CASE WHEN is_last IS NOT NULL
-                    THEN coalesce(array_agg(u.l ORDER BY u.i), '{}') END,
-               coalesce(array_agg(u.pl ORDER BY u.i), '{}'),
-               CASE WHEN offsets IS NOT NULL
-                    THEN coalesce(array_agg(u.o ORDER BY u.i), '{}') END
-          INTO v_keys, v_ts, v_last, v_payloads, v_offsets
-          FROM unnest(keys, ts, is_last, payloads, offsets, hashes)
-               WITH ORDINALITY AS u(k, t, l, pl, o, h, i)
-         WHERE u.h & (v_parts - 1) = v_p
-           AND (u.o IS NOT NULL OR (offsets IS NULL AND u.k IS NOT NULL));
+    /* one pass over the batch: each stream partition's events, in batch order */
+    FOR v_p, v_keys, v_ts, v_last, v_payloads, v_offsets IN
+        SELECT p.p,
+               coalesce(g.g_keys, keys[1:0]), coalesce(g.g_ts, '{}'),
+               CASE WHEN is_last IS NOT NULL THEN coalesce(g.g_last, '{}') END,
+               coalesce(g.g_payloads, '{}'),
+               CASE WHEN offsets IS NOT NULL THEN coalesce(g.g_offsets, '{}') END
+          FROM unnest(v_serve) p(p)
+          LEFT JOIN (SELECT u.h & (v_parts - 1) AS p,
+                            array_agg(u.k ORDER BY u.i) AS g_keys,
+                            array_agg(u.t ORDER BY u.i) AS g_ts,
+                            array_agg(u.l ORDER BY u.i) AS g_last,
+                            array_agg(u.pl ORDER BY u.i) AS g_payloads,
+                            array_agg(u.o ORDER BY u.i) AS g_offsets
+                       FROM unnest(keys, ts, is_last, payloads, offsets, hashes)
+                            WITH ORDINALITY AS u(k, t, l, pl, o, h, i)
+                      WHERE u.o IS NOT NULL OR (offsets IS NULL AND u.k IS NOT NULL)
+                      GROUP BY 1) g ON g.p = p.p
+         ORDER BY p.p
+    LOOP
         IF source IS NULL AND cardinality(v_ts) = 0 THEN
             CONTINUE;           /* nothing to apply, no offset to commit */
         END IF;
