@@ -193,6 +193,19 @@ is($node{a}->safe_psql('node_a', q{SELECT string_agg(stream, ',' ORDER BY stream
 	ok($h->finish, 'the feeder running through the move exits 0');
 	note("sessionize-feed during the move:\n$ferr");
 }
+# sessionize-move's refusals
+($out, $err) = ('', '');
+IPC::Run::run([ $move, '--proxy', $proxy_conn, '--partition', '9', '--to', conninfo('c') ],
+	'>', \$out, '2>', \$err);
+is($? >> 8, 1, 'sessionize-move of a partition the cluster lacks exits 1');
+like($err, qr/the cluster has no partition 9\n.*hint: Its partitions are 0 to 3\./s,
+	'... and says which partitions there are');
+($out, $err) = ('', '');
+ok( IPC::Run::run([ $move, '--proxy', $proxy_conn, '--partition', '2', '--to', conninfo('b') ],
+		'>', \$out, '2>', \$err),
+	'sessionize-move to the node that has the partition exits 0');
+like($out, qr/cluster partition 2 is already on/, '... and does nothing');
+
 ok(feed_through_proxy($parts[2]), 'the third part through the proxy');
 is($proxy->safe_psql('postgres', q{SELECT node FROM sessionize.partition_stats
   WHERE stream = 'bypart' AND "partition" = 2}), conninfo('b'), 'partition 2 is on B');
