@@ -660,4 +660,25 @@ SELECT g.node, g.stream, g.events_in, g.late_events, g.batches, g.sessions_open,
           FROM sessionize.partition_stats ps
          GROUP BY ps.node, ps.stream) g;
 
-GRANT SELECT ON sessionize.streams, sessionize.partition_stats, sessionize.stats TO PUBLIC;
+CREATE FUNCTION sessionize._sources(parts integer[], labels text[])
+RETURNS TABLE (node text, stream text, source text, "partition" integer,
+               committed_offset bigint, last_batch_at timestamptz, newest_ts timestamptz,
+               idle boolean)
+LANGUAGE plproxy AS $$
+    CLUSTER 'sessionize';
+    SPLIT parts, labels;
+    RUN ON parts;
+    SELECT (SELECT l__ FROM unnest(labels) l__ LIMIT 1) AS node, s__.stream, s__.source,
+           s__."partition", s__.committed_offset, s__.last_batch_at, s__.newest_ts, s__.idle
+      FROM sessionize.sources s__;
+$$;
+
+/*
+ * sources: every node's sources (a partition that moved away keeps none
+ * there); a key-routed source S appears once per stream partition, as S#p.
+ */
+CREATE VIEW sessionize.sources AS
+SELECT * FROM sessionize._sources(sessionize._parts(), sessionize._labels());
+
+GRANT SELECT ON sessionize.streams, sessionize.partition_stats, sessionize.stats,
+                sessionize.sources TO PUBLIC;

@@ -221,6 +221,10 @@ $proxy->safe_psql('postgres', q{SELECT count(*) FROM sessionize.flush('bypart')}
 $node{a}->safe_psql('direct', q{SELECT count(*) FROM sessionize.flush('bypart')});
 is(differ('sink', 'key, session_start, session_end, event_count, end_reason, events'), 'same',
 	'partition routing with two moves: the nodes\' sinks equal the direct run');
+is( $proxy->safe_psql('postgres', q{SELECT string_agg(source || ':' || "partition" || ':' || committed_offset
+  || ':' || (node = '} . conninfo('b') . q{')::text, ',' ORDER BY source) FROM sessionize.sources WHERE stream = 'bypart'}),
+	join(',', map { "topic-$_:$_:" . ($next[$_] - 1) . ':' . ($_ == 1 || $_ == 2 ? 'true' : 'false') } 0 .. 3),
+	'the proxy\'s sources: each Kafka partition once, partitions 1 and 2 on B (2 moved there)');
 is($proxy->safe_psql('postgres', q{SELECT sessionize.committed_offset('bypart', 'topic-0')}),
 	$next[0] - 1, "committed_offset through the proxy: Kafka partition 0's last offset");
 
