@@ -155,8 +155,9 @@ call_begin_stream(Call *call, const char *name)
 /*
  * call_partition_begin: the call works on partition part from here on:
  * lock it and read its clock; its counters start from zero.  A partition
- * that moved to another node is an error (see partition_moved_error), or
- * with skip_moved (a call on every partition) false: the call skips it.
+ * that moved to another node is an error (see partition_moved_error),
+ * unless skip_moved (a call on every partition): then it returns false,
+ * and the call skips the partition.
  */
 bool
 call_partition_begin(Call *call, int32 part, bool skip_moved)
