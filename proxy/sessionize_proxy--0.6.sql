@@ -227,10 +227,6 @@ LANGUAGE plproxy
 AS $$
     CLUSTER 'sessionize';
     RUN ON $5;
-    SELECT b__.key, b__.session_start, b__.session_end, b__.event_count, b__.end_reason,
-           b__.events
-      FROM sessionize.sessionize_batch(stream, events, source, batch_offset, $5,
-                                       first_offset) b__;
 $$;
 
 /* The query form: on the node of its partition; the query runs there. */
@@ -248,10 +244,6 @@ LANGUAGE plproxy
 AS $$
     CLUSTER 'sessionize';
     RUN ON $5;
-    SELECT b__.key, b__.session_start, b__.session_end, b__.event_count, b__.end_reason,
-           b__.events
-      FROM sessionize.sessionize_query(stream, query, source, batch_offset, $5,
-                                       first_offset, params) b__;
 $$;
 
 /*
@@ -283,11 +275,7 @@ BEGIN
             AS $$
                 CLUSTER 'sessionize';
                 RUN ON part;
-                SELECT b__.key, b__.session_start, b__.session_end, b__.event_count,
-                       b__.end_reason, b__.events
-                  FROM sessionize.sessionize_batch(stream, keys, ts, is_last, payloads,
-                                                   source, batch_offset, part,
-                                                   first_offset, offsets) b__;
+                TARGET sessionize.sessionize_batch;
             $$;
 
             CREATE FUNCTION sessionize._batch_by_key(
@@ -301,11 +289,7 @@ BEGIN
                 CLUSTER 'sessionize';
                 SPLIT keys, ts, is_last, payloads, offsets, hashes;
                 RUN ON hashes;
-                SELECT b__.key, b__.session_start, b__.session_end, b__.event_count,
-                       b__.end_reason, b__.events
-                  FROM sessionize._cluster_batch(stream, keys, ts, is_last, payloads,
-                                                 source, offsets, hashes, batch_offset,
-                                                 cluster_partitions) b__;
+                TARGET sessionize._cluster_batch;
             $$;
 
             CREATE FUNCTION sessionize.sessionize_batch(
@@ -413,9 +397,7 @@ RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
 LANGUAGE plproxy AS $$
     CLUSTER 'sessionize';
     RUN ON part;
-    SELECT b__.key, b__.session_start, b__.session_end, b__.event_count, b__.end_reason,
-           b__.events
-      FROM sessionize.expire(stream, now, part) b__;
+    TARGET sessionize.expire;
 $$;
 CREATE FUNCTION sessionize._expire_all_nodes(parts integer[], stream text, now timestamptz)
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
@@ -456,9 +438,7 @@ RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
 LANGUAGE plproxy AS $$
     CLUSTER 'sessionize';
     RUN ON part;
-    SELECT b__.key, b__.session_start, b__.session_end, b__.event_count, b__.end_reason,
-           b__.events
-      FROM sessionize.flush(stream, part) b__;
+    TARGET sessionize.flush;
 $$;
 CREATE FUNCTION sessionize._flush_all_nodes(parts integer[], stream text)
 RETURNS TABLE (key text, session_start timestamptz, session_end timestamptz,
